@@ -1,0 +1,27 @@
+import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ECSClient } from "@aws-sdk/client-ecs";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { SNSClient } from "@aws-sdk/client-sns";
+import { SQSClient } from "@aws-sdk/client-sqs";
+
+/**
+ * One client per service, created on first use and reused for the life of the Lambda container.
+ * Endpoints are never set here: the SDK itself honours AWS_ENDPOINT_URL and
+ * AWS_ENDPOINT_URL_<SERVICE> (that is how the sandbox and tests reach a local peer). Functions take
+ * their clients as parameters, so a test passes a mocked or sandbox-bound client instead.
+ */
+function lazy<T>(create: () => T): () => T {
+  let client: T | undefined;
+  return () => {
+    client ??= create();
+    return client;
+  };
+}
+
+export const secretsManagerClient = lazy(() => new SecretsManagerClient({}));
+export const cloudTrailClient = lazy(() => new CloudTrailClient({}));
+export const snsClient = lazy(() => new SNSClient({}));
+export const sqsClient = lazy(() => new SQSClient({}));
+export const ecsClient = lazy(() => new ECSClient({}));
+export const dynamoDbClient = lazy(() => new DynamoDBClient({}));

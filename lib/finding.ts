@@ -1,0 +1,83 @@
+import { createHash } from "node:crypto";
+import * as z from "zod/mini";
+import { ValidationError } from "./errors.ts";
+
+export const SEVERITIES = ["critical", "high", "medium", "low", "info"] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+const isoTime = z.iso.datetime({ offset: true });
+
+/** The contract between the scanner / rotation and the notifier (DESIGN.md, "Audit scanner"). */
+export const findingSchema = z.object({
+  id: z.string().check(z.minLength(1)),
+  rule: z.string().check(z.minLength(1)),
+  severity: z.enum(SEVERITIES),
+  title: z.string().check(z.minLength(1)),
+  summary: z.string(),
+  secretArn: z.optional(z.string()),
+  principal: z.optional(z.string()),
+  sourceIp: z.optional(z.string()),
+  region: z.string(),
+  account: z.string(),
+  eventIds: z.array(z.string()),
+  firstSeen: isoTime,
+  lastSeen: isoTime,
+  count: z.number().check(z.int(), z.nonnegative()),
+  groupKey: z.string().check(z.minLength(1)),
+  status: z.optional(z.enum(["firing", "resolved"])),
+  details: z.record(z.string(), z.unknown()),
+  runbook: z.string(),
+});
+export type Finding = z.infer<typeof findingSchema>;
+
+export const ROTATION_STRATEGIES = [
+  "postgres-single",
+  "postgres-alternating",
+  "mysql-single",
+  "mysql-alternating",
+  "ibkr",
+] as const;
+export type RotationStrategyName = (typeof ROTATION_STRATEGIES)[number];
+
+/** Emitted by the rotate function after finishSecret promotes a new version. */
+export const secretRotatedSchema = z.object({
+  type: z.literal("secret.rotated"),
+  secretArn: z.string(),
+  versionId: z.string(),
+  strategy: z.enum(ROTATION_STRATEGIES),
+  at: isoTime,
+});
+export type SecretRotatedEvent = z.infer<typeof secretRotatedSchema>;
+
+/** One SQS message body on the findings queue. */
+export type FindingsQueueMessage = Finding | SecretRotatedEvent;
+
+/** Parses an SQS message body; the error names every field that is wrong. */
+export function parseQueueMessage(body: string): FindingsQueueMessage {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new ValidationError("message body is not JSON");
+  }
+  const isRotation =
+    typeof json === "object" && json !== null && (json as { type?: unknown }).type === "secret.rotated";
+  const result = isRotation ? secretRotatedSchema.safeParse(json) : findingSchema.safeParse(json);
+  if (!result.success) {
+    throw new ValidationError(
+      isRotation ? "invalid secret.rotated event" : "invalid finding",
+      result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`),
+    );
+  }
+  return result.data;
+}
+
+/** A deterministic id: the same inputs always give the same id, so redelivery never pages twice. */
+export function findingId(...parts: readonly string[]): string {
+  return createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 32);
+}
+
+/** The group of every rotation problem of one secret: a later successful rotation resolves it. */
+export function rotationGroupKey(secretArn: string): string {
+  return `rotation:${secretArn}`;
+}

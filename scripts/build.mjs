@@ -1,0 +1,64 @@
+// Builds one minified ESM bundle per function (dist/<function>/index.mjs, exporting `handler`) and the
+// `vigil` CLI (dist/cli/vigil.mjs). Functions that do not exist yet are skipped.
+import { existsSync, readdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { build } from "esbuild";
+
+// CommonJS dependencies (pg, mysql2) call require() for Node built-ins; an ESM bundle needs one.
+const requireShim =
+  "import { createRequire as __vigilCreateRequire } from 'node:module'; const require = __vigilCreateRequire(import.meta.url);";
+
+const root = new URL("..", import.meta.url).pathname;
+const functions = readdirSync(join(root, "functions"), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && existsSync(join(root, "functions", entry.name, "handler.ts")))
+  .map((entry) => entry.name);
+
+await rm(join(root, "dist"), { recursive: true, force: true });
+
+const started = Date.now();
+const results = await Promise.all([
+  ...functions.map((name) =>
+    build({
+      entryPoints: [join(root, "functions", name, "handler.ts")],
+      outfile: join(root, "dist", name, "index.mjs"),
+      bundle: true,
+      minify: true,
+      sourcemap: true,
+      sourcesContent: false,
+      platform: "node",
+      target: "node20",
+      format: "esm",
+      banner: { js: requireShim },
+      legalComments: "none",
+      metafile: true,
+      logLevel: "warning",
+      // pg's optional native binding and cloudflare socket shim are never used on Lambda.
+      external: ["pg-native", "cloudflare:sockets"],
+    }).then((result) => ({ name, result })),
+  ),
+  existsSync(join(root, "cli", "vigil.ts"))
+    ? build({
+        entryPoints: [join(root, "cli", "vigil.ts")],
+        outfile: join(root, "dist", "cli", "vigil.mjs"),
+        bundle: true,
+        packages: "external",
+        sourcemap: true,
+        platform: "node",
+        target: "node20",
+        format: "esm",
+        banner: { js: "#!/usr/bin/env node" },
+        metafile: true,
+        logLevel: "warning",
+      }).then((result) => ({ name: "cli", result }))
+    : undefined,
+]);
+
+for (const entry of results) {
+  if (!entry) continue;
+  const [output, meta] = Object.entries(entry.result.metafile.outputs).find(([file]) =>
+    file.endsWith(".mjs"),
+  );
+  console.log(`built ${output.padEnd(28)} ${(meta.bytes / 1024).toFixed(0).padStart(6)} KiB`);
+}
+console.log(`build finished in ${Date.now() - started} ms`);

@@ -1,0 +1,99 @@
+import { chmod } from "node:fs/promises";
+import { join } from "node:path";
+import mysql from "mysql2/promise";
+import { freePort, removeDir, run, startDaemon, stopDaemon, tempDir, waitFor } from "./process.ts";
+import { makeServerCertificates, type TestCertificates } from "./tls.ts";
+
+export interface ThrowawayMariaDb {
+  host: "127.0.0.1";
+  port: number;
+  /** Administrator that logs in over TCP with a password ('vigil_admin'@'%', all privileges). */
+  adminUser: string;
+  adminPassword: string;
+  tls?: TestCertificates;
+  connect(options?: { user?: string; password?: string; database?: string }): Promise<mysql.Connection>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a MariaDB server in a temp dir on a free port. The anonymous accounts a fresh data directory
+ * carries are dropped (they would shadow 'user'@'%' logins from localhost) and root is socket-only,
+ * so every TCP login is checked against its password.
+ */
+export async function startMariaDb(options: { tls?: boolean } = {}): Promise<ThrowawayMariaDb> {
+  const dir = await tempDir("vigil-maria-");
+  const dataDir = join(dir, "data");
+  const socket = join(dir, "mysqld.sock");
+  const asRoot = process.getuid?.() === 0;
+  const userArgs = asRoot ? ["--user=root"] : [];
+  await run("mariadb-install-db", [
+    "--no-defaults",
+    `--datadir=${dataDir}`,
+    "--auth-root-authentication-method=socket",
+    "--skip-test-db",
+    ...userArgs,
+  ]);
+  let tls: TestCertificates | undefined;
+  const tlsArgs: string[] = [];
+  if (options.tls) {
+    tls = await makeServerCertificates(dir);
+    await chmod(tls.keyFile, 0o600);
+    tlsArgs.push(`--ssl-ca=${tls.caFile}`, `--ssl-cert=${tls.certFile}`, `--ssl-key=${tls.keyFile}`);
+  }
+  const port = await freePort();
+  const daemon = startDaemon("mariadbd", [
+    "--no-defaults",
+    `--datadir=${dataDir}`,
+    `--socket=${socket}`,
+    `--port=${port}`,
+    "--bind-address=127.0.0.1",
+    `--pid-file=${join(dir, "mysqld.pid")}`,
+    `--log-error=${join(dir, "error.log")}`,
+    "--skip-log-bin",
+    "--innodb-buffer-pool-size=16M",
+    "--innodb-log-file-size=8M",
+    "--skip-name-resolve",
+    "--innodb-flush-log-at-trx-commit=0",
+    ...tlsArgs,
+    ...userArgs,
+  ]);
+  const adminUser = "vigil_admin";
+  const adminPassword = `admin-${Math.random().toString(36).slice(2)}-Pw1`;
+  try {
+    const root = await waitFor(
+      () => mysql.createConnection({ socketPath: socket, user: "root" }),
+      30_000,
+      "throwaway MariaDB",
+    );
+    await root.query("DELETE FROM mysql.global_priv WHERE User = ''");
+    await root.query("FLUSH PRIVILEGES");
+    await root.query("CREATE USER ?@'%' IDENTIFIED BY ?", [adminUser, adminPassword]);
+    await root.query("GRANT ALL PRIVILEGES ON *.* TO ?@'%' WITH GRANT OPTION", [adminUser]);
+    await root.end();
+  } catch (error) {
+    await stopDaemon(daemon);
+    await removeDir(dir);
+    throw error;
+  }
+  return {
+    host: "127.0.0.1",
+    port,
+    adminUser,
+    adminPassword,
+    ...(tls ? { tls } : {}),
+    connect: (login = {}) =>
+      mysql.createConnection({
+        host: "127.0.0.1",
+        port,
+        user: login.user ?? adminUser,
+        password: login.password ?? adminPassword,
+        ...(login.database ? { database: login.database } : {}),
+        ...(tls ? { ssl: { ca: tls.caPem } } : {}),
+        connectTimeout: 5000,
+      }),
+    async stop() {
+      await stopDaemon(daemon);
+      await removeDir(dir);
+    },
+  };
+}

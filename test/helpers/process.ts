@@ -1,0 +1,104 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chown, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const exec = promisify(execFile);
+
+/** Asks the kernel for a free loopback port. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
+    });
+  });
+}
+
+/** A user id to run database servers as: PostgreSQL refuses to run as root, and CI runs as root. */
+export async function unprivilegedUser(): Promise<{ name: string; uid: number; gid: number } | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  for (const name of ["postgres", "nobody"]) {
+    try {
+      const { stdout } = await exec("id", ["-u", name]);
+      const { stdout: gid } = await exec("id", ["-g", name]);
+      return { name, uid: Number(stdout.trim()), gid: Number(gid.trim()) };
+    } catch {
+      // try the next candidate
+    }
+  }
+  throw new Error("running as root and found no unprivileged user (postgres, nobody) to run the server as");
+}
+
+/** Makes a temporary directory owned by `owner` (when given). */
+export async function tempDir(prefix: string, owner?: { uid: number; gid: number }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  if (owner) await chown(dir, owner.uid, owner.gid);
+  return dir;
+}
+
+export async function chownTree(path: string, owner: { uid: number; gid: number }): Promise<void> {
+  await chown(path, owner.uid, owner.gid);
+  if ((await stat(path)).isDirectory()) {
+    for (const entry of await readdir(path)) await chownTree(join(path, entry), owner);
+  }
+}
+
+/** Runs a command (as `user` when given) and returns its output; the error carries stderr. */
+export async function run(
+  command: string,
+  args: readonly string[],
+  user?: string,
+): Promise<{ stdout: string; stderr: string }> {
+  const [file, argv] = user ? ["runuser", ["-u", user, "--", command, ...args]] : [command, [...args]];
+  try {
+    return await exec(file, argv, { maxBuffer: 16 * 1024 * 1024 });
+  } catch (error) {
+    const { stderr, stdout } = error as { stderr?: string; stdout?: string };
+    throw new Error(`${command} ${args.join(" ")} failed: ${stderr || stdout || String(error)}`);
+  }
+}
+
+/** Starts a long-running server process (as `user` when given) that is killed if this process exits. */
+export function startDaemon(command: string, args: readonly string[], user?: string): ChildProcess {
+  const [file, argv] = user ? ["runuser", ["-u", user, "--", command, ...args]] : [command, [...args]];
+  const child = spawn(file, argv, { stdio: "ignore" });
+  const kill = () => child.kill("SIGKILL");
+  process.once("exit", kill);
+  child.once("exit", () => process.off("exit", kill));
+  return child;
+}
+
+export async function stopDaemon(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
+}
+
+/** Polls `probe` until it resolves, or throws the last error after `timeoutMs`. */
+export async function waitFor<T>(probe: () => Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await probe();
+    } catch (error) {
+      last = error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms: ${String(last)}`);
+}
