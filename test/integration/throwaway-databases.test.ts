@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startMariaDb, type ThrowawayMariaDb } from "../helpers/mariadb.ts";
-import { startPostgres, type ThrowawayPostgres } from "../helpers/postgres.ts";
+import { startMariaDb, type ThrowawayMariaDb } from "../../local/databases/mariadb.ts";
+import { startPostgres, type ThrowawayPostgres } from "../../local/databases/postgres.ts";
 
 describe("startPostgres", () => {
   let server: ThrowawayPostgres;

@@ -1,3 +1,4 @@
+/** Throwaway database servers with real password authentication, for tests and the local demo. */
 import { chmod, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
