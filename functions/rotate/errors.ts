@@ -1,0 +1,80 @@
+import { VigilError } from "../../lib/errors.ts";
+import type { Severity } from "../../lib/finding.ts";
+
+/** Base of every error a rotation step throws on purpose. Carries what the failure finding should say. */
+export class RotationError extends VigilError {
+  /** Severity of the finding raised for this failure (high unless a subclass says otherwise). */
+  readonly severity: Severity = "high";
+  /** Rule name of the finding raised for this failure. */
+  readonly rule: string = "rotation.failed";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "RotationError";
+  }
+}
+
+/** Thrown when the event is not a valid rotation event (missing SecretId, token or an unknown Step). */
+export class InvalidRotationEventError extends RotationError {
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidRotationEventError";
+  }
+}
+
+/** Thrown when rotation is not enabled on the secret: Secrets Manager should never have called us. */
+export class RotationDisabledError extends RotationError {
+  constructor(secretArn: string) {
+    super(`Secret ${secretArn} does not have rotation enabled; enable it with RotateSecret or the console`);
+    this.name = "RotationDisabledError";
+  }
+}
+
+/** Thrown when the ClientRequestToken is not a version of the secret, or not AWSPENDING nor AWSCURRENT. */
+export class TokenMismatchError extends RotationError {
+  constructor(message: string) {
+    super(message);
+    this.name = "TokenMismatchError";
+  }
+}
+
+/** Thrown when no strategy applies to the secret (tag value unknown, or JSON that matches none). */
+export class UnknownStrategyError extends RotationError {
+  constructor(message: string) {
+    super(message);
+    this.name = "UnknownStrategyError";
+  }
+}
+
+/** Thrown when a secret's JSON is malformed or misses a field its strategy needs. */
+export class SecretFormatError extends RotationError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "SecretFormatError";
+  }
+}
+
+/** Thrown before the Lambda deadline, so a step stops cleanly instead of being killed mid-statement. */
+export class DeadlineExceededError extends RotationError {
+  constructor(step: string, remainingMs: number) {
+    super(
+      `${step}: stopped with ${remainingMs} ms left before the Lambda deadline; the step is safe to re-run`,
+    );
+    this.name = "DeadlineExceededError";
+  }
+}
+
+/** Thrown when the target system (database, gateway) refuses or cannot be reached during a step. */
+export class TargetError extends RotationError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "TargetError";
+  }
+}
+
+/** Thrown by testSecret when the pending credential does not work. */
+export class TestSecretFailedError extends RotationError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "TestSecretFailedError";
+  }
+}

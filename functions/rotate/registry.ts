@@ -1,0 +1,73 @@
+import type { Tag } from "@aws-sdk/client-secrets-manager";
+import { ROTATION_STRATEGIES, type RotationStrategyName } from "../../lib/finding.ts";
+import { UnknownStrategyError } from "./errors.ts";
+import type { SecretJson } from "./secrets.ts";
+import type { RotationStrategy } from "./strategy.ts";
+
+/** The tag that names a secret's strategy explicitly. */
+export const STRATEGY_TAG = "vigil:rotation";
+
+// One line per strategy; each lives in strategies/<name>.ts.
+const strategies: Partial<Record<RotationStrategyName, RotationStrategy>> = {};
+
+const DB_ENGINES: Record<string, "postgres" | "mysql"> = {
+  postgres: "postgres",
+  "aurora-postgresql": "postgres",
+  mysql: "mysql",
+  "aurora-mysql": "mysql",
+  mariadb: "mysql",
+};
+const IBKR_FIELDS = ["username", "password", "account", "host", "port"];
+
+function isStrategyName(value: string): value is RotationStrategyName {
+  return (ROTATION_STRATEGIES as readonly string[]).includes(value);
+}
+
+/** Infers the strategy from the secret's JSON (DESIGN.md "Strategy selection"), or explains why not. */
+export function inferStrategyName(secret: SecretJson): RotationStrategyName | string {
+  const engine = secret.engine;
+  if (typeof engine === "string") {
+    const family = DB_ENGINES[engine];
+    if (!family) return `its "engine" is "${engine}", not one of ${Object.keys(DB_ENGINES).join(", ")}`;
+    return `${family}-${secret.masterarn === undefined ? "single" : "alternating"}`;
+  }
+  if (engine !== undefined) return `its "engine" is not a string`;
+  const missing = IBKR_FIELDS.filter((field) => secret[field] === undefined);
+  if (missing.length === 0) return "ibkr";
+  return `it has no "engine" (database) and lacks IBKR fields ${missing.join(", ")}`;
+}
+
+/** Picks the strategy by the `vigil:rotation` tag, else by the secret's JSON; names the accepted values. */
+export function selectStrategy(
+  secretArn: string,
+  tags: readonly Tag[] | undefined,
+  current: SecretJson,
+): RotationStrategy {
+  const accepted = ROTATION_STRATEGIES.join(", ");
+  const tagged = tags?.find((tag) => tag.Key === STRATEGY_TAG)?.Value?.trim();
+  let name: RotationStrategyName;
+  if (tagged !== undefined) {
+    if (!isStrategyName(tagged)) {
+      throw new UnknownStrategyError(
+        `Secret ${secretArn}: tag ${STRATEGY_TAG}="${tagged}" is not a known strategy; accepted values: ${accepted}`,
+      );
+    }
+    name = tagged;
+  } else {
+    const inferred = inferStrategyName(current);
+    if (!isStrategyName(inferred)) {
+      throw new UnknownStrategyError(
+        `Secret ${secretArn}: cannot infer a rotation strategy because ${inferred}; tag it ${STRATEGY_TAG} with one of: ${accepted}`,
+      );
+    }
+    name = inferred;
+  }
+  const strategy = strategies[name];
+  if (!strategy) {
+    const available = Object.keys(strategies).join(", ") || "none";
+    throw new UnknownStrategyError(
+      `Secret ${secretArn}: strategy "${name}" is not supported by this build (available: ${available})`,
+    );
+  }
+  return strategy;
+}

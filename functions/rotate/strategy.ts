@@ -1,0 +1,48 @@
+import type { DescribeSecretCommandOutput, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { RotationStrategyName } from "../../lib/finding.ts";
+import type { Logger } from "../../lib/logger.ts";
+import type { Deadline } from "./deadline.ts";
+import type { SecretJson } from "./secrets.ts";
+import type { RotationSettings } from "./settings.ts";
+
+export const ROTATION_STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"] as const;
+export type RotationStep = (typeof ROTATION_STEPS)[number];
+
+/** What Secrets Manager sends the rotation function. */
+export interface RotationEvent {
+  SecretId: string;
+  ClientRequestToken: string;
+  Step: RotationStep;
+}
+
+/** Everything a strategy step needs; built by the protocol once the guards have passed. */
+export interface StepContext {
+  readonly step: RotationStep;
+  readonly secretsManager: SecretsManagerClient;
+  readonly secretArn: string;
+  /** The version id of the pending version (the event's ClientRequestToken). */
+  readonly token: string;
+  readonly metadata: DescribeSecretCommandOutput;
+  /** The AWSCURRENT value, parsed; its secret fields are registered for redaction. */
+  readonly current: SecretJson;
+  readonly deadline: Deadline;
+  readonly logger: Logger;
+  readonly settings: RotationSettings;
+}
+
+/**
+ * One kind of credential. Every step must be idempotent and safe to re-run after a crash at any point:
+ * createSecret stores the pending value only if absent, setSecret first checks whether the pending
+ * credential already works, testSecret has no lasting effect. The protocol promotes the pending version
+ * in finishSecret; `beforePromote` / `afterPromote` add strategy work around it.
+ */
+export interface RotationStrategy {
+  readonly name: RotationStrategyName;
+  createSecret(context: StepContext): Promise<void>;
+  setSecret(context: StepContext): Promise<void>;
+  testSecret(context: StepContext): Promise<void>;
+  /** Runs in finishSecret before AWSCURRENT moves; must be idempotent. */
+  beforePromote?(context: StepContext): Promise<void>;
+  /** Runs in finishSecret after AWSCURRENT moved (only on the invocation that moved it). */
+  afterPromote?(context: StepContext): Promise<void>;
+}
