@@ -1,0 +1,201 @@
+import { ECSClient } from "@aws-sdk/client-ecs";
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from "@aws-sdk/client-secrets-manager";
+import { mockClient } from "aws-sdk-client-mock";
+import { beforeEach, describe, expect, it } from "vitest";
+import { Deadline } from "../../functions/rotate/deadline.ts";
+import {
+  DeadlineExceededError,
+  InvalidRotationEventError,
+  RotationDisabledError,
+  TokenMismatchError,
+  UnknownStrategyError,
+} from "../../functions/rotate/errors.ts";
+import {
+  parseRotationEvent,
+  type RotationDependencies,
+  rotateSecretStep,
+} from "../../functions/rotate/protocol.ts";
+import { inferStrategyName } from "../../functions/rotate/registry.ts";
+import { loadRotationSettings } from "../../functions/rotate/settings.ts";
+import type { FindingsQueueMessage } from "../../lib/finding.ts";
+import { createLogger } from "../../lib/logger.ts";
+
+const ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db-AbCdEf";
+const TOKEN = "11111111-2222-3333-4444-555555555555";
+const CURRENT = "99999999-2222-3333-4444-555555555555";
+
+const secretsManager = mockClient(SecretsManagerClient);
+let published: FindingsQueueMessage[];
+
+function dependencies(): RotationDependencies {
+  return {
+    secretsManager: new SecretsManagerClient({ region: "us-east-1" }),
+    ecs: () => new ECSClient({ region: "us-east-1" }),
+    logger: createLogger("rotation-protocol-test"),
+    settings: loadRotationSettings({}),
+    publish: async (message) => {
+      published.push(message);
+    },
+    now: () => new Date("2026-11-27T12:00:00Z"),
+  };
+}
+
+const plenty = new Deadline(() => 60_000, 5_000);
+
+function describeSecret(overrides: Record<string, unknown> = {}) {
+  secretsManager.on(DescribeSecretCommand).resolves({
+    ARN,
+    Name: "prod/db",
+    RotationEnabled: true,
+    VersionIdsToStages: { [CURRENT]: ["AWSCURRENT"], [TOKEN]: ["AWSPENDING"] },
+    ...overrides,
+  });
+}
+
+beforeEach(() => {
+  secretsManager.reset();
+  published = [];
+});
+
+describe("parseRotationEvent", () => {
+  it("accepts a Secrets Manager rotation event", () => {
+    const event = { SecretId: ARN, ClientRequestToken: TOKEN, Step: "createSecret" };
+    expect(parseRotationEvent(event)).toEqual(event);
+  });
+
+  it("names every missing or wrong field", () => {
+    expect(() => parseRotationEvent({ Step: "rotate" })).toThrow(
+      new InvalidRotationEventError(
+        'Invalid rotation event: SecretId must be a non-empty string; ClientRequestToken must be a non-empty string; Step must be one of createSecret, setSecret, testSecret, finishSecret (got "rotate")',
+      ),
+    );
+  });
+});
+
+describe("rotateSecretStep", () => {
+  it("refuses when rotation is disabled and writes nothing", async () => {
+    describeSecret({ RotationEnabled: false });
+    const run = rotateSecretStep(
+      { SecretId: ARN, ClientRequestToken: TOKEN, Step: "createSecret" },
+      plenty,
+      dependencies(),
+    );
+    await expect(run).rejects.toThrow(RotationDisabledError);
+    expect(secretsManager).not.toHaveReceivedCommand(PutSecretValueCommand);
+    expect(published).toHaveLength(1);
+    expect(published[0]).toMatchObject({
+      rule: "rotation.failed",
+      severity: "high",
+      groupKey: `rotation:${ARN}`,
+    });
+  });
+
+  it("refuses a token that is not a version of the secret", async () => {
+    describeSecret();
+    const run = rotateSecretStep(
+      { SecretId: ARN, ClientRequestToken: "unknown", Step: "setSecret" },
+      plenty,
+      dependencies(),
+    );
+    await expect(run).rejects.toThrow(TokenMismatchError);
+    await expect(run).rejects.toThrow(/has no version unknown/);
+  });
+
+  it("refuses a token that is neither AWSPENDING nor AWSCURRENT", async () => {
+    describeSecret({ VersionIdsToStages: { [CURRENT]: ["AWSCURRENT"], [TOKEN]: ["AWSPREVIOUS"] } });
+    const run = rotateSecretStep(
+      { SecretId: ARN, ClientRequestToken: TOKEN, Step: "testSecret" },
+      plenty,
+      dependencies(),
+    );
+    await expect(run).rejects.toThrow(/neither AWSPENDING nor AWSCURRENT \(stages: AWSPREVIOUS\)/);
+    expect(secretsManager).not.toHaveReceivedCommand(GetSecretValueCommand);
+  });
+
+  it.each(["createSecret", "setSecret", "testSecret", "finishSecret"] as const)(
+    "treats %s of a token that is already AWSCURRENT as a successful no-op",
+    async (step) => {
+      describeSecret({ VersionIdsToStages: { [TOKEN]: ["AWSCURRENT", "AWSPENDING"] } });
+      const result = await rotateSecretStep(
+        { SecretId: ARN, ClientRequestToken: TOKEN, Step: step },
+        plenty,
+        dependencies(),
+      );
+      expect(result).toMatchObject({ outcome: "already-current", secretArn: ARN, versionId: TOKEN, step });
+      expect(secretsManager).not.toHaveReceivedCommand(UpdateSecretVersionStageCommand);
+      expect(secretsManager).not.toHaveReceivedCommand(PutSecretValueCommand);
+      expect(published).toEqual([]);
+    },
+  );
+
+  it("names the secret and the accepted values when the tag names no strategy", async () => {
+    describeSecret({ Tags: [{ Key: "vigil:rotation", Value: "oracle-single" }] });
+    secretsManager.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ engine: "oracle" }) });
+    const run = rotateSecretStep(
+      { SecretId: ARN, ClientRequestToken: TOKEN, Step: "createSecret" },
+      plenty,
+      dependencies(),
+    );
+    await expect(run).rejects.toThrow(UnknownStrategyError);
+    await expect(run).rejects.toThrow(
+      `Secret ${ARN}: tag vigil:rotation="oracle-single" is not a known strategy; accepted values: postgres-single, postgres-alternating, mysql-single, mysql-alternating, ibkr`,
+    );
+    expect(secretsManager).not.toHaveReceivedCommand(PutSecretValueCommand);
+  });
+
+  it("explains why no strategy can be inferred", async () => {
+    describeSecret();
+    secretsManager.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ engine: "oracle" }) });
+    const run = rotateSecretStep(
+      { SecretId: ARN, ClientRequestToken: TOKEN, Step: "createSecret" },
+      plenty,
+      dependencies(),
+    );
+    await expect(run).rejects.toThrow(/cannot infer a rotation strategy because its "engine" is "oracle"/);
+  });
+
+  it("reports malformed JSON in the current version without echoing it", async () => {
+    describeSecret();
+    secretsManager.on(GetSecretValueCommand).resolves({ SecretString: "{password: hunter2-secret" });
+    const run = rotateSecretStep(
+      { SecretId: ARN, ClientRequestToken: TOKEN, Step: "createSecret" },
+      plenty,
+      dependencies(),
+    );
+    await expect(run).rejects.toThrow(`Secret ${ARN} (AWSCURRENT) is not valid JSON`);
+  });
+
+  it("stops before doing anything when the deadline is too close", async () => {
+    describeSecret();
+    const nearlyOut = new Deadline(() => 5_500, 5_000);
+    const run = rotateSecretStep(
+      { SecretId: ARN, ClientRequestToken: TOKEN, Step: "setSecret" },
+      nearlyOut,
+      dependencies(),
+    );
+    await expect(run).rejects.toThrow(DeadlineExceededError);
+    expect(secretsManager).not.toHaveReceivedCommand(DescribeSecretCommand);
+  });
+});
+
+describe("inferStrategyName", () => {
+  it("infers single-user and alternating database strategies and ibkr", () => {
+    expect(inferStrategyName({ engine: "aurora-postgresql" })).toBe("postgres-single");
+    expect(inferStrategyName({ engine: "mariadb", masterarn: "arn:..." })).toBe("mysql-alternating");
+    expect(inferStrategyName({ username: "u", password: "p", account: "DU1", host: "h", port: 4002 })).toBe(
+      "ibkr",
+    );
+  });
+
+  it("explains what is missing", () => {
+    expect(inferStrategyName({ username: "u" })).toBe(
+      'it has no "engine" (database) and lacks IBKR fields password, account, host, port',
+    );
+  });
+});
