@@ -2,13 +2,16 @@ import type { Tag } from "@aws-sdk/client-secrets-manager";
 import { ROTATION_STRATEGIES, type RotationStrategyName } from "../../lib/finding.ts";
 import { UnknownStrategyError } from "./errors.ts";
 import type { SecretJson } from "./secrets.ts";
+import { ibkrStrategy } from "./strategies/ibkr.ts";
 import type { RotationStrategy } from "./strategy.ts";
 
 /** The tag that names a secret's strategy explicitly. */
 export const STRATEGY_TAG = "vigil:rotation";
 
 // One line per strategy; each lives in strategies/<name>.ts.
-const strategies: Partial<Record<RotationStrategyName, RotationStrategy>> = {};
+const strategies: Partial<Record<RotationStrategyName, RotationStrategy>> = {
+  ibkr: ibkrStrategy,
+};
 
 const DB_ENGINES: Record<string, "postgres" | "mysql"> = {
   postgres: "postgres",

@@ -1,0 +1,35 @@
+import type { Severity } from "../../../lib/finding.ts";
+import { RotationError } from "../errors.ts";
+
+/**
+ * Thrown by createSecret when nothing is staged: the scheduled reminder that a human has to change the
+ * IBKR password. Low severity: it notifies Trading Ops, it does not page.
+ */
+export class IbkrRotationDueError extends RotationError {
+  override readonly severity: Severity = "low";
+  override readonly rule: string = "ibkr.rotation-due";
+  constructor(message: string) {
+    super(message);
+    this.name = "IbkrRotationDueError";
+  }
+}
+
+/** Thrown by createSecret when the staged value breaks IBKR's rules, is stale, or names another secret. */
+export class IbkrStagingInvalidError extends RotationError {
+  override readonly severity: Severity = "medium";
+  override readonly rule: string = "ibkr.staging-invalid";
+  constructor(message: string) {
+    super(message);
+    this.name = "IbkrStagingInvalidError";
+  }
+}
+
+/** Thrown by finishSecret, after promotion, when the staging secret could not be deleted. */
+export class IbkrStagingCleanupError extends RotationError {
+  override readonly severity: Severity = "medium";
+  override readonly rule: string = "ibkr.staging-left-behind";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "IbkrStagingCleanupError";
+  }
+}
