@@ -1,0 +1,439 @@
+import { createHash, randomUUID } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { gzip } from "node:zlib";
+import { AwsServiceError } from "./errors.ts";
+
+const gzipAsync = promisify(gzip);
+
+/** A caller of the sandbox, chosen by the access key id the SDK or CLI signs with. */
+export interface SandboxIdentity {
+  /** What the SDK/CLI sends in the SigV4 Authorization header Credential=AKID/... */
+  accessKeyId: string;
+  /** Any value; signatures are not verified. */
+  secretAccessKey?: string;
+  type: "IAMUser" | "AssumedRole" | "Root";
+  /** User name, or role name for AssumedRole. */
+  name: string;
+  /** For AssumedRole. */
+  sessionName?: string;
+  /** Defaults to the sandbox account (a different one = cross-account caller). */
+  accountId?: string;
+  /** Recorded as sourceIPAddress (default 127.0.0.1). */
+  sourceIp?: string;
+  /** Overrides the caller's user agent in records. */
+  userAgent?: string;
+}
+
+/** One CloudTrail record, in the shape AWS delivers in trail files and in LookupEvents' CloudTrailEvent. */
+export interface CloudTrailRecord {
+  eventVersion: string;
+  userIdentity: Record<string, unknown>;
+  eventTime: string;
+  eventSource: string;
+  eventName: string;
+  awsRegion: string;
+  sourceIPAddress: string;
+  userAgent: string;
+  requestParameters: Record<string, unknown> | null;
+  responseElements: Record<string, unknown> | null;
+  additionalEventData?: Record<string, unknown>;
+  errorCode?: string;
+  errorMessage?: string;
+  requestID: string;
+  eventID: string;
+  readOnly: boolean;
+  resources?: { accountId?: string; type: string; ARN: string }[];
+  eventType: "AwsApiCall" | "AwsServiceEvent";
+  managementEvent: boolean;
+  recipientAccountId: string;
+  eventCategory: "Management" | "Data";
+  tlsDetails?: { tlsVersion: string; cipherSuite: string; clientProvidedHostHeader: string };
+}
+
+/** The fields of a served call that become a record; the Trail fills in the rest. */
+export interface CallRecordInput {
+  identity: SandboxIdentity | undefined;
+  userAgent: string;
+  eventSource: string;
+  eventName: string;
+  requestParameters: Record<string, unknown> | null;
+  responseElements: Record<string, unknown> | null;
+  readOnly: boolean;
+  errorCode?: string;
+  errorMessage?: string;
+  requestId: string;
+  /** Data events (SNS Publish, SQS messages) are recorded but, like in AWS, LookupEvents never returns them. */
+  category?: "Management" | "Data";
+  /** The secret (or other resource) the call was about, for LookupEvents' Resources and ResourceName. */
+  resource?: { type: string; name: string };
+}
+
+interface StoredRecord {
+  sequence: number;
+  time: number;
+  record: CloudTrailRecord;
+  username?: string;
+  accessKeyId?: string;
+  resource?: { type: string; name: string };
+}
+
+const lookupAttributeKeys = [
+  "EventId",
+  "EventName",
+  "ReadOnly",
+  "Username",
+  "ResourceType",
+  "ResourceName",
+  "EventSource",
+  "AccessKeyId",
+] as const;
+type LookupAttributeKey = (typeof lookupAttributeKeys)[number];
+
+/** CloudTrail keeps 90 days of management events; LookupEvents' default window. */
+const retentionMs = 90 * 24 * 60 * 60 * 1000;
+const maxLookupResults = 50;
+
+/** Deterministic-looking ids in the shapes IAM uses, derived from a name so records stay stable. */
+function iamId(prefix: string, seed: string): string {
+  return prefix + createHash("sha256").update(seed).digest("hex").slice(0, 17).toUpperCase();
+}
+
+/** Builds the userIdentity block CloudTrail writes for an identity. */
+export function userIdentityOf(identity: SandboxIdentity, sandboxAccount: string): Record<string, unknown> {
+  const accountId = identity.accountId ?? sandboxAccount;
+  if (identity.type === "Root") {
+    return {
+      type: "Root",
+      principalId: accountId,
+      arn: `arn:aws:iam::${accountId}:root`,
+      accountId,
+      accessKeyId: identity.accessKeyId,
+    };
+  }
+  if (identity.type === "AssumedRole") {
+    const roleId = iamId("AROA", `${accountId}:${identity.name}`);
+    const session = identity.sessionName ?? "session";
+    return {
+      type: "AssumedRole",
+      principalId: `${roleId}:${session}`,
+      arn: `arn:aws:sts::${accountId}:assumed-role/${identity.name}/${session}`,
+      accountId,
+      accessKeyId: identity.accessKeyId,
+      sessionContext: {
+        sessionIssuer: {
+          type: "Role",
+          principalId: roleId,
+          arn: `arn:aws:iam::${accountId}:role/${identity.name}`,
+          accountId,
+          userName: identity.name,
+        },
+        webIdFederationData: {},
+        attributes: {
+          creationDate: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+          mfaAuthenticated: "false",
+        },
+      },
+    };
+  }
+  return {
+    type: "IAMUser",
+    principalId: iamId("AIDA", `${accountId}:${identity.name}`),
+    arn: `arn:aws:iam::${accountId}:user/${identity.name}`,
+    accountId,
+    accessKeyId: identity.accessKeyId,
+    userName: identity.name,
+  };
+}
+
+/** LookupEvents' Username: the user name, the role session name, or "root". */
+function usernameOf(identity: SandboxIdentity | undefined): string | undefined {
+  if (!identity) return undefined;
+  if (identity.type === "Root") return "root";
+  if (identity.type === "AssumedRole") return identity.sessionName ?? "session";
+  return identity.name;
+}
+
+/** CloudTrail's timestamps have second precision. */
+function isoSeconds(time: number): string {
+  return new Date(time).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** Records every call the sandbox serves and answers LookupEvents and trail-file exports from them. */
+export class Trail {
+  private readonly records: StoredRecord[] = [];
+  private sequence = 0;
+  private readonly writtenPerDirectory = new Map<string, number>();
+
+  constructor(
+    readonly region: string,
+    readonly accountId: string,
+  ) {}
+
+  /** Records a call served by the sandbox. Callers pass no secret values, only identifiers. */
+  recordCall(input: CallRecordInput): CloudTrailRecord {
+    const time = Date.now();
+    const identity = input.identity;
+    const service = input.eventSource.replace(".amazonaws.com", "");
+    const record: CloudTrailRecord = {
+      eventVersion: "1.11",
+      userIdentity: identity ? userIdentityOf(identity, this.accountId) : { type: "Unknown" },
+      eventTime: isoSeconds(time),
+      eventSource: input.eventSource,
+      eventName: input.eventName,
+      awsRegion: this.region,
+      sourceIPAddress: identity?.sourceIp ?? "127.0.0.1",
+      userAgent: identity?.userAgent ?? input.userAgent,
+      requestParameters: input.requestParameters,
+      responseElements: input.responseElements,
+      ...(input.errorCode ? { errorCode: input.errorCode, errorMessage: input.errorMessage ?? "" } : {}),
+      requestID: input.requestId,
+      eventID: randomUUID(),
+      readOnly: input.readOnly,
+      eventType: "AwsApiCall",
+      managementEvent: (input.category ?? "Management") === "Management",
+      recipientAccountId: this.accountId,
+      eventCategory: input.category ?? "Management",
+      tlsDetails: {
+        tlsVersion: "TLSv1.3",
+        cipherSuite: "TLS_AES_128_GCM_SHA256",
+        clientProvidedHostHeader: `${service}.${this.region}.amazonaws.com`,
+      },
+    };
+    this.store(time, record, usernameOf(identity), identity?.accessKeyId, input.resource);
+    return record;
+  }
+
+  /** Records a service event such as RotationStarted: no caller, the secret in additionalEventData. */
+  recordServiceEvent(
+    eventName: string,
+    secretArn: string,
+    error?: { code: string; message: string },
+  ): CloudTrailRecord {
+    const time = Date.now();
+    const record: CloudTrailRecord = {
+      eventVersion: "1.11",
+      userIdentity: { accountId: this.accountId, invokedBy: "secretsmanager.amazonaws.com" },
+      eventTime: isoSeconds(time),
+      eventSource: "secretsmanager.amazonaws.com",
+      eventName,
+      awsRegion: this.region,
+      sourceIPAddress: "secretsmanager.amazonaws.com",
+      userAgent: "secretsmanager.amazonaws.com",
+      requestParameters: null,
+      responseElements: null,
+      requestID: randomUUID(),
+      eventID: randomUUID(),
+      readOnly: false,
+      eventType: "AwsServiceEvent",
+      managementEvent: true,
+      recipientAccountId: this.accountId,
+      eventCategory: "Management",
+      additionalEventData: { SecretId: secretArn },
+      ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
+    };
+    this.store(time, record, undefined, undefined, { type: "AWS::SecretsManager::Secret", name: secretArn });
+    return record;
+  }
+
+  private store(
+    time: number,
+    record: CloudTrailRecord,
+    username: string | undefined,
+    accessKeyId: string | undefined,
+    resource: { type: string; name: string } | undefined,
+  ): void {
+    this.sequence += 1;
+    this.records.push({ sequence: this.sequence, time, record, username, accessKeyId, resource });
+  }
+
+  /** Every record, oldest first. */
+  all(): CloudTrailRecord[] {
+    return this.records.map((stored) => stored.record);
+  }
+
+  /** CloudTrail LookupEvents: one attribute, a time window, newest first, at most 50 per page. */
+  lookupEvents(input: {
+    LookupAttributes?: { AttributeKey?: string; AttributeValue?: string }[];
+    StartTime?: number;
+    EndTime?: number;
+    EventCategory?: string;
+    MaxResults?: number;
+    NextToken?: string;
+  }): { Events: Record<string, unknown>[]; NextToken?: string } {
+    const attributes = input.LookupAttributes ?? [];
+    if (attributes.length > 1) {
+      throw new AwsServiceError(
+        "InvalidLookupAttributesException",
+        "You cannot specify more than one lookup attribute.",
+      );
+    }
+    const attribute = attributes[0];
+    if (attribute && !lookupAttributeKeys.includes(attribute.AttributeKey as LookupAttributeKey)) {
+      throw new AwsServiceError(
+        "InvalidLookupAttributesException",
+        `Invalid lookup attribute key: ${attribute.AttributeKey}. Valid keys are ${lookupAttributeKeys.join(", ")}.`,
+      );
+    }
+    if (input.EventCategory !== undefined && input.EventCategory !== "insight") {
+      throw new AwsServiceError("InvalidEventCategoryException", "Event category must be 'insight'.");
+    }
+    const maxResults = input.MaxResults ?? maxLookupResults;
+    if (maxResults < 1 || maxResults > maxLookupResults) {
+      throw new AwsServiceError("InvalidMaxResultsException", "MaxResults must be between 1 and 50.");
+    }
+    const now = Date.now();
+    const end = input.EndTime !== undefined ? input.EndTime * 1000 : now;
+    const start = input.StartTime !== undefined ? input.StartTime * 1000 : now - retentionMs;
+    if (start > end) {
+      throw new AwsServiceError("InvalidTimeRangeException", "Start time must be earlier than end time.");
+    }
+    const fingerprint = createHash("sha256")
+      .update(JSON.stringify([attribute ?? null, input.StartTime ?? null, input.EndTime ?? null]))
+      .digest("hex")
+      .slice(0, 16);
+    let cursor: { time: number; sequence: number } | undefined;
+    if (input.NextToken !== undefined) cursor = parseNextToken(input.NextToken, fingerprint);
+
+    // Newest first; the sequence breaks ties between events of the same second.
+    const matching = this.records
+      .filter((stored) => stored.record.managementEvent && input.EventCategory !== "insight")
+      .filter((stored) => stored.time >= start && stored.time <= end)
+      .filter(
+        (stored) =>
+          !attribute ||
+          matchesAttribute(
+            stored,
+            attribute.AttributeKey as LookupAttributeKey,
+            attribute.AttributeValue ?? "",
+          ),
+      )
+      .filter(
+        (stored) =>
+          !cursor ||
+          stored.time < cursor.time ||
+          (stored.time === cursor.time && stored.sequence < cursor.sequence),
+      )
+      .sort((a, b) => b.time - a.time || b.sequence - a.sequence);
+
+    const page = matching.slice(0, maxResults);
+    const last = page.at(-1);
+    return {
+      Events: page.map(toLookupEvent),
+      ...(matching.length > maxResults && last
+        ? {
+            NextToken: Buffer.from(
+              JSON.stringify({ f: fingerprint, t: last.time, s: last.sequence }),
+            ).toString("base64"),
+          }
+        : {}),
+    };
+  }
+
+  /**
+   * Writes the records not yet written to `directory` as gzipped trail files in the S3 layout,
+   * one file per day, and returns their paths.
+   */
+  async writeTrailFiles(directory: string): Promise<string[]> {
+    const from = this.writtenPerDirectory.get(directory) ?? 0;
+    const pending = this.records.slice(from);
+    this.writtenPerDirectory.set(directory, this.records.length);
+    const byDay = new Map<string, StoredRecord[]>();
+    for (const stored of pending) {
+      const day = stored.record.eventTime.slice(0, 10);
+      byDay.set(day, [...(byDay.get(day) ?? []), stored]);
+    }
+    const paths: string[] = [];
+    for (const [day, stored] of byDay) {
+      const [year, month, date] = day.split("-") as [string, string, string];
+      const folder = join(directory, "AWSLogs", this.accountId, "CloudTrail", this.region, year, month, date);
+      await mkdir(folder, { recursive: true });
+      const lastTime = new Date(stored.at(-1)!.time);
+      const stamp = lastTime.toISOString().replace(/[-:]/g, "").slice(0, 13);
+      const unique = createHash("sha256").update(`${from}:${randomUUID()}`).digest("hex").slice(0, 16);
+      const path = join(folder, `${this.accountId}_CloudTrail_${this.region}_${stamp}Z_${unique}.json.gz`);
+      const body = JSON.stringify({ Records: stored.map((entry) => entry.record) });
+      await writeFile(path, await gzipAsync(body));
+      paths.push(path);
+    }
+    return paths;
+  }
+}
+
+function parseNextToken(token: string, fingerprint: string): { time: number; sequence: number } {
+  try {
+    const parsed = JSON.parse(Buffer.from(token, "base64").toString("utf8")) as {
+      f: string;
+      t: number;
+      s: number;
+    };
+    if (parsed.f === fingerprint && Number.isFinite(parsed.t) && Number.isFinite(parsed.s)) {
+      return { time: parsed.t, sequence: parsed.s };
+    }
+  } catch {
+    // falls through to the error below
+  }
+  // AWS refuses a token that does not come from the same query.
+  throw new AwsServiceError("InvalidNextTokenException", "Invalid NextToken.");
+}
+
+function matchesAttribute(stored: StoredRecord, key: LookupAttributeKey, value: string): boolean {
+  const record = stored.record;
+  switch (key) {
+    case "EventId":
+      return record.eventID === value;
+    case "EventName":
+      return record.eventName === value;
+    case "ReadOnly":
+      return String(record.readOnly) === value;
+    case "Username":
+      return stored.username === value;
+    case "AccessKeyId":
+      return stored.accessKeyId === value;
+    case "EventSource":
+      return record.eventSource === value;
+    case "ResourceType":
+      return stored.resource?.type === value;
+    case "ResourceName":
+      return stored.resource?.name === value;
+  }
+}
+
+function toLookupEvent(stored: StoredRecord): Record<string, unknown> {
+  const record = stored.record;
+  return {
+    EventId: record.eventID,
+    EventName: record.eventName,
+    ReadOnly: String(record.readOnly),
+    ...(stored.accessKeyId ? { AccessKeyId: stored.accessKeyId } : {}),
+    EventTime: Math.floor(stored.time / 1000),
+    EventSource: record.eventSource,
+    ...(stored.username ? { Username: stored.username } : {}),
+    Resources: stored.resource
+      ? [{ ResourceType: stored.resource.type, ResourceName: stored.resource.name }]
+      : [],
+    CloudTrailEvent: JSON.stringify(record),
+  };
+}
+
+/** The 2 requests/s per account and region LookupEvents allows, as a token bucket. */
+export class RateLimiter {
+  private tokens: number;
+  private updatedAt = Date.now();
+
+  constructor(private readonly perSecond: number) {
+    this.tokens = perSecond;
+  }
+
+  /** Takes one token; false when the caller must be throttled. A limit of 0 never throttles. */
+  tryTake(): boolean {
+    if (this.perSecond <= 0) return true;
+    const now = Date.now();
+    this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.updatedAt) / 1000) * this.perSecond);
+    this.updatedAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
