@@ -1,0 +1,307 @@
+import type { SNSClient } from "@aws-sdk/client-sns";
+import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
+import { describeError, ValidationError } from "../../lib/errors.ts";
+import { parseQueueMessage } from "../../lib/finding.ts";
+import type { Logger } from "../../lib/logger.ts";
+import type { NotifierConfig } from "./config.ts";
+import { DeliveryUnavailableError, PagerDutyConfigurationError, PagerDutyRejectedError } from "./errors.ts";
+import { type AlertGroup, groupQueueItems, type QueueItem } from "./grouping.ts";
+import { type Clock, postPagerDutyEvent } from "./pagerduty-client.ts";
+import {
+  buildChangeEvent,
+  buildResolveEvent,
+  buildTriggerEvent,
+  dedupKeyFor,
+  withRoutingKey,
+} from "./pagerduty-events.ts";
+import { type PagerDutyService, routeGroup } from "./routing.ts";
+import type { RoutingKeySource } from "./routing-key.ts";
+import {
+  buildFindingNotification,
+  buildRotationNotification,
+  publishNotification,
+  type SnsNotification,
+} from "./sns.ts";
+
+/** Everything the notifier talks to; the handler builds the real ones, tests pass mocks or the sandbox. */
+export interface NotifierDependencies {
+  readonly config: NotifierConfig;
+  readonly sns: SNSClient;
+  readonly routingKeys: {
+    readonly primary: RoutingKeySource;
+    readonly lowUrgency?: RoutingKeySource | undefined;
+  };
+  readonly fetch: typeof fetch;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** What one batch did, for the log line and for benchmarks. */
+export interface BatchReport {
+  received: number;
+  invalid: number;
+  groups: number;
+  /** HTTP requests made to PagerDuty, retries included. */
+  pagerDutyRequests: number;
+  /** Events PagerDuty accepted. */
+  pagerDutyEvents: number;
+  snsMessages: number;
+  /** Messages handed back to SQS. */
+  failed: number;
+  durationMs: number;
+}
+
+export interface BatchOutcome {
+  readonly response: SQSBatchResponse;
+  readonly report: BatchReport;
+}
+
+// SNS gets what is left after PagerDuty's share of the deadline, less this, to return in time.
+const RESPONSE_MARGIN_MS = 1_000;
+
+const SERVICE_LABEL: Record<PagerDutyService, string> = {
+  primary: "paging",
+  lowUrgency: "low-urgency",
+};
+
+type PagerDutyOutcome = { ok: true } | { ok: false; retryable: boolean; reason: string };
+
+/**
+ * Delivers one SQS batch: parses every message, groups findings by problem, sends one PagerDuty event per
+ * group (trigger, resolve or change) and the SNS messages, and reports the messages to hand back to SQS:
+ * those of groups whose delivery may still succeed later, and those whose body is invalid (so they reach
+ * the DLQ after maxReceiveCount, where an operator can inspect and redrive them).
+ */
+export async function notifyBatch(
+  records: readonly SQSRecord[],
+  remainingTimeMs: number,
+  deps: NotifierDependencies,
+): Promise<BatchOutcome> {
+  const { clock, config, logger } = deps;
+  const started = clock.now();
+  const lambdaDeadline = started + remainingTimeMs;
+  const pagerDutyDeadline = lambdaDeadline - config.retry.deadlineMarginMs;
+  const report: BatchReport = {
+    received: records.length,
+    invalid: 0,
+    groups: 0,
+    pagerDutyRequests: 0,
+    pagerDutyEvents: 0,
+    snsMessages: 0,
+    failed: 0,
+    durationMs: 0,
+  };
+  const failed = new Set<string>();
+
+  const items: QueueItem[] = [];
+  for (const record of records) {
+    try {
+      items.push({ messageId: record.messageId, message: parseQueueMessage(record.body) });
+    } catch (error) {
+      report.invalid += 1;
+      failed.add(record.messageId);
+      logger.error(
+        "Invalid message on the findings queue: returned to SQS, it goes to the DLQ after maxReceiveCount",
+        {
+          messageId: record.messageId,
+          receiveCount: record.attributes?.ApproximateReceiveCount,
+          problem: describeError(error),
+          issues: error instanceof ValidationError ? error.issues : undefined,
+          bodyBytes: Buffer.byteLength(record.body ?? ""),
+        },
+      );
+    }
+  }
+
+  const groups = groupQueueItems(items);
+  report.groups = groups.length;
+
+  const sendToPagerDuty = async (
+    service: PagerDutyService,
+    url: string,
+    body: object,
+    context: Record<string, unknown>,
+  ): Promise<PagerDutyOutcome> => {
+    const source = service === "primary" ? deps.routingKeys.primary : deps.routingKeys.lowUrgency;
+    try {
+      if (!source) throw new Error(`no routing key configured for the ${SERVICE_LABEL[service]} service`);
+      const routingKey = await source.get();
+      const result = await postPagerDutyEvent(url, withRoutingKey(body, routingKey), {
+        fetch: deps.fetch,
+        clock,
+        retry: config.retry,
+        deadline: pagerDutyDeadline,
+        onRetry: ({ attempt, delayMs, reason }) => {
+          report.pagerDutyRequests += 1;
+          logger.warn("PagerDuty call failed, retrying", { ...context, attempt, delayMs, reason });
+        },
+      });
+      report.pagerDutyRequests += 1;
+      report.pagerDutyEvents += 1;
+      logger.debug("PagerDuty accepted the event", { ...context, attempts: result.attempts });
+      return { ok: true };
+    } catch (error) {
+      if (error instanceof DeliveryUnavailableError) report.pagerDutyRequests += 1;
+      if (error instanceof PagerDutyRejectedError) {
+        report.pagerDutyRequests += 1;
+        logger.error("PagerDuty rejected the event; not retried", {
+          ...context,
+          status: error.status,
+          responseBody: error.responseBody,
+        });
+        return { ok: false, retryable: false, reason: `rejected by PagerDuty (HTTP ${error.status})` };
+      }
+      if (error instanceof PagerDutyConfigurationError) report.pagerDutyRequests += 1;
+      logger.error("PagerDuty delivery failed; the messages go back to SQS", {
+        ...context,
+        error: describeError(error),
+        cause: error instanceof Error && error.cause ? describeError(error.cause) : undefined,
+      });
+      return { ok: false, retryable: true, reason: describeError(error) };
+    }
+  };
+
+  const publish = async (
+    notification: SnsNotification,
+    context: Record<string, unknown>,
+  ): Promise<boolean> => {
+    const remaining = lambdaDeadline - RESPONSE_MARGIN_MS - clock.now();
+    try {
+      if (remaining <= 0) throw new Error("no time left before the invocation's deadline");
+      await publishNotification(
+        deps.sns,
+        config.alertsTopicArn,
+        notification,
+        AbortSignal.timeout(remaining),
+      );
+      report.snsMessages += 1;
+      return true;
+    } catch (error) {
+      logger.error("SNS publish failed; the messages go back to SQS", {
+        ...context,
+        error: describeError(error),
+      });
+      return false;
+    }
+  };
+
+  /** Delivers one group; false when its messages must go back to SQS. */
+  const deliverGroup = async (group: AlertGroup): Promise<boolean> => {
+    const route = routeGroup(group, config.routing, deps.routingKeys.lowUrgency !== undefined);
+    const dedupKey = dedupKeyFor(group.groupKey);
+    const context = { groupKey: group.groupKey, dedupKey, state: group.state, severity: group.severity };
+    let delivered = true;
+    const note = (outcome: PagerDutyOutcome, success: string): string => {
+      if (outcome.ok) return success;
+      if (outcome.retryable) delivered = false;
+      return outcome.retryable
+        ? `not delivered yet (${outcome.reason}); the notifier retries`
+        : `NOT DELIVERED: ${outcome.reason}; see the notifier's log`;
+    };
+
+    for (const rotation of group.rotations) {
+      const outcome = await sendToPagerDuty(
+        "primary",
+        config.pagerDutyChangeEventsUrl,
+        buildChangeEvent(rotation, undefined),
+        {
+          ...context,
+          event: "change",
+          secretArn: rotation.secretArn,
+          versionId: rotation.versionId,
+        },
+      );
+      const pagerDuty = note(outcome, "change event recorded (it does not page)");
+      if (route.rotationsToSns) {
+        const published = await publish(buildRotationNotification(rotation, pagerDuty), {
+          ...context,
+          versionId: rotation.versionId,
+        });
+        delivered &&= published;
+      }
+    }
+
+    let findingNote = `not paged (severity ${group.severity} is routed to SNS only)`;
+    let forceSns = false;
+    for (const service of route.resolve) {
+      const outcome = await sendToPagerDuty(
+        service,
+        config.pagerDutyEventsUrl,
+        buildResolveEvent(group.groupKey),
+        {
+          ...context,
+          event: "resolve",
+          service,
+        },
+      );
+      findingNote = note(outcome, `resolved (dedup key ${dedupKey})`);
+    }
+    if (route.trigger) {
+      const outcome = await sendToPagerDuty(
+        route.trigger,
+        config.pagerDutyEventsUrl,
+        buildTriggerEvent(group),
+        {
+          ...context,
+          event: "trigger",
+          service: route.trigger,
+          count: group.count,
+        },
+      );
+      findingNote = note(
+        outcome,
+        `alert triggered on the ${SERVICE_LABEL[route.trigger]} service (dedup key ${dedupKey})`,
+      );
+      // A page PagerDuty refused must still reach a human: SNS gets it whatever the routing says.
+      forceSns = !outcome.ok && !outcome.retryable;
+    }
+    if ((route.findingToSns || forceSns) && group.latest) {
+      const published = await publish(buildFindingNotification(group, findingNote), context);
+      delivered &&= published;
+    }
+    logger.info(delivered ? "Group delivered" : "Group not delivered", {
+      ...context,
+      count: group.count,
+      messages: group.messageIds.length,
+      pagerDuty: findingNote,
+    });
+    return delivered;
+  };
+
+  await forEachWithConcurrency(groups, config.concurrency, async (group) => {
+    let delivered = false;
+    try {
+      delivered = await deliverGroup(group);
+    } catch (error) {
+      logger.error("Unexpected error delivering a group; the messages go back to SQS", {
+        groupKey: group.groupKey,
+        error,
+      });
+    }
+    if (!delivered) for (const messageId of group.messageIds) failed.add(messageId);
+  });
+
+  report.failed = failed.size;
+  report.durationMs = clock.now() - started;
+  logger.info("Batch done", { ...report });
+  return {
+    response: { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) },
+    report,
+  };
+}
+
+/** Runs `work` over `items` with at most `limit` in flight. */
+async function forEachWithConcurrency<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

@@ -1,0 +1,310 @@
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadNotifierConfig } from "../../functions/notify/config.ts";
+import { type NotifierDependencies, notifyBatch } from "../../functions/notify/notify.ts";
+import type { Clock } from "../../functions/notify/pagerduty-client.ts";
+import { dedupKeyFor } from "../../functions/notify/pagerduty-events.ts";
+import { createRoutingKeySource } from "../../functions/notify/routing-key.ts";
+import { rotationGroupKey } from "../../lib/finding.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { clearRegisteredSecrets, registerSecret } from "../../lib/redaction.ts";
+import {
+  captureLogs,
+  makeFinding,
+  makeRotation,
+  type PagerDutyStub,
+  SECRET_ARN,
+  sqsRecord,
+  startPagerDutyStub,
+} from "../helpers/notify-fixtures.ts";
+
+const PRIMARY_KEY = "PRIMARYKEY0123456789abcdef012345";
+const LOW_KEY = "LOWURGENCYKEY89abcdef0123456789a";
+const TOPIC = "arn:aws:sns:us-east-1:111122223333:vigil-test-alerts";
+
+const secretsManager = mockClient(SecretsManagerClient);
+const sns = mockClient(SNSClient);
+
+/** Sleeps return at once and advance virtual time, so backoff costs nothing and the deadline still bites. */
+function virtualClock(): Clock {
+  let now = 0;
+  return {
+    now: () => now,
+    random: () => 0.5,
+    sleep: async (ms) => {
+      now += ms;
+    },
+  };
+}
+
+describe("notifyBatch", () => {
+  let stub: PagerDutyStub;
+  let log: ReturnType<typeof captureLogs>;
+  let env: Record<string, string>;
+
+  const deps = (overrides: Partial<NotifierDependencies> = {}): NotifierDependencies => {
+    const config = loadNotifierConfig(env);
+    const client = new SecretsManagerClient({ region: "us-east-1" });
+    return {
+      config,
+      sns: new SNSClient({ region: "us-east-1" }),
+      routingKeys: {
+        primary: createRoutingKeySource(client, { secretId: config.routingKeySecretId, cacheMs: 60_000 }),
+        lowUrgency: config.lowUrgencyRoutingKeySecretId
+          ? createRoutingKeySource(client, { secretId: config.lowUrgencyRoutingKeySecretId, cacheMs: 60_000 })
+          : undefined,
+      },
+      fetch: globalThis.fetch,
+      clock: virtualClock(),
+      logger: createLogger("notify-test"),
+      ...overrides,
+    };
+  };
+  const alertEvents = () => stub.requests.filter((request) => request.path === "/v2/enqueue");
+  const changeEvents = () => stub.requests.filter((request) => request.path === "/v2/change/enqueue");
+  const published = () => sns.commandCalls(PublishCommand).map((call) => call.args[0].input);
+
+  beforeEach(async () => {
+    stub = await startPagerDutyStub();
+    env = {
+      ALERTS_TOPIC_ARN: TOPIC,
+      PAGERDUTY_ROUTING_KEY_SECRET_ID: "vigil/test/pagerduty",
+      PAGERDUTY_EVENTS_URL: stub.eventsUrl,
+    };
+    secretsManager.reset();
+    sns.reset();
+    clearRegisteredSecrets();
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: "vigil/test/pagerduty" })
+      .resolves({ SecretString: PRIMARY_KEY });
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: "vigil/test/pagerduty-low" })
+      .resolves({ SecretString: JSON.stringify({ routing_key: LOW_KEY }) });
+    sns.on(PublishCommand).resolves({ MessageId: "sns-1" });
+    log = captureLogs();
+  });
+  afterEach(async () => {
+    log.restore();
+    await stub.close();
+    clearRegisteredSecrets();
+  });
+
+  it("turns 10,000 findings of 50 problems into at most 50 PagerDuty events and 50 SNS messages", async () => {
+    // Arrange
+    const records = Array.from({ length: 10_000 }, (_, index) =>
+      sqsRecord(makeFinding({ groupKey: `problem-${index % 50}`, severity: "critical" })),
+    );
+
+    // Act
+    const { response, report } = await notifyBatch(records, 60_000, deps());
+
+    // Assert
+    expect(response.batchItemFailures).toEqual([]);
+    expect(alertEvents().length).toBeLessThanOrEqual(50);
+    expect(new Set(alertEvents().map((request) => request.body.dedup_key)).size).toBe(50);
+    expect(stub.incidents).toHaveLength(50);
+    expect(published()).toHaveLength(50);
+    expect(report).toMatchObject({
+      received: 10_000,
+      groups: 50,
+      pagerDutyEvents: 50,
+      snsMessages: 50,
+      failed: 0,
+    });
+    expect(alertEvents()[0]?.body).toMatchObject({
+      routing_key: PRIMARY_KEY,
+      event_action: "trigger",
+      payload: { custom_details: { occurrences: 200, findings_in_batch: 200, event_id_count: 200 } },
+    });
+  });
+
+  it("delivers after 429, 5xx and a timeout, and redelivery adds no second incident", async () => {
+    stub.script({ kind: "status", status: 429 }, { kind: "status", status: 503 }, { kind: "hang" });
+    const finding = makeFinding({ severity: "high" });
+
+    env.PAGERDUTY_TIMEOUT_MS = "150";
+
+    const first = await notifyBatch([sqsRecord(finding)], 60_000, deps());
+    const again = await notifyBatch([sqsRecord(finding)], 60_000, deps());
+
+    expect(first.response.batchItemFailures).toEqual([]);
+    expect(again.response.batchItemFailures).toEqual([]);
+    expect(alertEvents()).toHaveLength(5);
+    // PagerDuty accepted three: the timed-out request (its answer was lost), its retry, and the redelivery.
+    expect(stub.incidents).toEqual([
+      { dedupKey: dedupKeyFor(finding.groupKey), status: "triggered", eventCount: 3 },
+    ]);
+  });
+
+  it("hands the messages back to SQS when PagerDuty stays down past the deadline", async () => {
+    stub.script(...Array.from({ length: 100 }, () => ({ kind: "status" as const, status: 500 })));
+    const records = [
+      sqsRecord(makeFinding({ groupKey: "down" }), "m1"),
+      sqsRecord(makeFinding({ groupKey: "down" }), "m2"),
+    ];
+
+    const { response } = await notifyBatch(records, 30_000, deps());
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }, { itemIdentifier: "m2" }]);
+    expect(alertEvents().length).toBeGreaterThan(1);
+    expect(
+      log.lines().some((line) => line.message === "PagerDuty delivery failed; the messages go back to SQS"),
+    ).toBe(true);
+    expect(published()[0]?.Message).toContain("not delivered yet");
+  });
+
+  it("never retries a 400, logs its body, tells SNS even for a severity routed elsewhere, and drops the message", async () => {
+    env.SNS_SEVERITIES = "medium,low,info";
+    const body =
+      '{"status":"invalid event","message":"Event object is invalid","errors":["payload.summary is missing"]}';
+    stub.script({ kind: "status", status: 400, body });
+
+    const { response } = await notifyBatch(
+      [sqsRecord(makeFinding({ severity: "critical" }))],
+      60_000,
+      deps(),
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(alertEvents()).toHaveLength(1);
+    const rejected = log.lines().find((line) => line.message === "PagerDuty rejected the event; not retried");
+    expect(rejected).toMatchObject({ level: "ERROR", status: 400, responseBody: body });
+    expect(published()).toHaveLength(1);
+    expect(published()[0]?.Message).toContain("NOT DELIVERED: rejected by PagerDuty (HTTP 400)");
+  });
+
+  it("reports an invalid body as a failure, naming the message and what was wrong, and goes on with the rest", async () => {
+    const good = sqsRecord(makeFinding(), "good");
+    const { severity: _omitted, ...withoutSeverity } = makeFinding();
+
+    const { response } = await notifyBatch(
+      [sqsRecord("not json {", "broken"), sqsRecord(withoutSeverity, "no-severity"), good],
+      60_000,
+      deps(),
+    );
+
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: "broken" },
+      { itemIdentifier: "no-severity" },
+    ]);
+    const invalid = log
+      .lines()
+      .filter((line) => String(line.message).startsWith("Invalid message on the findings queue"));
+    expect(invalid.map((line) => [line.messageId, line.problem])).toEqual([
+      ["broken", "message body is not JSON"],
+      ["no-severity", expect.stringContaining("severity")],
+    ]);
+    expect(alertEvents()).toHaveLength(1);
+  });
+
+  it("sends medium and low to SNS only, or to the low-urgency service when one is configured", async () => {
+    const medium = makeFinding({ severity: "medium", groupKey: "m" });
+    await notifyBatch([sqsRecord(medium)], 60_000, deps());
+    expect(alertEvents()).toHaveLength(0);
+    expect(published()[0]?.MessageAttributes?.severity?.StringValue).toBe("medium");
+
+    env.PAGERDUTY_LOW_URGENCY_ROUTING_KEY_SECRET_ID = "vigil/test/pagerduty-low";
+    await notifyBatch([sqsRecord(medium)], 60_000, deps());
+    expect(alertEvents()).toHaveLength(1);
+    expect(alertEvents()[0]?.body).toMatchObject({ routing_key: LOW_KEY, payload: { severity: "warning" } });
+  });
+
+  it("sends info to SNS only", async () => {
+    await notifyBatch([sqsRecord(makeFinding({ severity: "info" }))], 60_000, deps());
+
+    expect(stub.requests).toHaveLength(0);
+    expect(published()).toHaveLength(1);
+  });
+
+  it("resolves the incident when a resolved finding of the group arrives", async () => {
+    const firing = makeFinding({ severity: "critical", lastSeen: "2026-11-27T10:00:00Z" });
+    const resolved = makeFinding({
+      severity: "critical",
+      status: "resolved",
+      lastSeen: "2026-11-27T10:30:00Z",
+    });
+
+    await notifyBatch([sqsRecord(firing)], 60_000, deps());
+    await notifyBatch([sqsRecord(resolved)], 60_000, deps());
+
+    expect(alertEvents().map((request) => request.body.event_action)).toEqual(["trigger", "resolve"]);
+    expect(stub.incidents).toEqual([
+      { dedupKey: dedupKeyFor(firing.groupKey), status: "resolved", eventCount: 1 },
+    ]);
+    expect(published()[1]?.Subject).toMatch(/^\[RESOLVED\] /);
+  });
+
+  it("turns secret.rotated into a change event, an SNS message and a resolve of the rotation group", async () => {
+    const failure = makeFinding({
+      rule: "rotation-failed",
+      severity: "high",
+      groupKey: rotationGroupKey(SECRET_ARN),
+    });
+    await notifyBatch([sqsRecord(failure)], 60_000, deps());
+
+    const { response } = await notifyBatch([sqsRecord(makeRotation())], 60_000, deps());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(changeEvents()).toHaveLength(1);
+    expect(changeEvents()[0]?.body).toMatchObject({
+      routing_key: PRIMARY_KEY,
+      payload: { source: SECRET_ARN },
+    });
+    expect(changeEvents()[0]?.body).not.toHaveProperty("event_action");
+    expect(stub.incidents).toEqual([
+      { dedupKey: dedupKeyFor(rotationGroupKey(SECRET_ARN)), status: "resolved", eventCount: 1 },
+    ]);
+    expect(published().at(-1)).toMatchObject({
+      Subject: "[ROTATED] algo-trade/prod/ibkr",
+      MessageAttributes: { rule: { DataType: "String", StringValue: "secret.rotated" } },
+    });
+  });
+
+  it("hands the group back to SQS when SNS fails, and the redelivery pages no second time", async () => {
+    sns.on(PublishCommand).rejectsOnce(new Error("Throttling")).resolves({ MessageId: "sns-2" });
+    const finding = makeFinding({ severity: "critical" });
+
+    const first = await notifyBatch([sqsRecord(finding, "m1")], 60_000, deps());
+    const second = await notifyBatch([sqsRecord(finding, "m1")], 60_000, deps());
+
+    expect(first.response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }]);
+    expect(second.response.batchItemFailures).toEqual([]);
+    expect(stub.incidents).toHaveLength(1);
+  });
+
+  it("hands the messages back when the routing key cannot be read", async () => {
+    secretsManager.on(GetSecretValueCommand).rejects(new Error("AccessDeniedException"));
+
+    const { response } = await notifyBatch([sqsRecord(makeFinding(), "m1")], 60_000, deps());
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }]);
+    expect(stub.requests).toHaveLength(0);
+  });
+
+  it("lets no secret value out: not to PagerDuty, not to SNS, not to the log", async () => {
+    registerSecret("db-Pa55word-that-leaked");
+    const finding = makeFinding({
+      severity: "critical",
+      title: "Leaked db-Pa55word-that-leaked",
+      summary: "body had db-Pa55word-that-leaked",
+      details: {
+        requestParameters: { secretString: '{"password":"another-Secret-1"}' },
+        apiKey: "k-123456789",
+      },
+    });
+    stub.script({ kind: "status", status: 400, body: `{"message":"bad key ${PRIMARY_KEY}"}` });
+
+    await notifyBatch([sqsRecord(finding)], 60_000, deps());
+
+    const outputs = [
+      ...stub.requests.map((request) => JSON.stringify({ ...request.body, routing_key: undefined })),
+      ...published().map((input) => JSON.stringify(input)),
+      log.text(),
+    ].join("\n");
+    for (const secret of ["db-Pa55word-that-leaked", "another-Secret-1", "k-123456789", PRIMARY_KEY]) {
+      expect(outputs).not.toContain(secret);
+    }
+  });
+});

@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import {
+  changeEventsUrlFor,
+  DEFAULT_PAGERDUTY_EVENTS_URL,
+  loadNotifierConfig,
+} from "../../functions/notify/config.ts";
+import { ConfigError } from "../../lib/errors.ts";
+
+const required = {
+  ALERTS_TOPIC_ARN: "arn:aws:sns:us-east-1:111122223333:vigil-dev-alerts",
+  PAGERDUTY_ROUTING_KEY_SECRET_ID: "vigil/dev/pagerduty",
+};
+
+describe("loadNotifierConfig", () => {
+  it("needs only the topic and the routing-key secret, with PagerDuty's endpoints by default", () => {
+    const config = loadNotifierConfig(required);
+
+    expect(config).toMatchObject({
+      alertsTopicArn: required.ALERTS_TOPIC_ARN,
+      routingKeySecretId: "vigil/dev/pagerduty",
+      lowUrgencyRoutingKeySecretId: undefined,
+      pagerDutyEventsUrl: DEFAULT_PAGERDUTY_EVENTS_URL,
+      pagerDutyChangeEventsUrl: "https://events.pagerduty.com/v2/change/enqueue",
+      routingKeyCacheMs: 300_000,
+    });
+    expect([...config.routing.page]).toEqual(["critical", "high"]);
+    expect([...config.routing.lowUrgency]).toEqual(["medium", "low"]);
+    expect([...config.routing.sns]).toEqual(["critical", "high", "medium", "low", "info"]);
+  });
+
+  it("derives the change-events endpoint from a custom events endpoint", () => {
+    const config = loadNotifierConfig({
+      ...required,
+      PAGERDUTY_EVENTS_URL: "http://127.0.0.1:4566/v2/enqueue",
+    });
+
+    expect(config.pagerDutyChangeEventsUrl).toBe("http://127.0.0.1:4566/v2/change/enqueue");
+  });
+
+  it("reads routing overrides", () => {
+    const config = loadNotifierConfig({
+      ...required,
+      PAGE_SEVERITIES: "critical",
+      LOW_URGENCY_SEVERITIES: "high,medium",
+      SNS_SEVERITIES: "critical,high",
+      PAGERDUTY_LOW_URGENCY_ROUTING_KEY_SECRET_ID: "vigil/dev/pagerduty-low",
+    });
+
+    expect([...config.routing.page]).toEqual(["critical"]);
+    expect([...config.routing.lowUrgency]).toEqual(["high", "medium"]);
+    expect([...config.routing.sns]).toEqual(["critical", "high"]);
+    expect(config.lowUrgencyRoutingKeySecretId).toBe("vigil/dev/pagerduty-low");
+  });
+
+  it("names the variable and the accepted values for an unknown severity", () => {
+    expect(() => loadNotifierConfig({ ...required, PAGE_SEVERITIES: "critical,urgent" })).toThrow(
+      new ConfigError(
+        "PAGE_SEVERITIES",
+        'expected a comma-separated list of critical, high, medium, low, info, got "urgent"',
+      ),
+    );
+  });
+
+  it("fails at cold start without the topic or the routing-key secret", () => {
+    expect(() => loadNotifierConfig({ PAGERDUTY_ROUTING_KEY_SECRET_ID: "x" })).toThrow(/ALERTS_TOPIC_ARN/);
+    expect(() => loadNotifierConfig({ ALERTS_TOPIC_ARN: required.ALERTS_TOPIC_ARN })).toThrow(
+      /PAGERDUTY_ROUTING_KEY_SECRET_ID/,
+    );
+  });
+});
+
+describe("changeEventsUrlFor", () => {
+  it("puts change/enqueue beside enqueue", () => {
+    expect(changeEventsUrlFor("https://events.eu.pagerduty.com/v2/enqueue")).toBe(
+      "https://events.eu.pagerduty.com/v2/change/enqueue",
+    );
+  });
+});

@@ -1,0 +1,166 @@
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { groupQueueItems } from "../../functions/notify/grouping.ts";
+import {
+  buildFindingNotification,
+  buildRotationNotification,
+  MAX_PUBLISH_BYTES,
+  publishNotification,
+} from "../../functions/notify/sns.ts";
+import { snsSubject } from "../../functions/notify/text.ts";
+import type { Finding } from "../../lib/finding.ts";
+import { clearRegisteredSecrets, registerSecret } from "../../lib/redaction.ts";
+import { makeFinding, makeRotation, SECRET_ARN } from "../helpers/notify-fixtures.ts";
+
+const groupOf = (...findings: Finding[]) =>
+  groupQueueItems(findings.map((message, index) => ({ messageId: `m${index}`, message })))[0]!;
+
+function publishBytes(notification: ReturnType<typeof buildFindingNotification>): number {
+  const attributes = Object.entries(notification.attributes).reduce(
+    (total, [name, value]) =>
+      total +
+      Buffer.byteLength(name) +
+      Buffer.byteLength(value.DataType ?? "") +
+      Buffer.byteLength(value.StringValue ?? ""),
+    0,
+  );
+  return Buffer.byteLength(notification.message) + attributes;
+}
+
+describe("snsSubject", () => {
+  it("is ASCII, one line and shorter than 100 characters", () => {
+    const subject = snsSubject(`[HIGH] Zugriff auf das Geheimnis – “prod” ✓\r\n${"long ".repeat(40)}`);
+
+    expect(subject.length).toBeLessThan(100);
+    expect(subject).toMatch(/^[\x20-\x7e]+$/);
+    expect(subject.startsWith("[HIGH] Zugriff auf das Geheimnis ? ?prod? ? long")).toBe(true);
+    expect(subject.endsWith("...")).toBe(true);
+  });
+});
+
+describe("buildFindingNotification", () => {
+  afterEach(() => clearRegisteredSecrets());
+
+  it("reads as text for a human, then carries the JSON finding", () => {
+    const finding = makeFinding({ severity: "critical" });
+
+    const notification = buildFindingNotification(groupOf(finding), "alert triggered on the paging service");
+
+    expect(notification.subject).toBe("[CRITICAL] Unexpected principal read algo-trade/prod/ibkr");
+    expect(notification.message).toContain("Secret:       algo-trade/prod/ibkr");
+    expect(notification.message).toContain("PagerDuty:    alert triggered on the paging service");
+    const json = notification.message.slice(notification.message.indexOf("{"));
+    expect(JSON.parse(json)).toEqual(finding);
+  });
+
+  it("sets severity, rule, secret and status attributes for filter policies", () => {
+    const notification = buildFindingNotification(groupOf(makeFinding({ severity: "medium" })), "not paged");
+
+    expect(notification.attributes).toEqual({
+      severity: { DataType: "String", StringValue: "medium" },
+      rule: { DataType: "String", StringValue: "unexpected-reader" },
+      secret: { DataType: "String", StringValue: SECRET_ARN },
+      status: { DataType: "String", StringValue: "firing" },
+    });
+  });
+
+  it("leaves the secret attribute out when the finding names no secret", () => {
+    const notification = buildFindingNotification(
+      groupOf(makeFinding({ secretArn: undefined })),
+      "not paged",
+    );
+
+    expect(notification.attributes.secret).toBeUndefined();
+  });
+
+  it("says RESOLVED for a cleared group", () => {
+    const notification = buildFindingNotification(groupOf(makeFinding({ status: "resolved" })), "resolved");
+
+    expect(notification.subject.startsWith("[RESOLVED] ")).toBe(true);
+    expect(notification.attributes.status?.StringValue).toBe("resolved");
+  });
+
+  it("keeps a huge finding within 256 KiB by trimming its details first", () => {
+    const notification = buildFindingNotification(
+      groupOf(makeFinding({ details: { blob: "d".repeat(400_000) } })),
+      "not paged",
+    );
+
+    expect(publishBytes(notification)).toBeLessThanOrEqual(MAX_PUBLISH_BYTES);
+    expect(notification.message).toContain("[trimmed to fit the SNS size limit]");
+    expect(notification.message).toContain("Unexpected principal read");
+  });
+
+  it("keeps even a huge summary and event id list within 256 KiB, multi-byte text included", () => {
+    const notification = buildFindingNotification(
+      groupOf(
+        makeFinding({
+          summary: "€".repeat(200_000),
+          eventIds: Array.from({ length: 20_000 }, (_, i) => `ev-${i}`),
+        }),
+      ),
+      "not paged",
+    );
+
+    expect(publishBytes(notification)).toBeLessThanOrEqual(MAX_PUBLISH_BYTES);
+    expect(notification.message).not.toContain("\uFFFD");
+  });
+
+  it("never carries a registered secret value or a secret-bearing field", () => {
+    registerSecret("Sup3rS3cret!pw");
+    const notification = buildFindingNotification(
+      groupOf(
+        makeFinding({
+          title: "Leak Sup3rS3cret!pw",
+          summary: "value Sup3rS3cret!pw",
+          details: { password: "other-pass" },
+        }),
+      ),
+      "not paged",
+    );
+
+    const everything = JSON.stringify(notification);
+    expect(everything).not.toContain("Sup3rS3cret!pw");
+    expect(everything).not.toContain("other-pass");
+  });
+});
+
+describe("buildRotationNotification", () => {
+  it("announces the rotation as info with the rotation attributes", () => {
+    const notification = buildRotationNotification(makeRotation(), "change event recorded");
+
+    expect(notification.subject).toBe("[ROTATED] algo-trade/prod/ibkr");
+    expect(notification.message).toContain("New version:  c0ffee00-0000-4000-8000-000000000001");
+    expect(notification.attributes).toMatchObject({
+      severity: { StringValue: "info" },
+      rule: { StringValue: "secret.rotated" },
+      secret: { StringValue: SECRET_ARN },
+      status: { StringValue: "rotated" },
+    });
+  });
+});
+
+describe("publishNotification", () => {
+  const sns = mockClient(SNSClient);
+  beforeEach(() => sns.reset());
+
+  it("publishes subject, message and attributes to the topic", async () => {
+    sns.on(PublishCommand).resolves({ MessageId: "msg-1" });
+    const notification = buildRotationNotification(makeRotation(), "recorded");
+
+    const id = await publishNotification(
+      new SNSClient({ region: "us-east-1" }),
+      "arn:aws:sns:us-east-1:111122223333:t",
+      notification,
+    );
+
+    expect(id).toBe("msg-1");
+    expect(sns).toHaveReceivedCommandWith(PublishCommand, {
+      TopicArn: "arn:aws:sns:us-east-1:111122223333:t",
+      Subject: notification.subject,
+      Message: notification.message,
+      MessageAttributes: notification.attributes,
+    });
+  });
+});
