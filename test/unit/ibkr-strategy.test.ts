@@ -68,7 +68,7 @@ function context(step: RotationStep): StepContext {
     secretsManager: new SecretsManagerClient({ region: "us-east-1" }),
     secretArn: ARN,
     token: TOKEN,
-    metadata,
+    metadata: { ...metadata, $metadata: {} },
     current,
     deadline: new Deadline(() => 60_000, 5_000),
     logger: createLogger("ibkr-strategy-test"),
