@@ -69,6 +69,12 @@ export interface Sandbox {
   /** Creates an SNS topic / SQS queue without an API call (no CloudTrail record); returns its ARN / URL. */
   createTopic(name: string): string;
   createQueue(name: string, attributes?: Record<string, string>): string;
+  /** SDK v3 client configuration for this sandbox, signing as `accessKeyId` (default: the env's key). */
+  clientConfig(accessKeyId?: string): {
+    endpoint: string;
+    region: string;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+  };
   /** S3 layout AWSLogs/<acct>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz; records not yet written to `dir`. */
   writeTrailFiles(dir?: string): Promise<string[]>;
   ibGateway?: { host: string; port: number; setAccounts(accounts: string[]): void; connections(): number };
@@ -525,6 +531,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     rotationsSettled: () => secretsManager.settled(),
     createTopic: (name) => sns.createTopic(name),
     createQueue: (name, attributes) => sqs.createQueue(name, attributes),
+    clientConfig: (accessKeyId = defaultAccessKeyId) => ({
+      endpoint,
+      region,
+      credentials: { accessKeyId, secretAccessKey: "sandbox-secret-access-key-not-verified" },
+    }),
     writeTrailFiles,
     ...(gateway
       ? {
