@@ -35,7 +35,10 @@ let client: SecretsManagerClient;
 /** Replaced per test; the sandbox calls whatever is current. */
 let rotationStep: RotationLambda = async () => undefined;
 let secretCounter = 0;
-const uniqueName = (prefix = "test/secret") => `${prefix}-${(secretCounter += 1)}`;
+function uniqueName(prefix = "test/secret"): string {
+  secretCounter += 1;
+  return `${prefix}-${secretCounter}`;
+}
 
 beforeAll(async () => {
   sandbox = await startSandbox({ rotationLambda: (event, context) => rotationStep(event, context) });
