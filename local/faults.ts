@@ -41,6 +41,7 @@ export class FaultInjector {
   }
 }
 
+/** Waits without keeping the process alive, so a stopped sandbox does not linger on an injected latency. */
 export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
