@@ -1,9 +1,10 @@
 import { Command } from "commander";
 import { describeError, VigilError } from "../lib/errors.ts";
 import type { CommandRegistration } from "./command.ts";
+import { registerIbkrStage } from "./commands/ibkr-stage.ts";
 
 // One line per command; each command lives in cli/commands/<name>.ts.
-const commands: CommandRegistration[] = [];
+const commands: CommandRegistration[] = [registerIbkrStage];
 
 const program = new Command("vigil")
   .description("Vigil: secrets rotation and access alerting for AWS Secrets Manager")

@@ -1,0 +1,513 @@
+import { hostname, userInfo } from "node:os";
+import {
+  DescribeSecretCommand,
+  type DescribeSecretCommandOutput,
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  RotateSecretCommand,
+  SecretsManagerClient,
+  SecretsManagerServiceException,
+  UpdateSecretVersionStageCommand,
+} from "@aws-sdk/client-secrets-manager";
+import type { Command } from "commander";
+import { ibkrPasswordProblems, parseIbkrSecret } from "../../functions/rotate/strategies/ibkr-secret.ts";
+import {
+  readStaging,
+  readStagingProgress,
+  type StagingProgress,
+  stagedValue,
+  stagingSecretName,
+  writeStaging,
+} from "../../functions/rotate/strategies/ibkr-staging.ts";
+import { VigilError } from "../../lib/errors.ts";
+import { registerSecret } from "../../lib/redaction.ts";
+import type { CommandRegistration } from "../command.ts";
+
+/** Thrown for every expected failure of `vigil ibkr stage`; the message says what to do next (exit 2). */
+export class IbkrStageError extends VigilError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "IbkrStageError";
+  }
+}
+
+const STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"] as const;
+const RUNBOOK = "docs/ibkr.md";
+
+export interface IbkrStageOptions {
+  secretId: string;
+  /** Also prompt for (or read) a new api_key. */
+  apiKey: boolean;
+  /** Read the password (line 1) and api_key (line 2) from standard input instead of prompting. */
+  stdin: boolean;
+  /** Start the rotation after staging (default true). */
+  rotate: boolean;
+  /** Retry a rotation that failed after its values were staged, without entering them again. */
+  resume: boolean;
+  /** Drop a failed rotation's pending version and stage new values. */
+  discardPending: boolean;
+  /** KMS key for the staging secret; default VIGIL_STAGING_KMS_KEY_ID, then the target secret's key. */
+  kmsKeyId: string | undefined;
+  /** How long to follow the rotation before giving up watching (it goes on in AWS). */
+  timeoutSeconds: number;
+  pollSeconds: number;
+}
+
+/** A readable stream that may be a terminal. */
+export type PromptInput = NodeJS.ReadableStream & {
+  isTTY?: boolean;
+  setRawMode?: (mode: boolean) => unknown;
+};
+
+export interface IbkrStageDependencies {
+  secretsManager: SecretsManagerClient;
+  input: PromptInput;
+  /** Progress and the outcome. */
+  output: NodeJS.WritableStream;
+  /** Prompts (kept off stdout so it can be piped). */
+  prompts: NodeJS.WritableStream;
+  sleep: (ms: number) => Promise<void>;
+  now: () => Date;
+  operator: () => string;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+export interface IbkrStageResult {
+  secretArn: string;
+  stagingSecret: string;
+  /** The rotation's version id; undefined with --no-rotate. */
+  versionId: string | undefined;
+  outcome: "staged" | "rotated";
+}
+
+/**
+ * The operator step of an IBKR rotation: validate the new values against IBKR's rules and the current
+ * secret before writing anything, write the staging secret, start RotateSecret and follow it through the
+ * four steps. Throws IbkrStageError (never with a secret value in it) when something needs a human.
+ */
+export async function stageIbkrCredentials(
+  options: IbkrStageOptions,
+  deps: IbkrStageDependencies,
+): Promise<IbkrStageResult> {
+  const sm = deps.secretsManager;
+  const say = (line: string) => deps.output.write(`${line}\n`);
+
+  const metadata = await describeTarget(sm, options.secretId);
+  const secretArn = metadata.ARN!;
+  const name = metadata.Name ?? options.secretId;
+  const staging = stagingSecretName(name);
+  const currentVersion = versionWith(metadata, "AWSCURRENT");
+  if (!currentVersion) throw new IbkrStageError(`Secret ${name} has no AWSCURRENT version to rotate from`);
+  const current = await readCurrent(sm, secretArn, name);
+  const pending = await findPending(sm, metadata);
+
+  if (options.resume) {
+    const staged = await readStaging(sm, staging);
+    if (staged.state !== "staged") {
+      if (!pending?.value) {
+        throw new IbkrStageError(
+          `Nothing to resume for ${name}: no staged values and no pending version with a value. Run \`vigil ibkr stage --secret-id ${name}\` without --resume.`,
+        );
+      }
+      // The staging secret is gone but the pending version still holds the operator's values.
+      await writeStaging(sm, {
+        targetArn: secretArn,
+        targetName: name,
+        kmsKeyId: kmsKeyFor(options, deps, metadata),
+        value: stagedValue({
+          targetArn: secretArn,
+          basedOnVersionId: currentVersion,
+          password: String(pending.value.password),
+          ...(pending.value.api_key !== undefined && pending.value.api_key !== current.api_key
+            ? { api_key: String(pending.value.api_key) }
+            : {}),
+          stagedAt: deps.now().toISOString(),
+          stagedBy: deps.operator(),
+        }),
+      });
+      say(`Re-staged the values of the failed rotation (version ${pending.versionId}) in ${staging}.`);
+    }
+    if (pending) await releasePending(sm, secretArn, pending.versionId, say);
+  } else {
+    if (pending?.value && !options.discardPending) {
+      throw new IbkrStageError(
+        `A rotation of ${name} is already in progress or failed after storing new values (pending version ${pending.versionId}). ` +
+          `If it failed at testSecret, fix the cause and run \`vigil ibkr stage --secret-id ${name} --resume\`; ` +
+          `to stage different values instead, add --discard-pending. See ${RUNBOOK}.`,
+      );
+    }
+    const values = await readNewValues(options, deps);
+    const problems = ibkrPasswordProblems(values.password).map((problem) => `the new password ${problem}`);
+    if (values.password === current.password)
+      problems.push("the new password is the same as the current one");
+    if (values.apiKey !== undefined && values.apiKey.trim() === "") problems.push("the new api_key is empty");
+    if (problems.length > 0) {
+      throw new IbkrStageError(
+        `Nothing was written: ${problems.join("; ")}. IBKR passwords are 6–40 characters with at least one letter and one digit.`,
+      );
+    }
+    const kmsKeyId = kmsKeyFor(options, deps, metadata);
+    await writeStaging(sm, {
+      targetArn: secretArn,
+      targetName: name,
+      kmsKeyId,
+      value: stagedValue({
+        targetArn: secretArn,
+        basedOnVersionId: currentVersion,
+        password: values.password,
+        ...(values.apiKey === undefined ? {} : { api_key: values.apiKey }),
+        stagedAt: deps.now().toISOString(),
+        stagedBy: deps.operator(),
+      }),
+    });
+    say(`Staged the new credentials in ${staging} (encrypted with ${kmsKeyId ?? "aws/secretsmanager"}).`);
+    if (pending) await releasePending(sm, secretArn, pending.versionId, say);
+  }
+
+  if (!options.rotate) {
+    say(
+      `Not rotating (--no-rotate). Start it with \`aws secretsmanager rotate-secret --secret-id ${name}\`.`,
+    );
+    return { secretArn, stagingSecret: staging, versionId: undefined, outcome: "staged" };
+  }
+  const versionId = await startRotation(sm, secretArn, name);
+  say(`Rotation started: version ${versionId}.`);
+  await followRotation({ sm, secretArn, name, staging, versionId, options, deps, say });
+  return { secretArn, stagingSecret: staging, versionId, outcome: "rotated" };
+}
+
+async function describeTarget(
+  sm: SecretsManagerClient,
+  secretId: string,
+): Promise<DescribeSecretCommandOutput> {
+  try {
+    return await sm.send(new DescribeSecretCommand({ SecretId: secretId }));
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) {
+      throw new IbkrStageError(
+        `No secret ${secretId} in this account and region (check --secret-id and AWS_REGION)`,
+      );
+    }
+    throw error;
+  }
+}
+
+async function readCurrent(sm: SecretsManagerClient, secretArn: string, name: string) {
+  const response = await sm.send(
+    new GetSecretValueCommand({ SecretId: secretArn, VersionStage: "AWSCURRENT" }),
+  );
+  registerSecret(response.SecretString);
+  let json: unknown;
+  try {
+    json = JSON.parse(response.SecretString ?? "");
+  } catch {
+    throw new IbkrStageError(`Secret ${name} is not JSON, so it is not an IBKR secret`);
+  }
+  const parsed = parseIbkrSecret(json);
+  if (!parsed.ok) {
+    throw new IbkrStageError(`Secret ${name} is not an IBKR secret: ${parsed.problems.join("; ")}`);
+  }
+  registerSecret(parsed.secret.password);
+  registerSecret(parsed.secret.api_key);
+  return parsed.secret;
+}
+
+function versionWith(metadata: DescribeSecretCommandOutput, stage: string): string | undefined {
+  return Object.entries(metadata.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes(stage))?.[0];
+}
+
+/** The AWSPENDING version of an unfinished rotation (not the current one), with its value if it has one. */
+async function findPending(sm: SecretsManagerClient, metadata: DescribeSecretCommandOutput) {
+  const entry = Object.entries(metadata.VersionIdsToStages ?? {}).find(
+    ([, stages]) => stages.includes("AWSPENDING") && !stages.includes("AWSCURRENT"),
+  );
+  if (!entry) return undefined;
+  const [versionId] = entry;
+  try {
+    const response = await sm.send(
+      new GetSecretValueCommand({ SecretId: metadata.ARN, VersionId: versionId, VersionStage: "AWSPENDING" }),
+    );
+    registerSecret(response.SecretString);
+    const value = JSON.parse(response.SecretString ?? "{}") as Record<string, unknown>;
+    registerSecret(typeof value.password === "string" ? value.password : undefined);
+    return { versionId, value };
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return { versionId, value: undefined };
+    throw error;
+  }
+}
+
+/**
+ * Removes AWSPENDING from an unfinished rotation's version: while it is there, RotateSecret refuses to
+ * start ("A previous rotation isn't complete"), as documented for RotateSecret.
+ */
+async function releasePending(
+  sm: SecretsManagerClient,
+  secretArn: string,
+  versionId: string,
+  say: (line: string) => void,
+) {
+  await sm.send(
+    new UpdateSecretVersionStageCommand({
+      SecretId: secretArn,
+      VersionStage: "AWSPENDING",
+      RemoveFromVersionId: versionId,
+    }),
+  );
+  say(`Cleared the unfinished rotation's pending version ${versionId}.`);
+}
+
+function kmsKeyFor(
+  options: IbkrStageOptions,
+  deps: IbkrStageDependencies,
+  metadata: DescribeSecretCommandOutput,
+): string | undefined {
+  return options.kmsKeyId ?? (deps.env.VIGIL_STAGING_KMS_KEY_ID?.trim() || undefined) ?? metadata.KmsKeyId;
+}
+
+async function readNewValues(
+  options: IbkrStageOptions,
+  deps: IbkrStageDependencies,
+): Promise<{ password: string; apiKey: string | undefined }> {
+  if (options.stdin) {
+    const text = await readAll(deps.input);
+    const [password = "", apiKey] = text.split(/\r?\n/);
+    registerSecret(password);
+    registerSecret(apiKey);
+    if (options.apiKey && (apiKey === undefined || apiKey === "")) {
+      throw new IbkrStageError(
+        "--api-key with --stdin expects the api_key on the second line of standard input",
+      );
+    }
+    return { password, apiKey: options.apiKey ? apiKey : undefined };
+  }
+  if (!deps.input.isTTY || !deps.input.setRawMode) {
+    throw new IbkrStageError(
+      "Standard input is not a terminal, so the password cannot be prompted for without echo; pipe it with --stdin",
+    );
+  }
+  const password = await promptHidden("New IBKR password (not shown): ", deps.input, deps.prompts);
+  registerSecret(password);
+  const again = await promptHidden("Repeat the new password: ", deps.input, deps.prompts);
+  if (again !== password) throw new IbkrStageError("The two passwords differ; nothing was written");
+  let apiKey: string | undefined;
+  if (options.apiKey) {
+    apiKey = await promptHidden("New IBKR api_key (not shown): ", deps.input, deps.prompts);
+    registerSecret(apiKey);
+  }
+  return { password, apiKey };
+}
+
+async function readAll(input: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of input) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "");
+}
+
+/** Reads one line from a terminal in raw mode, echoing nothing; Ctrl-C aborts. */
+export function promptHidden(
+  question: string,
+  input: PromptInput,
+  prompts: NodeJS.WritableStream,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    prompts.write(question);
+    input.setRawMode?.(true);
+    input.resume();
+    let answer = "";
+    const done = (outcome: () => void) => {
+      input.removeListener("data", onData);
+      input.setRawMode?.(false);
+      input.pause();
+      prompts.write("\n");
+      outcome();
+    };
+    const onData = (chunk: Buffer | string) => {
+      for (const char of chunk.toString()) {
+        if (char === "\r" || char === "\n" || char === "\u0004") {
+          done(() => resolve(answer));
+          return;
+        }
+        if (char === "\u0003") {
+          done(() => reject(new IbkrStageError("Cancelled; nothing was written")));
+          return;
+        }
+        if (char === "\u007f" || char === "\b") answer = answer.slice(0, -1);
+        else answer += char;
+      }
+    };
+    input.on("data", onData);
+  });
+}
+
+async function startRotation(sm: SecretsManagerClient, secretArn: string, name: string): Promise<string> {
+  try {
+    const response = await sm.send(new RotateSecretCommand({ SecretId: secretArn }));
+    if (!response.VersionId) throw new IbkrStageError(`RotateSecret for ${name} returned no version id`);
+    return response.VersionId;
+  } catch (error) {
+    if (error instanceof SecretsManagerServiceException && error.name === "InvalidRequestException") {
+      throw new IbkrStageError(
+        `Secrets Manager refused to start the rotation of ${name}: ${error.message} ` +
+          "The credentials are staged; once rotation is configured (or the previous one has finished), run the command again with --resume.",
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * Follows the rotation until the new version is AWSCURRENT or a step reports a failure. Secrets Manager
+ * rotates asynchronously and has no per-step status, so progress comes from what the steps leave behind:
+ * the strategy's note on the staging secret and the version's labels.
+ */
+async function followRotation(input: {
+  sm: SecretsManagerClient;
+  secretArn: string;
+  name: string;
+  staging: string;
+  versionId: string;
+  options: IbkrStageOptions;
+  deps: IbkrStageDependencies;
+  say: (line: string) => void;
+}): Promise<void> {
+  const { sm, secretArn, name, staging, versionId, options, deps, say } = input;
+  let shown = 0;
+  const show = (upTo: number, failure?: StagingProgress) => {
+    for (; shown < upTo; shown += 1) say(`  ✔ ${STEPS[shown]}`);
+    if (failure) say(`  ✘ ${failure.step}: ${failure.message ?? "failed"}`);
+  };
+  const deadline = Date.now() + options.timeoutSeconds * 1_000;
+  for (;;) {
+    const metadata = await sm.send(new DescribeSecretCommand({ SecretId: secretArn }));
+    const stages = metadata.VersionIdsToStages?.[versionId];
+    if (stages?.includes("AWSCURRENT")) {
+      show(STEPS.length);
+      const consumers = metadata.Tags?.find((tag) => tag.Key === "vigil:ecs-services")?.Value?.trim();
+      say(`Rotated: ${name} AWSCURRENT is now version ${versionId}.`);
+      if (consumers) say(`ECS services asked to restart with the new credentials: ${consumers}`);
+      return;
+    }
+    const progress = await readStagingProgress(sm, staging);
+    const mine = progress?.versionId === versionId ? progress : undefined;
+    if (mine) {
+      const index = STEPS.indexOf(mine.step as (typeof STEPS)[number]);
+      if (mine.status === "failed") {
+        show(Math.max(0, index), mine);
+        throw new IbkrStageError(
+          `Rotation of ${name} failed at ${mine.step}; AWSCURRENT is unchanged. ${nextStep(mine.step, name)}`,
+        );
+      }
+      show(index + 1);
+    }
+    if (!stages) {
+      throw new IbkrStageError(
+        `Rotation of ${name} stopped: version ${versionId} is no longer pending and did not become current. ` +
+          `Check the rotation function's log and the rotation finding, then run \`vigil ibkr stage --secret-id ${name} --resume\`.`,
+      );
+    }
+    if (Date.now() >= deadline) {
+      throw new IbkrStageError(
+        `Rotation of ${name} has not finished after ${options.timeoutSeconds} s; it goes on in AWS. ` +
+          `Check again with \`aws secretsmanager describe-secret --secret-id ${name}\` (version ${versionId} becomes AWSCURRENT) or \`vigil status\`.`,
+      );
+    }
+    await deps.sleep(options.pollSeconds * 1_000);
+  }
+}
+
+function nextStep(step: string, name: string): string {
+  if (step === "testSecret") {
+    return (
+      "The new password is stored as the pending version. Fix what the message names (gateway down, wrong host/port or account, " +
+      `paper vs live port), then run \`vigil ibkr stage --secret-id ${name} --resume\`. See ${RUNBOOK}, "If testSecret fails".`
+    );
+  }
+  return `Fix what the message names, then stage again with \`vigil ibkr stage --secret-id ${name}\`. See ${RUNBOOK}.`;
+}
+
+function defaultOperator(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return `unknown@${hostname()}`;
+  }
+}
+
+/** Builds the `vigil ibkr stage` command; tests pass their own streams and client. */
+export function ibkrStageCommand(
+  overrides: () => Partial<IbkrStageDependencies> = () => ({}),
+): CommandRegistration {
+  return (program: Command) => {
+    const ibkr =
+      program.commands.find((command) => command.name() === "ibkr") ??
+      program.command("ibkr").description("Interactive Brokers credentials");
+    ibkr
+      .command("stage")
+      .description(
+        "Stage new IBKR credentials (after changing them in the IBKR portal) and rotate the secret to them",
+      )
+      .requiredOption("--secret-id <id>", "the IBKR secret (name or ARN), e.g. algo-trade/prod/ibkr")
+      .option("--api-key", "also set a new api_key", false)
+      .option("--stdin", "read the password (line 1) and api_key (line 2) from standard input", false)
+      .option("--no-rotate", "only stage; do not start the rotation")
+      .option(
+        "--resume",
+        "retry a rotation that failed after staging, without entering the values again",
+        false,
+      )
+      .option("--discard-pending", "drop a failed rotation's pending version and stage new values", false)
+      .option(
+        "--kms-key-id <key>",
+        "KMS key for the staging secret (default: VIGIL_STAGING_KMS_KEY_ID, then the secret's own key)",
+      )
+      .option("--timeout <seconds>", "how long to follow the rotation", parsePositive, 300)
+      .option("--poll-interval <seconds>", "how often to check the rotation's progress", parsePositive, 2)
+      .action(async (flags: Record<string, unknown>) => {
+        const deps: IbkrStageDependencies = {
+          secretsManager: new SecretsManagerClient({}),
+          input: process.stdin,
+          output: process.stdout,
+          prompts: process.stderr,
+          sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+          now: () => new Date(),
+          operator: defaultOperator,
+          env: process.env,
+          ...overrides(),
+        };
+        const options: IbkrStageOptions = {
+          secretId: String(flags.secretId),
+          apiKey: flags.apiKey === true,
+          stdin: flags.stdin === true,
+          rotate: flags.rotate !== false,
+          resume: flags.resume === true,
+          discardPending: flags.discardPending === true,
+          kmsKeyId: typeof flags.kmsKeyId === "string" ? flags.kmsKeyId : undefined,
+          timeoutSeconds: Number(flags.timeout),
+          pollSeconds: Number(flags.pollInterval),
+        };
+        try {
+          await stageIbkrCredentials(options, deps);
+        } catch (error) {
+          // AWS refusals (access denied, KMS, throttling) are expected failures with a message to show.
+          if (error instanceof SecretsManagerServiceException) {
+            throw new IbkrStageError(`Secrets Manager: ${error.name}: ${error.message}`, { cause: error });
+          }
+          throw error;
+        }
+      });
+  };
+}
+
+function parsePositive(value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0)
+    throw new IbkrStageError(`expected a positive number, got "${value}"`);
+  return number;
+}
+
+/** `vigil ibkr stage`, as registered in cli/vigil.ts. */
+export const registerIbkrStage: CommandRegistration = ibkrStageCommand();

@@ -1,0 +1,327 @@
+import { createServer } from "node:net";
+import { Readable, Writable } from "node:stream";
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  RotateSecretCommand,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import {
+  IbkrStageError,
+  type IbkrStageOptions,
+  stageIbkrCredentials,
+} from "../../cli/commands/ibkr-stage.ts";
+import type { RotationLambda, Sandbox } from "../../local/sandbox.ts";
+import { startSandbox } from "../../local/sandbox.ts";
+
+const ACCOUNT = "DU1234567";
+const OLD_PASSWORD = "0ldPassw0rd-2025";
+const LAMBDA = "arn:aws:lambda:us-east-1:111122223333:function:vigil-rotate";
+// Every password a test stages; none may appear in any output.
+const STAGED = ["N3wPassw0rd-2026", "Sec0ndPassw0rd-77", "Th1rdPassw0rd-88", "F0urthPassw0rd-99", "shrt1"];
+
+let sandbox: Sandbox;
+let client: SecretsManagerClient;
+let topicArn: string;
+let handler: RotationLambda;
+/** When true, the sandbox's "Lambda" runs every step twice, like a Secrets Manager retry after a timeout. */
+let replayEachStep = false;
+let output: string[] = [];
+let secretCounter = 0;
+
+beforeAll(async () => {
+  sandbox = await startSandbox({
+    ibGateway: { accounts: [ACCOUNT, "DU7654321"] },
+    rotationLambda: async (event, context) => {
+      await handler(event, context);
+      if (replayEachStep) await handler(event, context);
+    },
+  });
+  topicArn = sandbox.createTopic("vigil-rotation-events");
+  // The real rotate handler, configured the way the deployment configures it.
+  Object.assign(process.env, sandbox.env, {
+    ROTATION_EVENTS_TOPIC_ARN: topicArn,
+    IBKR_VERIFY_TIMEOUT_MS: "3000",
+    LOG_LEVEL: "INFO",
+  });
+  handler = (await import("../../functions/rotate/handler.ts")).handler as RotationLambda;
+  client = new SecretsManagerClient(sandbox.clientConfig());
+});
+
+afterAll(async () => {
+  await sandbox?.stop();
+});
+
+beforeEach(() => {
+  replayEachStep = false;
+  sandbox.ibGateway!.setAccounts([ACCOUNT, "DU7654321"]);
+  output = [];
+  const capture = (chunk: string | Uint8Array) => {
+    output.push(String(chunk));
+    return true;
+  };
+  vi.spyOn(process.stdout, "write").mockImplementation(capture);
+  vi.spyOn(process.stderr, "write").mockImplementation(capture);
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  // Everything any part wrote: logs of the rotate handler, the CLI's output, CloudTrail, SNS.
+  const everything = [
+    ...output,
+    JSON.stringify(sandbox.cloudTrailRecords()),
+    JSON.stringify(sandbox.snsMessages()),
+  ].join("\n");
+  for (const password of [...STAGED, OLD_PASSWORD]) expect(everything).not.toContain(password);
+});
+
+/** Creates an IBKR secret with rotation configured (not yet run), pointing at the sandbox's gateway. */
+async function ibkrSecret(overrides: Record<string, unknown> = {}): Promise<string> {
+  secretCounter += 1;
+  const name = `algo-trade/test${secretCounter}/ibkr`;
+  await client.send(
+    new CreateSecretCommand({
+      Name: name,
+      SecretString: JSON.stringify({
+        username: "trader1",
+        password: OLD_PASSWORD,
+        account: ACCOUNT,
+        host: sandbox.ibGateway!.host,
+        port: sandbox.ibGateway!.port,
+        paper: true,
+        client_id: 1,
+        ...overrides,
+      }),
+      Tags: [{ Key: "vigil:rotation", Value: "ibkr" }],
+    }),
+  );
+  await client.send(
+    new RotateSecretCommand({
+      SecretId: name,
+      RotationLambdaARN: LAMBDA,
+      RotationRules: { AutomaticallyAfterDays: 30 },
+      RotateImmediately: false,
+    }),
+  );
+  return name;
+}
+
+/** Runs `vigil ibkr stage --stdin` in-process; returns what it printed. */
+async function stage(
+  secretId: string,
+  stdin: string,
+  options: Partial<IbkrStageOptions> = {},
+): Promise<{ printed: string; error?: unknown }> {
+  const printed: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      printed.push(String(chunk));
+      done();
+    },
+  });
+  try {
+    await stageIbkrCredentials(
+      {
+        secretId,
+        apiKey: false,
+        stdin: true,
+        rotate: true,
+        resume: false,
+        discardPending: false,
+        kmsKeyId: undefined,
+        timeoutSeconds: 60,
+        pollSeconds: 1,
+        ...options,
+      },
+      {
+        secretsManager: client,
+        input: Readable.from([stdin]),
+        output: sink,
+        prompts: sink,
+        sleep: async () => {},
+        now: () => new Date(),
+        operator: () => "ops@test",
+        env: {},
+      },
+    );
+    return { printed: printed.join("") };
+  } catch (error) {
+    return { printed: printed.join(""), error };
+  } finally {
+    output.push(printed.join(""));
+  }
+}
+
+async function currentValue(name: string): Promise<Record<string, unknown>> {
+  const response = await client.send(
+    new GetSecretValueCommand({ SecretId: name, VersionStage: "AWSCURRENT" }),
+  );
+  return JSON.parse(response.SecretString!) as Record<string, unknown>;
+}
+
+async function stagesOf(name: string): Promise<Record<string, string[]>> {
+  return (await client.send(new DescribeSecretCommand({ SecretId: name }))).VersionIdsToStages ?? {};
+}
+
+async function stagingExists(name: string): Promise<boolean> {
+  try {
+    await client.send(new DescribeSecretCommand({ SecretId: `${name}/vigil-staging` }));
+    return true;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return false;
+    throw error;
+  }
+}
+
+function findingsFor(name: string): Record<string, unknown>[] {
+  return sandbox
+    .snsMessages()
+    .map((message) => JSON.parse(message.message) as Record<string, unknown>)
+    .filter((message) => String(message.secretArn ?? "").includes(`:secret:${name}-`));
+}
+
+describe("IBKR rotation through the sandbox", () => {
+  it("fails an unstaged scheduled rotation with the instruction, notifies at low severity, then rotates once staged", async () => {
+    const name = await ibkrSecret();
+
+    await client.send(new RotateSecretCommand({ SecretId: name }));
+
+    const failed = sandbox.rotations().at(-1)!;
+    expect(failed.status).toBe("failed");
+    expect(failed.failure?.step).toBe("createSecret");
+    expect(failed.failure?.message).toContain(`then run \`vigil ibkr stage --secret-id ${name}\``);
+    const due = findingsFor(name).find((message) => message.rule === "ibkr.rotation-due");
+    expect(due).toMatchObject({ severity: "low", status: "firing", details: { step: "createSecret" } });
+    expect(Object.values(await stagesOf(name))).toEqual([["AWSCURRENT"]]);
+    // The handler's own log lines are captured, so the no-password check below is not vacuous.
+    expect(output.join("")).toContain('"message":"rotation step failed"');
+
+    const { printed, error } = await stage(name, `${STAGED[0]}\n`);
+
+    expect(error).toBeUndefined();
+    expect(printed).toContain("✔ finishSecret");
+    expect((await currentValue(name)).password).toBe(STAGED[0]);
+    expect(findingsFor(name).at(-1)).toMatchObject({ type: "secret.rotated", strategy: "ibkr" });
+  });
+
+  it("rotates a staged password and api_key through the four steps and deletes the staging secret", async () => {
+    const name = await ibkrSecret({ api_key: "old-key-123456" });
+
+    const { printed, error } = await stage(name, `${STAGED[1]}\nnew-key-654321\n`, { apiKey: true });
+
+    expect(error).toBeUndefined();
+    expect(printed.match(/✔ \w+/g)).toEqual([
+      "✔ createSecret",
+      "✔ setSecret",
+      "✔ testSecret",
+      "✔ finishSecret",
+    ]);
+    expect(printed).toContain(`Rotated: ${name} AWSCURRENT is now version`);
+    const value = await currentValue(name);
+    expect(value).toMatchObject({
+      password: STAGED[1],
+      api_key: "new-key-654321",
+      account: ACCOUNT,
+      client_id: 1,
+    });
+    const previous = await client.send(
+      new GetSecretValueCommand({ SecretId: name, VersionStage: "AWSPREVIOUS" }),
+    );
+    expect(JSON.parse(previous.SecretString!).password).toBe(OLD_PASSWORD);
+    expect(Object.values(await stagesOf(name)).flat()).not.toContain("AWSPENDING");
+    expect(await stagingExists(name)).toBe(false);
+    expect(sandbox.ibGateway!.connections()).toBe(0);
+  });
+
+  it("fails testSecret when the gateway does not list the account, and resumes once it does", async () => {
+    const name = await ibkrSecret();
+    sandbox.ibGateway!.setAccounts(["DU0000001"]);
+
+    const first = await stage(name, `${STAGED[2]}\n`);
+
+    expect(first.error).toBeInstanceOf(IbkrStageError);
+    expect((first.error as Error).message).toContain("failed at testSecret");
+    expect(first.printed).toContain(
+      `✘ testSecret: IB Gateway at ${sandbox.ibGateway!.host}:${sandbox.ibGateway!.port}`,
+    );
+    expect(first.printed).toContain(`does not manage account ${ACCOUNT}`);
+    expect((await currentValue(name)).password).toBe(OLD_PASSWORD);
+
+    sandbox.ibGateway!.setAccounts([ACCOUNT]);
+    const resumed = await stage(name, "", { resume: true });
+
+    expect(resumed.error).toBeUndefined();
+    expect((await currentValue(name)).password).toBe(STAGED[2]);
+    expect(await stagingExists(name)).toBe(false);
+  });
+
+  it("fails testSecret with the next step when the gateway is unreachable", async () => {
+    const closedPort = await freePort();
+    const name = await ibkrSecret({ port: closedPort });
+
+    const { printed, error } = await stage(name, `${STAGED[3]}\n`);
+
+    expect(error).toBeInstanceOf(IbkrStageError);
+    expect(printed).toContain(`✘ testSecret: IB Gateway check failed`);
+    expect(printed).toContain(`is unreachable (ECONNREFUSED)`);
+    expect((error as Error).message).toContain(`vigil ibkr stage --secret-id ${name} --resume`);
+    expect((await currentValue(name)).password).toBe(OLD_PASSWORD);
+  });
+
+  it("rejects a password that breaks IBKR's rules before anything is written", async () => {
+    const name = await ibkrSecret();
+    const callsBefore = sandbox.cloudTrailRecords().length;
+
+    const { error } = await stage(name, `${STAGED[4]}\n`);
+
+    expect(error).toBeInstanceOf(IbkrStageError);
+    expect((error as Error).message).toMatch(
+      /^Nothing was written: the new password must be 6–40 characters long/,
+    );
+    const writes = sandbox
+      .cloudTrailRecords()
+      .slice(callsBefore)
+      .map((record) => record.eventName)
+      .filter((event) => !["DescribeSecret", "GetSecretValue"].includes(event));
+    expect(writes).toEqual([]);
+    expect(await stagingExists(name)).toBe(false);
+  });
+
+  it("survives a replay of every step during the rotation and after it", async () => {
+    const name = await ibkrSecret();
+    replayEachStep = true;
+
+    const { error } = await stage(name, `${STAGED[0]}x\n`);
+
+    expect(error).toBeUndefined();
+    expect((await currentValue(name)).password).toBe(`${STAGED[0]}x`);
+    const stagesAfter = await stagesOf(name);
+    const token = Object.entries(stagesAfter).find(([, stages]) => stages.includes("AWSCURRENT"))![0];
+    const rotatedEvents = () =>
+      findingsFor(name).filter((message) => message.type === "secret.rotated").length;
+    expect(rotatedEvents()).toBe(1);
+
+    replayEachStep = false;
+    for (const step of ["createSecret", "setSecret", "testSecret", "finishSecret"]) {
+      await handler(
+        { SecretId: name, ClientRequestToken: token, Step: step },
+        { getRemainingTimeInMillis: () => 30_000, functionName: "vigil-rotate", awsRequestId: step },
+      );
+    }
+
+    expect(await stagesOf(name)).toEqual(stagesAfter);
+    expect(rotatedEvents()).toBe(1);
+  });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
