@@ -1,0 +1,126 @@
+import { spawn } from "node:child_process";
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  RotateSecretCommand,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RotationLambda, Sandbox } from "../../local/sandbox.ts";
+import { startSandbox } from "../../local/sandbox.ts";
+
+const ACCOUNT = "DU2222222";
+const OLD_PASSWORD = "0ldPassw0rd-cli";
+const NEW_PASSWORD = "N3wCliPassw0rd-42";
+const LAMBDA = "arn:aws:lambda:us-east-1:111122223333:function:vigil-rotate";
+
+let sandbox: Sandbox;
+let client: SecretsManagerClient;
+let handler: RotationLambda;
+
+beforeAll(async () => {
+  sandbox = await startSandbox({
+    ibGateway: { accounts: [ACCOUNT] },
+    rotationLambda: (event, context) => handler(event, context),
+  });
+  Object.assign(process.env, sandbox.env, { LOG_LEVEL: "ERROR" });
+  handler = (await import("../../functions/rotate/handler.ts")).handler as RotationLambda;
+  client = new SecretsManagerClient(sandbox.clientConfig());
+});
+
+afterAll(async () => {
+  await sandbox?.stop();
+});
+
+async function ibkrSecret(name: string): Promise<void> {
+  await client.send(
+    new CreateSecretCommand({
+      Name: name,
+      SecretString: JSON.stringify({
+        username: "trader2",
+        password: OLD_PASSWORD,
+        account: ACCOUNT,
+        host: sandbox.ibGateway!.host,
+        port: sandbox.ibGateway!.port,
+        paper: true,
+      }),
+    }),
+  );
+  await client.send(
+    new RotateSecretCommand({ SecretId: name, RotationLambdaARN: LAMBDA, RotateImmediately: false }),
+  );
+}
+
+/** Runs the real CLI entry as a child process; it finds the sandbox only through AWS_ENDPOINT_URL. */
+function vigil(
+  args: string[],
+  stdin: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "cli/vigil.ts", ...args], {
+      // NODE_NO_WARNINGS: the SDK's Node 20 end-of-support notice would otherwise be all of stderr's noise.
+      env: { ...process.env, ...sandbox.env, NODE_NO_WARNINGS: "1" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += String(chunk);
+    });
+    child.stderr.on("data", (chunk) => {
+      stderr += String(chunk);
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+describe("vigil ibkr stage (the CLI process)", () => {
+  it("stages from stdin, rotates, and exits 0 without printing the password", async () => {
+    const name = "algo-trade/cli1/ibkr";
+    await ibkrSecret(name);
+
+    const result = await vigil(
+      ["ibkr", "stage", "--secret-id", name, "--stdin", "--poll-interval", "0.2"],
+      `${NEW_PASSWORD}\n`,
+    );
+
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("✔ finishSecret");
+    expect(`${result.stdout}${result.stderr}`).not.toContain(NEW_PASSWORD);
+    const current = await client.send(new GetSecretValueCommand({ SecretId: name }));
+    expect(JSON.parse(current.SecretString!).password).toBe(NEW_PASSWORD);
+  });
+
+  it("exits 2 naming the broken rule when the password is not acceptable", async () => {
+    const name = "algo-trade/cli2/ibkr";
+    await ibkrSecret(name);
+
+    const result = await vigil(["ibkr", "stage", "--secret-id", name, "--stdin"], "onlyletters\n");
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      "vigil: Nothing was written: the new password must contain at least one digit. IBKR passwords are 6–40 characters with at least one letter and one digit.\n",
+    );
+    expect(result.stderr).not.toContain("onlyletters");
+  });
+
+  it("exits 2 when there is no terminal to prompt on and --stdin is not given", async () => {
+    const name = "algo-trade/cli3/ibkr";
+    await ibkrSecret(name);
+
+    const result = await vigil(["ibkr", "stage", "--secret-id", name], `${NEW_PASSWORD}\n`);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("pipe it with --stdin");
+  });
+
+  it("exits 2 for a secret that does not exist", async () => {
+    const result = await vigil(["ibkr", "stage", "--secret-id", "algo-trade/missing/ibkr", "--stdin"], "");
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("No secret algo-trade/missing/ibkr in this account and region");
+  });
+});

@@ -1,0 +1,207 @@
+import { PassThrough, Readable, Writable } from "node:stream";
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  RotateSecretCommand,
+  SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from "@aws-sdk/client-secrets-manager";
+import { mockClient } from "aws-sdk-client-mock";
+import { beforeEach, describe, expect, it } from "vitest";
+import {
+  type IbkrStageDependencies,
+  IbkrStageError,
+  type IbkrStageOptions,
+  type PromptInput,
+  promptHidden,
+  stageIbkrCredentials,
+} from "../../cli/commands/ibkr-stage.ts";
+
+const NAME = "algo-trade/prod/ibkr";
+const ARN = `arn:aws:secretsmanager:us-east-1:111122223333:secret:${NAME}-AbCdEf`;
+const CURRENT_VERSION = "99999999-2222-3333-4444-555555555555";
+const FAILED_VERSION = "77777777-2222-3333-4444-555555555555";
+const OLD_PASSWORD = "0ldPassw0rd";
+const NEW_PASSWORD = "N3wPassw0rd-2026";
+
+const secretsManager = mockClient(SecretsManagerClient);
+
+/** A fake terminal: records raw-mode switches; `type` feeds keystrokes. */
+function fakeTerminal(): PromptInput & { raw: boolean[]; type(text: string): void } {
+  const stream = new PassThrough() as unknown as PromptInput & { raw: boolean[]; type(text: string): void };
+  stream.isTTY = true;
+  stream.raw = [];
+  stream.setRawMode = (mode: boolean) => stream.raw.push(mode);
+  stream.type = (text: string) => (stream as unknown as PassThrough).write(text);
+  return stream;
+}
+
+function sink(): Writable & { text(): string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  }) as Writable & { text(): string };
+  stream.text = () => chunks.join("");
+  return stream;
+}
+
+const options: IbkrStageOptions = {
+  secretId: NAME,
+  apiKey: false,
+  stdin: true,
+  rotate: true,
+  resume: false,
+  discardPending: false,
+  kmsKeyId: undefined,
+  timeoutSeconds: 10,
+  pollSeconds: 1,
+};
+
+function dependencies(input: PromptInput, output = sink()): IbkrStageDependencies {
+  return {
+    secretsManager: new SecretsManagerClient({ region: "us-east-1" }),
+    input,
+    output,
+    prompts: output,
+    sleep: async () => {},
+    now: () => new Date("2026-11-27T12:00:00Z"),
+    operator: () => "ops@test",
+    env: {},
+  };
+}
+
+function givenSecret(stages: Record<string, string[]> = { [CURRENT_VERSION]: ["AWSCURRENT"] }) {
+  secretsManager.on(DescribeSecretCommand, { SecretId: NAME }).resolves({
+    ARN,
+    Name: NAME,
+    RotationEnabled: true,
+    VersionIdsToStages: stages,
+  });
+  secretsManager.on(GetSecretValueCommand, { SecretId: ARN, VersionStage: "AWSCURRENT" }).resolves({
+    ARN,
+    VersionId: CURRENT_VERSION,
+    SecretString: JSON.stringify({
+      username: "trader1",
+      password: OLD_PASSWORD,
+      account: "DU1",
+      host: "gw",
+      port: 4002,
+    }),
+  });
+}
+
+beforeEach(() => {
+  secretsManager.reset();
+});
+
+describe("promptHidden", () => {
+  it("reads a line in raw mode without echoing it, honouring backspace", async () => {
+    const terminal = fakeTerminal();
+    const prompts = sink();
+
+    const answer = promptHidden("Password: ", terminal, prompts);
+    terminal.type("N3wPassw0rd-20266\u007f");
+    terminal.type("\r");
+
+    await expect(answer).resolves.toBe(NEW_PASSWORD);
+    expect(prompts.text()).toBe("Password: \n");
+    expect(terminal.raw).toEqual([true, false]);
+  });
+
+  it("aborts on Ctrl-C and leaves raw mode", async () => {
+    const terminal = fakeTerminal();
+
+    const answer = promptHidden("Password: ", terminal, sink());
+    terminal.type("abc\u0003");
+
+    await expect(answer).rejects.toThrow("Cancelled; nothing was written");
+    expect(terminal.raw).toEqual([true, false]);
+  });
+});
+
+describe("stageIbkrCredentials", () => {
+  it("prompts twice without echo and refuses two different passwords, writing nothing", async () => {
+    givenSecret();
+    const terminal = fakeTerminal();
+    const output = sink();
+
+    const staging = stageIbkrCredentials({ ...options, stdin: false }, dependencies(terminal, output));
+    terminal.type(`${NEW_PASSWORD}\r`);
+    await new Promise((resolve) => setImmediate(resolve));
+    terminal.type("something-else-1\r");
+
+    await expect(staging).rejects.toThrow("The two passwords differ; nothing was written");
+    expect(output.text()).not.toContain(NEW_PASSWORD);
+    expect(secretsManager).not.toHaveReceivedCommand(CreateSecretCommand);
+  });
+
+  it("refuses a new password equal to the current one before writing", async () => {
+    givenSecret();
+
+    const staging = stageIbkrCredentials(options, dependencies(Readable.from([`${OLD_PASSWORD}\n`])));
+
+    await expect(staging).rejects.toThrow(
+      "Nothing was written: the new password is the same as the current one",
+    );
+    expect(secretsManager).not.toHaveReceivedCommand(CreateSecretCommand);
+    expect(secretsManager).not.toHaveReceivedCommand(RotateSecretCommand);
+  });
+
+  it("refuses to start over a failed rotation that holds values unless told what to do", async () => {
+    givenSecret({ [CURRENT_VERSION]: ["AWSCURRENT"], [FAILED_VERSION]: ["AWSPENDING"] });
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: ARN, VersionId: FAILED_VERSION, VersionStage: "AWSPENDING" })
+      .resolves({ SecretString: JSON.stringify({ password: NEW_PASSWORD }) });
+
+    const staging = stageIbkrCredentials(options, dependencies(Readable.from([`${NEW_PASSWORD}\n`])));
+
+    await expect(staging).rejects.toThrow(IbkrStageError);
+    await expect(staging).rejects.toThrow(/--resume.*--discard-pending/);
+    expect(secretsManager).not.toHaveReceivedCommand(CreateSecretCommand);
+  });
+
+  it("clears the empty pending version a failed unstaged attempt left, then rotates", async () => {
+    givenSecret({ [CURRENT_VERSION]: ["AWSCURRENT"], [FAILED_VERSION]: ["AWSPENDING"] });
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: ARN, VersionId: FAILED_VERSION, VersionStage: "AWSPENDING" })
+      .rejects(new ResourceNotFoundException({ message: "no value", $metadata: {} }));
+    secretsManager.on(CreateSecretCommand).resolves({ ARN: `${ARN}/vigil-staging` });
+    secretsManager.on(RotateSecretCommand).resolves({ ARN, VersionId: "new-version" });
+    secretsManager
+      .on(DescribeSecretCommand, { SecretId: ARN })
+      .resolves({ ARN, Name: NAME, VersionIdsToStages: { "new-version": ["AWSCURRENT"] } });
+
+    await stageIbkrCredentials(options, dependencies(Readable.from([`${NEW_PASSWORD}\n`])));
+
+    expect(secretsManager).toHaveReceivedCommandWith(UpdateSecretVersionStageCommand, {
+      VersionStage: "AWSPENDING",
+      RemoveFromVersionId: FAILED_VERSION,
+    });
+    expect(secretsManager).toHaveReceivedCommandWith(CreateSecretCommand, {
+      Name: `${NAME}/vigil-staging`,
+      Tags: [
+        { Key: "vigil:staging-for", Value: ARN },
+        { Key: "vigil:purpose", Value: "ibkr-staging" },
+      ],
+    });
+  });
+
+  it("encrypts the staging secret with the configured KMS key", async () => {
+    givenSecret();
+    secretsManager.on(CreateSecretCommand).resolves({ ARN: `${ARN}/vigil-staging` });
+    const deps = {
+      ...dependencies(Readable.from([`${NEW_PASSWORD}\n`])),
+      env: { VIGIL_STAGING_KMS_KEY_ID: "alias/ibkr" },
+    };
+
+    await stageIbkrCredentials({ ...options, rotate: false }, deps);
+
+    expect(secretsManager).toHaveReceivedCommandWith(CreateSecretCommand, { KmsKeyId: "alias/ibkr" });
+    expect(secretsManager).not.toHaveReceivedCommand(RotateSecretCommand);
+  });
+});
