@@ -4,7 +4,7 @@ import { describeError, ValidationError } from "../../lib/errors.ts";
 import { parseQueueMessage } from "../../lib/finding.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { NotifierConfig } from "./config.ts";
-import { DeliveryUnavailableError, PagerDutyConfigurationError, PagerDutyRejectedError } from "./errors.ts";
+import { DeliveryUnavailableError, PagerDutyRejectedError } from "./errors.ts";
 import { type AlertGroup, groupQueueItems, type QueueItem } from "./grouping.ts";
 import { type Clock, postPagerDutyEvent } from "./pagerduty-client.ts";
 import {
@@ -116,6 +116,12 @@ export async function notifyBatch(
   const groups = groupQueueItems(items);
   report.groups = groups.length;
 
+  // Counts every HTTP request to PagerDuty, retries included.
+  const countingFetch: typeof fetch = (input, init) => {
+    report.pagerDutyRequests += 1;
+    return deps.fetch(input, init);
+  };
+
   const sendToPagerDuty = async (
     service: PagerDutyService,
     url: string,
@@ -127,23 +133,18 @@ export async function notifyBatch(
       if (!source) throw new Error(`no routing key configured for the ${SERVICE_LABEL[service]} service`);
       const routingKey = await source.get();
       const result = await postPagerDutyEvent(url, withRoutingKey(body, routingKey), {
-        fetch: deps.fetch,
+        fetch: countingFetch,
         clock,
         retry: config.retry,
         deadline: pagerDutyDeadline,
-        onRetry: ({ attempt, delayMs, reason }) => {
-          report.pagerDutyRequests += 1;
-          logger.warn("PagerDuty call failed, retrying", { ...context, attempt, delayMs, reason });
-        },
+        onRetry: ({ attempt, delayMs, reason }) =>
+          logger.warn("PagerDuty call failed, retrying", { ...context, attempt, delayMs, reason }),
       });
-      report.pagerDutyRequests += 1;
       report.pagerDutyEvents += 1;
       logger.debug("PagerDuty accepted the event", { ...context, attempts: result.attempts });
       return { ok: true };
     } catch (error) {
-      if (error instanceof DeliveryUnavailableError) report.pagerDutyRequests += 1;
       if (error instanceof PagerDutyRejectedError) {
-        report.pagerDutyRequests += 1;
         logger.error("PagerDuty rejected the event; not retried", {
           ...context,
           status: error.status,
@@ -151,10 +152,10 @@ export async function notifyBatch(
         });
         return { ok: false, retryable: false, reason: `rejected by PagerDuty (HTTP ${error.status})` };
       }
-      if (error instanceof PagerDutyConfigurationError) report.pagerDutyRequests += 1;
       logger.error("PagerDuty delivery failed; the messages go back to SQS", {
         ...context,
         error: describeError(error),
+        attempts: error instanceof DeliveryUnavailableError ? error.attempts : undefined,
         cause: error instanceof Error && error.cause ? describeError(error.cause) : undefined,
       });
       return { ok: false, retryable: true, reason: describeError(error) };
@@ -203,7 +204,7 @@ export async function notifyBatch(
       const outcome = await sendToPagerDuty(
         "primary",
         config.pagerDutyChangeEventsUrl,
-        buildChangeEvent(rotation, undefined),
+        buildChangeEvent(rotation),
         {
           ...context,
           event: "change",
@@ -223,6 +224,7 @@ export async function notifyBatch(
 
     let findingNote = `not paged (severity ${group.severity} is routed to SNS only)`;
     let forceSns = false;
+    const resolveNotes: string[] = [];
     for (const service of route.resolve) {
       const outcome = await sendToPagerDuty(
         service,
@@ -234,8 +236,10 @@ export async function notifyBatch(
           service,
         },
       );
-      findingNote = note(outcome, `resolved (dedup key ${dedupKey})`);
+      resolveNotes.push(note(outcome, `resolved (dedup key ${dedupKey})`));
     }
+    // One failed resolve is what a reader must see, even if another service took it.
+    findingNote = resolveNotes.find((text) => !text.startsWith("resolved")) ?? resolveNotes[0] ?? findingNote;
     if (route.trigger) {
       const outcome = await sendToPagerDuty(
         route.trigger,

@@ -115,9 +115,9 @@ export function buildResolveEvent(groupKey: string): AlertEventBody {
 }
 
 /** A change event for a successful rotation: shown on the service's timeline, never pages. */
-export function buildChangeEvent(rotation: SecretRotatedEvent, region: string | undefined): ChangeEventBody {
+export function buildChangeEvent(rotation: SecretRotatedEvent): ChangeEventBody {
   const name = secretName(rotation.secretArn);
-  const arnRegion = rotation.secretArn.split(":")[3] || region || "us-east-1";
+  const region = rotation.secretArn.split(":")[3] || "us-east-1";
   const event: ChangeEventBody = {
     payload: {
       summary: truncate(
@@ -133,7 +133,7 @@ export function buildChangeEvent(rotation: SecretRotatedEvent, region: string | 
         rotated_at: rotation.at,
       },
     },
-    links: [{ href: secretConsoleUrl(rotation.secretArn, arnRegion), text: "Secret in the console" }],
+    links: [{ href: secretConsoleUrl(rotation.secretArn, region), text: "Secret in the console" }],
   };
   return redact(event);
 }

@@ -175,6 +175,16 @@ describe("notifyBatch", () => {
     expect(published()[0]?.Message).toContain("NOT DELIVERED: rejected by PagerDuty (HTTP 400)");
   });
 
+  it("hands the messages back without retrying when PagerDuty answers 404 (a wrong PAGERDUTY_EVENTS_URL)", async () => {
+    stub.script({ kind: "status", status: 404, body: "no such path" });
+
+    const { response } = await notifyBatch([sqsRecord(makeFinding(), "m1")], 60_000, deps());
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }]);
+    expect(alertEvents()).toHaveLength(1);
+    expect(log.text()).toContain("check PAGERDUTY_EVENTS_URL");
+  });
+
   it("reports an invalid body as a failure, naming the message and what was wrong, and goes on with the rest", async () => {
     const good = sqsRecord(makeFinding(), "good");
     const { severity: _omitted, ...withoutSeverity } = makeFinding();

@@ -147,7 +147,7 @@ describe("buildResolveEvent", () => {
 
 describe("buildChangeEvent", () => {
   it("records the rotation with the secret, version and strategy, and no event_action", () => {
-    const event = buildChangeEvent(makeRotation(), undefined);
+    const event = buildChangeEvent(makeRotation());
 
     expect(event).toEqual({
       payload: {
