@@ -21,6 +21,8 @@ let handler: RotationLambda;
 beforeAll(async () => {
   sandbox = await startSandbox({
     ibGateway: { accounts: [ACCOUNT] },
+    // As in AWS: RotateSecret answers at once and the steps run afterwards, so the CLI has to poll.
+    rotateAsynchronously: true,
     rotationLambda: (event, context) => handler(event, context),
   });
   Object.assign(process.env, sandbox.env, { LOG_LEVEL: "ERROR" });
@@ -92,6 +94,29 @@ describe("vigil ibkr stage (the CLI process)", () => {
     expect(`${result.stdout}${result.stderr}`).not.toContain(NEW_PASSWORD);
     const current = await client.send(new GetSecretValueCommand({ SecretId: name }));
     expect(JSON.parse(current.SecretString!).password).toBe(NEW_PASSWORD);
+  });
+
+  it("follows an asynchronous rotation to a testSecret failure and exits 2 with the next step", async () => {
+    const name = "algo-trade/cli4/ibkr";
+    await ibkrSecret(name);
+    sandbox.ibGateway!.setAccounts(["DU9999999"]);
+
+    const result = await vigil(
+      ["ibkr", "stage", "--secret-id", name, "--stdin", "--poll-interval", "0.2"],
+      `${NEW_PASSWORD}\n`,
+    );
+    sandbox.ibGateway!.setAccounts([ACCOUNT]);
+
+    expect(result.code).toBe(2);
+    expect(result.stdout).toContain("✔ setSecret");
+    expect(result.stdout).toContain(
+      `✘ testSecret: IB Gateway at ${sandbox.ibGateway!.host}:${sandbox.ibGateway!.port}`,
+    );
+    expect(result.stderr).toContain(
+      `vigil: Rotation of ${name} failed at testSecret; AWSCURRENT is unchanged.`,
+    );
+    expect(result.stderr).toContain(`vigil ibkr stage --secret-id ${name} --resume`);
+    expect(`${result.stdout}${result.stderr}`).not.toContain(NEW_PASSWORD);
   });
 
   it("exits 2 naming the broken rule when the password is not acceptable", async () => {
