@@ -328,6 +328,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         output = await sqs.handle(operation, input);
       }
       record(undefined, output);
+      if (service === "secretsmanager") await secretsManager.afterCall(context);
       response.writeHead(200, { "content-type": contentType, "x-amzn-requestid": requestId });
       response.end(JSON.stringify(output));
     } catch (error) {

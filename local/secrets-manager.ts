@@ -79,6 +79,8 @@ const lowercaseArnOperations = new Set([
 /** Where a call's resolved secret is noted, so its CloudTrail record can name the resource. */
 export interface CallContext {
   secretArn?: string;
+  /** A rotation RotateSecret accepted, started by afterCall() once the RotateSecret call is recorded. */
+  startRotation?: () => Promise<void>;
 }
 
 export interface SecretsManagerOptions {
@@ -160,6 +162,19 @@ export class SecretsManager {
   /** Resolves when every rotation started so far has finished (for asynchronous rotation). */
   async settled(): Promise<void> {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
+  /**
+   * Runs what a call started once its CloudTrail record exists, so RotationStarted follows RotateSecret
+   * as in AWS: the rotation, awaited (deterministic, the default) or in the background.
+   */
+  async afterCall(context: CallContext): Promise<void> {
+    const start = context.startRotation;
+    if (!start) return;
+    const rotation = start();
+    if (!this.options.rotateAsynchronously) return rotation;
+    this.running.add(rotation);
+    void rotation.catch(() => undefined).finally(() => this.running.delete(rotation));
   }
 
   /** Dispatches one JSON 1.1 operation; throws AwsServiceError for API errors. */
@@ -604,13 +619,7 @@ export class SecretsManager {
 
     secret.versions.set(token, { id: token, stages: new Set(), created: Date.now() });
     moveStage(secret, PENDING, secret.versions.get(token)!);
-    const rotation = this.runRotation(secret, token, lambdaArn, handler);
-    if (this.options.rotateAsynchronously) {
-      this.running.add(rotation);
-      void rotation.finally(() => this.running.delete(rotation));
-    } else {
-      await rotation;
-    }
+    context.startRotation = () => this.runRotation(secret, token, lambdaArn, handler);
     return { ARN: secret.arn, Name: secret.name, VersionId: token };
   }
 
