@@ -61,6 +61,8 @@ export function rotationFailureFinding(input: {
   const { region, account, name } = arnParts(secretArn);
   const rule = "rule" in error ? error.rule : "rotation.failed";
   const severity = "severity" in error ? error.severity : "high";
+  // A strategy's error may name its own runbook (e.g. the IBKR operator steps).
+  const runbook = "runbook" in error && typeof error.runbook === "string" ? error.runbook : RUNBOOK;
   const message = redactText(error.message);
   return {
     id: findingId(rule, secretArn, token, step),
@@ -81,6 +83,6 @@ export function rotationFailureFinding(input: {
     groupKey: rotationGroupKey(secretArn),
     status: "firing",
     details: { step, strategy: strategy ?? "unknown", versionId: token, error: error.name },
-    runbook: RUNBOOK,
+    runbook,
   };
 }

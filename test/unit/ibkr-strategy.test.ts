@@ -203,6 +203,7 @@ describe("createSecret", () => {
       secretArn: ARN,
       groupKey: `rotation:${ARN}`,
       details: { step: "createSecret", strategy: "ibkr" },
+      runbook: "docs/ibkr.md#runbook-trading-ops",
     });
     expect(finding.summary).toContain(`vigil ibkr stage --secret-id ${NAME}`);
   });

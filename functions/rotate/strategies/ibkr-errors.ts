@@ -8,6 +8,8 @@ import { RotationError } from "../errors.ts";
 export class IbkrRotationDueError extends RotationError {
   override readonly severity: Severity = "low";
   override readonly rule: string = "ibkr.rotation-due";
+  /** Where the finding sends Trading Ops. */
+  readonly runbook = "docs/ibkr.md#runbook-trading-ops";
   constructor(message: string) {
     super(message);
     this.name = "IbkrRotationDueError";
@@ -18,6 +20,7 @@ export class IbkrRotationDueError extends RotationError {
 export class IbkrStagingInvalidError extends RotationError {
   override readonly severity: Severity = "medium";
   override readonly rule: string = "ibkr.staging-invalid";
+  readonly runbook = "docs/ibkr.md#other-failures";
   constructor(message: string) {
     super(message);
     this.name = "IbkrStagingInvalidError";
@@ -28,6 +31,7 @@ export class IbkrStagingInvalidError extends RotationError {
 export class IbkrStagingCleanupError extends RotationError {
   override readonly severity: Severity = "medium";
   override readonly rule: string = "ibkr.staging-left-behind";
+  readonly runbook = "docs/ibkr.md#other-failures";
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "IbkrStagingCleanupError";
