@@ -14,6 +14,10 @@ export interface IbGatewayOptions {
   port?: number;
   /** Highest server version to negotiate (default 176); the client's maximum caps it. */
   serverVersion?: number;
+  /** Consulted once per connection (operation "connect"); the sandbox wires its fault injector here. */
+  fault?: (
+    operation: string,
+  ) => { kind: "throttle" | "5xx" | "latency" | "drop"; latencyMs?: number } | undefined;
 }
 
 export interface IbGateway {
@@ -35,6 +39,12 @@ const minClientVersion = 100;
 /** Server versions from which ERR_MSG carries advancedOrderRejectJson, and then an error time without a version. */
 const minServerVersionAdvancedOrderReject = 166;
 const minServerVersionErrorTime = 194;
+
+/** What a faulted connection is told: TWS error 100 for throttling, 1100 for a lost backend. */
+const faultErrors = {
+  throttle: { code: 100, message: "Max rate of messages per second has been exceeded." },
+  "5xx": { code: 1100, message: "Connectivity between IB and Trader Workstation has been lost." },
+};
 
 const clientIdInUse = {
   code: 326,
@@ -62,8 +72,19 @@ export async function startIbGateway(options: IbGatewayOptions): Promise<IbGatew
     let buffer = Buffer.alloc(0);
     let state: "prefix" | "version" | "startApi" | "ready" = "prefix";
     let serverVersion = maxServerVersion;
+    const fault = options.fault?.("connect");
+    if (fault?.kind === "drop") {
+      socket.destroy();
+      return;
+    }
+    // Latency holds back every answer of this connection by the given time.
+    const latencyMs = fault?.kind === "latency" ? (fault.latencyMs ?? 1000) : 0;
 
-    const send = (fields: (string | number)[]) => socket.write(frame(fields));
+    const send = (fields: (string | number)[]) => {
+      const message = frame(fields);
+      if (latencyMs === 0) socket.write(message);
+      else setTimeout(() => socket.writable && socket.write(message), latencyMs).unref();
+    };
 
     const sendError = (requestId: number, code: number, message: string) => {
       const fields: (string | number)[] = [outgoing.errorMessage];
@@ -93,6 +114,12 @@ export async function startIbGateway(options: IbGatewayOptions): Promise<IbGatew
       if (state === "startApi") {
         if (messageId !== incoming.startApi) return;
         const clientId = Number(fields[2]);
+        if (fault?.kind === "throttle" || fault?.kind === "5xx") {
+          const error = faultErrors[fault.kind];
+          sendError(-1, error.code, error.message);
+          socket.end();
+          return;
+        }
         if ([...clientIds.values()].includes(clientId)) {
           sendError(-1, clientIdInUse.code, clientIdInUse.message);
           socket.end();

@@ -490,7 +490,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   let gateway: IbGateway | undefined;
   if (options.ibGateway) {
     try {
-      gateway = await startIbGateway(options.ibGateway);
+      gateway = await startIbGateway({
+        ...options.ibGateway,
+        fault: (operation) => faults.take("ibgateway", operation),
+      });
     } catch (error) {
       server.close();
       throw new SandboxError(`cannot start the IB Gateway peer: ${describeError(error)}`, { cause: error });

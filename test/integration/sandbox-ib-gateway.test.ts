@@ -1,6 +1,7 @@
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { frame, type IbGateway, startIbGateway } from "../../local/ib-gateway.ts";
+import { type Sandbox, startSandbox } from "../../local/sandbox.ts";
 
 interface Handshake {
   serverVersion: number;
@@ -121,5 +122,47 @@ describe("startIbGateway", () => {
 
     expect(closed).toBe(true);
     expect(gateway.connections()).toBe(0);
+  });
+});
+
+describe("startSandbox with ibGateway", () => {
+  let sandbox: Sandbox | undefined;
+
+  afterEach(async () => {
+    await sandbox?.stop();
+    sandbox = undefined;
+  });
+
+  it("starts the peer and exports its host and port", async () => {
+    sandbox = await startSandbox({ ibGateway: { accounts: ["DU1234567"] } });
+
+    const result = await handshake(sandbox.ibGateway!.port, 0, hasNextValidId);
+    result.socket.destroy();
+
+    expect(sandbox.env.IBKR_GATEWAY_HOST).toBe("127.0.0.1");
+    expect(sandbox.env.IBKR_GATEWAY_PORT).toBe(String(sandbox.ibGateway!.port));
+    expect(result.messages).toContainEqual(["15", "1", "DU1234567"]);
+  });
+
+  it("drops a connection when a drop fault is injected", async () => {
+    sandbox = await startSandbox({ ibGateway: { accounts: ["DU1"] } });
+    sandbox.faults.inject({ target: "ibgateway", kind: "drop", times: 1 });
+
+    const dropped = await handshake(sandbox.ibGateway!.port, 1, () => false);
+    const next = await handshake(sandbox.ibGateway!.port, 1, hasNextValidId);
+    next.socket.destroy();
+
+    expect(dropped.serverVersion).toBe(0);
+    expect(next.messages.some((fields) => fields[0] === "15")).toBe(true);
+  });
+
+  it("answers TWS error 1100 instead of the accounts for a 5xx fault", async () => {
+    sandbox = await startSandbox({ ibGateway: { accounts: ["DU1"] } });
+    sandbox.faults.inject({ target: "ibgateway", operation: "connect", kind: "5xx" });
+
+    const result = await handshake(sandbox.ibGateway!.port, 1, () => false);
+
+    expect(result.messages.find((fields) => fields[0] === "4")?.slice(2, 4)).toEqual(["-1", "1100"]);
+    expect(result.messages.some((fields) => fields[0] === "15")).toBe(false);
   });
 });
