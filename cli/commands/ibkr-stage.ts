@@ -381,6 +381,7 @@ async function followRotation(input: {
     if (failure) say(`  ✘ ${failure.step}: ${failure.message ?? "failed"}`);
   };
   const deadline = Date.now() + options.timeoutSeconds * 1_000;
+  let seenPending = false;
   for (;;) {
     const metadata = await sm.send(new DescribeSecretCommand({ SecretId: secretArn }));
     const stages = metadata.VersionIdsToStages?.[versionId];
@@ -403,7 +404,9 @@ async function followRotation(input: {
       }
       show(index + 1);
     }
-    if (!stages) {
+    if (stages) seenPending = true;
+    else if (seenPending) {
+      // createSecret removes the label of an attempt it refuses, so the next one can start.
       throw new IbkrStageError(
         `Rotation of ${name} stopped: version ${versionId} is no longer pending and did not become current. ` +
           `Check the rotation function's log and the rotation finding, then run \`vigil ibkr stage --secret-id ${name} --resume\`.`,
