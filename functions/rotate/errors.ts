@@ -78,3 +78,20 @@ export class TestSecretFailedError extends RotationError {
     this.name = "TestSecretFailedError";
   }
 }
+
+/** Thrown when the database refuses a credential itself (wrong password, unknown or locked user). */
+export class LoginRejectedError extends TargetError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "LoginRejectedError";
+  }
+}
+
+/** Thrown when no stored version of a secret logs in any more: consumers are locked out until someone acts. */
+export class NoWorkingCredentialError extends RotationError {
+  override readonly severity: Severity = "critical";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "NoWorkingCredentialError";
+  }
+}

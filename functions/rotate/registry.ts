@@ -3,6 +3,10 @@ import { ROTATION_STRATEGIES, type RotationStrategyName } from "../../lib/findin
 import { UnknownStrategyError } from "./errors.ts";
 import type { SecretJson } from "./secrets.ts";
 import { ibkrStrategy } from "./strategies/ibkr.ts";
+import { mysqlAlternating } from "./strategies/mysql-alternating.ts";
+import { mysqlSingle } from "./strategies/mysql-single.ts";
+import { postgresAlternating } from "./strategies/postgres-alternating.ts";
+import { postgresSingle } from "./strategies/postgres-single.ts";
 import type { RotationStrategy } from "./strategy.ts";
 
 /** The tag that names a secret's strategy explicitly. */
@@ -11,6 +15,10 @@ export const STRATEGY_TAG = "vigil:rotation";
 // One line per strategy; each lives in strategies/<name>.ts.
 const strategies: Partial<Record<RotationStrategyName, RotationStrategy>> = {
   ibkr: ibkrStrategy,
+  "postgres-single": postgresSingle,
+  "postgres-alternating": postgresAlternating,
+  "mysql-single": mysqlSingle,
+  "mysql-alternating": mysqlAlternating,
 };
 
 const DB_ENGINES: Record<string, "postgres" | "mysql"> = {

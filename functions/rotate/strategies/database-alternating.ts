@@ -1,0 +1,111 @@
+import type { RotationStrategyName } from "../../../lib/finding.ts";
+import { SecretFormatError, TargetError, TestSecretFailedError } from "../errors.ts";
+import { AWSCURRENT, getPendingJson, getSecretJson } from "../secrets.ts";
+import type { RotationStrategy, StepContext } from "../strategy.ts";
+import {
+  alternateUsername,
+  checkCredential,
+  currentDatabaseSecret,
+  type DatabaseDriver,
+  type DatabaseSecret,
+  DEFAULT_TEST_RETRY,
+  describeTarget,
+  familyOf,
+  generatePassword,
+  parseDatabaseSecret,
+  pendingDatabaseSecret,
+  storePendingOnce,
+  type TestRetryPolicy,
+  tryLogin,
+  USERNAME_LIMITS,
+  usernameLength,
+  withSession,
+} from "./database.ts";
+
+/**
+ * Alternating users: the admin secret named by `masterarn` maintains `username` and `username_clone`
+ * and each rotation moves AWSCURRENT to the other one with a fresh password, so the previous
+ * credential keeps working until the next rotation (zero downtime for consumers that restart late).
+ */
+export function alternatingUsersStrategy(
+  name: RotationStrategyName,
+  driver: DatabaseDriver,
+  retry: TestRetryPolicy = DEFAULT_TEST_RETRY,
+): RotationStrategy {
+  const ids = (context: StepContext) => ({ secretArn: context.secretArn, versionId: context.token });
+
+  function currentWithAdmin(context: StepContext): DatabaseSecret & { masterarn: string } {
+    const current = currentDatabaseSecret(context, driver.family);
+    if (!current.masterarn) {
+      throw new SecretFormatError(
+        `Secret ${context.secretArn}: missing "masterarn" (the ARN of the admin secret that creates and updates the alternating users); ${name} needs it`,
+      );
+    }
+    return { ...current, masterarn: current.masterarn };
+  }
+
+  return {
+    name,
+
+    async createSecret(context) {
+      const current = currentWithAdmin(context);
+      if (await getPendingJson(context.secretsManager, context.secretArn, context.token)) {
+        context.logger.info("pending version already stored", ids(context));
+        return;
+      }
+      const username = alternateUsername(current.username);
+      const limit = USERNAME_LIMITS[current.engine];
+      const length = usernameLength(current.engine, username);
+      if (username === "" || length > limit.max) {
+        throw new SecretFormatError(
+          `Secret ${context.secretArn}: the alternate user "${username}" is ${length} ${limit.unit} long; ${current.engine} allows 1 to ${limit.max}, so "username" may have at most ${limit.max - 6} ${limit.unit} (room for "_clone")`,
+        );
+      }
+      const password = await generatePassword(context);
+      await storePendingOnce(context, { ...context.current, username, password });
+    },
+
+    async setSecret(context) {
+      const current = currentWithAdmin(context);
+      const pending = await pendingDatabaseSecret(context, current, alternateUsername(current.username));
+      // The password is set last, so a pending user that logs in is fully prepared.
+      const already = await tryLogin(driver, pending, context, "AWSPENDING");
+      if (already) {
+        await already.close();
+        context.logger.info("the pending user already logs in", ids(context));
+        return;
+      }
+      const admin = await adminSecret(context, current);
+      const session = await tryLogin(driver, admin, context, "admin (masterarn)");
+      if (!session) {
+        throw new TargetError(
+          `${describeTarget(admin)} refuses the admin credential of ${current.masterarn} (masterarn); nothing was changed`,
+        );
+      }
+      await withSession(session, (s) => driver.prepareAlternateUser(s, current, pending));
+      context.logger.info("prepared the pending user", { ...ids(context), user: pending.username });
+    },
+
+    async testSecret(context) {
+      const current = currentWithAdmin(context);
+      const pending = await pendingDatabaseSecret(context, current, alternateUsername(current.username));
+      const check = await checkCredential(driver, pending, context, "AWSPENDING", retry);
+      if (check.ok) return;
+      throw new TestSecretFailedError(
+        `testSecret: the AWSPENDING credential of ${context.secretArn} (user "${pending.username}") ${check.reason === "rejected" ? "is refused" : check.reason === "unreachable" ? "could not reach the database" : "failed its check"}; AWSCURRENT is untouched and keeps working`,
+        { cause: check.error },
+      );
+    },
+  };
+
+  async function adminSecret(context: StepContext, current: DatabaseSecret & { masterarn: string }) {
+    const json = await getSecretJson(context.secretsManager, current.masterarn, AWSCURRENT);
+    const admin = parseDatabaseSecret(json, `${current.masterarn} (admin secret named by masterarn)`);
+    if (familyOf(admin) !== driver.family) {
+      throw new SecretFormatError(
+        `Secret ${current.masterarn} (masterarn of ${context.secretArn}) is a ${admin.engine} secret, not ${driver.family}`,
+      );
+    }
+    return admin;
+  }
+}

@@ -1,0 +1,121 @@
+import type { RotationStrategyName } from "../../../lib/finding.ts";
+import { NoWorkingCredentialError, TargetError, TestSecretFailedError } from "../errors.ts";
+import { getPendingJson } from "../secrets.ts";
+import type { RotationStrategy, StepContext } from "../strategy.ts";
+import {
+  checkCredential,
+  currentDatabaseSecret,
+  type DatabaseDriver,
+  type DatabaseSecret,
+  DEFAULT_TEST_RETRY,
+  describeTarget,
+  generatePassword,
+  pendingDatabaseSecret,
+  previousDatabaseSecret,
+  storePendingOnce,
+  type TestRetryPolicy,
+  tryLogin,
+  withSession,
+} from "./database.ts";
+
+/**
+ * Single-user rotation: the user changes its own password. Between setSecret and finishSecret the
+ * database accepts only the pending password while AWSCURRENT still holds the old one (the documented
+ * window, see docs/rotation.md); if testSecret fails for good, the database is put back on AWSCURRENT.
+ */
+export function singleUserStrategy(
+  name: RotationStrategyName,
+  driver: DatabaseDriver,
+  retry: TestRetryPolicy = DEFAULT_TEST_RETRY,
+): RotationStrategy {
+  const ids = (context: StepContext) => ({ secretArn: context.secretArn, versionId: context.token });
+
+  return {
+    name,
+
+    async createSecret(context) {
+      currentDatabaseSecret(context, driver.family);
+      if (await getPendingJson(context.secretsManager, context.secretArn, context.token)) {
+        context.logger.info("pending version already stored", ids(context));
+        return;
+      }
+      const password = await generatePassword(context);
+      await storePendingOnce(context, { ...context.current, password });
+    },
+
+    async setSecret(context) {
+      const current = currentDatabaseSecret(context, driver.family);
+      const pending = await pendingDatabaseSecret(context, current, current.username);
+      const already = await tryLogin(driver, pending, context, "AWSPENDING");
+      if (already) {
+        await already.close();
+        context.logger.info("the database already accepts the pending password", ids(context));
+        return;
+      }
+      let session = await tryLogin(driver, current, context, "AWSCURRENT");
+      if (!session) {
+        const previous = await previousDatabaseSecret(context, current);
+        if (previous)
+          session = await tryLogin(
+            driver,
+            { ...current, password: previous.password },
+            context,
+            "AWSPREVIOUS",
+          );
+      }
+      if (!session) {
+        throw new NoWorkingCredentialError(
+          `${describeTarget(current)} refuses the AWSPENDING, AWSCURRENT and AWSPREVIOUS passwords of ${context.secretArn}; nothing was changed. Reset the password by hand and store it as AWSCURRENT`,
+        );
+      }
+      await withSession(session, (s) => driver.changeOwnPassword(s, current, pending.password));
+      context.logger.info("changed the user's password to the pending one", ids(context));
+    },
+
+    async testSecret(context) {
+      const current = currentDatabaseSecret(context, driver.family);
+      const pending = await pendingDatabaseSecret(context, current, current.username);
+      const check = await checkCredential(driver, pending, context, "AWSPENDING", retry);
+      if (check.ok) return;
+      if (check.reason === "unreachable") {
+        throw new TestSecretFailedError(
+          `testSecret could not reach ${describeTarget(pending)} after ${retry.attempts} attempts; if setSecret changed the password, AWSCURRENT does not log in until the rotation is retried or cancelled (see docs/rotation.md#when-a-rotation-fails)`,
+          { cause: check.error },
+        );
+      }
+      if (check.reason === "rejected") {
+        const fallback = await tryLogin(driver, current, context, "AWSCURRENT");
+        if (!fallback) {
+          throw new NoWorkingCredentialError(
+            `${describeTarget(current)} refuses both the AWSPENDING and the AWSCURRENT password of ${context.secretArn}`,
+          );
+        }
+        await fallback.close();
+        throw new TestSecretFailedError(
+          `${describeTarget(pending)} refuses the AWSPENDING password but still accepts AWSCURRENT: nothing to roll back; retrying the rotation applies it again`,
+        );
+      }
+      await rollBack(context, pending, current);
+      throw new TestSecretFailedError(
+        `testSecret failed for good with the AWSPENDING credential of ${context.secretArn}; the database was put back on the AWSCURRENT password (rollback), so consumers keep working`,
+        { cause: check.error },
+      );
+    },
+  };
+
+  /** Puts the database back on the AWSCURRENT password, logged in with the pending one. */
+  async function rollBack(context: StepContext, pending: DatabaseSecret, current: DatabaseSecret) {
+    const session = await tryLogin(driver, pending, context, "AWSPENDING");
+    if (!session) return; // already back on AWSCURRENT (an earlier rollback, or setSecret never applied)
+    await withSession(session, (s) => driver.changeOwnPassword(s, pending, current.password));
+    const check = await tryLogin(driver, current, context, "AWSCURRENT");
+    if (!check) {
+      throw new TargetError(`rollback of ${context.secretArn} did not restore the AWSCURRENT password`);
+    }
+    await check.close();
+    context.logger.warn("rolled the database back to the AWSCURRENT password", {
+      secretArn: context.secretArn,
+      versionId: context.token,
+    });
+  }
+}

@@ -1,0 +1,318 @@
+import mysql from "mysql2/promise";
+import { LoginRejectedError, TargetError } from "../errors.ts";
+import {
+  afterStatementHook,
+  type ConnectOptions,
+  type DatabaseDriver,
+  type DatabaseSession,
+  describeTarget,
+  type Row,
+  statementHooks,
+  tlsOptions,
+} from "./database.ts";
+
+// Server errors that mean "this credential is refused": access denied, account locked (MySQL,
+// MariaDB), password expired.
+const LOGIN_REJECTED = new Set([1045, 1698, 3118, 4151, 1862]);
+// MySQL 8.0.13+ with password_require_current: the statement must name the current password.
+const ER_MISSING_CURRENT_PASSWORD = 3892;
+
+/**
+ * A string literal valid whatever the session's sql_mode, provided backslash escapes are on (the
+ * session turns NO_BACKSLASH_ESCAPES off before it sends a literal containing a backslash).
+ */
+export function quoteString(value: string): string {
+  return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
+}
+
+/** An account name, `'user'@'host'`. */
+export function account(user: string, host: string): string {
+  return `${quoteString(user)}@${quoteString(host)}`;
+}
+
+class MysqlSession implements DatabaseSession {
+  private backslashEscapes = false;
+
+  constructor(
+    private readonly connection: mysql.Connection,
+    private readonly options: ConnectOptions,
+    private readonly where: string,
+  ) {}
+
+  /** True when the server is MariaDB (from the handshake, so no round trip). */
+  get isMariaDb(): boolean {
+    const inner = (
+      this.connection as unknown as { connection?: { _handshakePacket?: { serverVersion?: string } } }
+    ).connection;
+    return /mariadb/i.test(inner?._handshakePacket?.serverVersion ?? "");
+  }
+
+  async run(label: string, sql: string, options: { sensitive?: boolean; params?: unknown[] } = {}) {
+    if (sql.includes("\\") && !this.backslashEscapes) {
+      // Under NO_BACKSLASH_ESCAPES a doubled backslash would stay doubled inside the literal.
+      await this.execute(
+        "SET sql_mode",
+        "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
+        {},
+      );
+      this.backslashEscapes = true;
+    }
+    return this.execute(label, sql, options);
+  }
+
+  private async execute(label: string, sql: string, options: { sensitive?: boolean; params?: unknown[] }) {
+    this.options.beforeStatement();
+    let rows: unknown;
+    try {
+      [rows] = await this.connection.query({ sql, timeout: this.options.statementTimeoutMs }, options.params);
+    } catch (error) {
+      // mysql2 errors carry the statement (error.sql) and the server may echo part of it: keep the code only
+      // for statements that carry a credential, and never forward the driver error itself.
+      const { errno, code, message } = error as { errno?: number; code?: string; message?: string };
+      const detail = options.sensitive
+        ? `${code ?? "error"} ${errno ?? ""}`.trim()
+        : `${code ?? ""} ${message ?? ""}`.trim();
+      throw Object.assign(new TargetError(`${label} failed on ${this.where}: ${detail}`), { errno });
+    }
+    await afterStatementHook(label, "mysql");
+    return Array.isArray(rows) ? (rows as Row[]) : [];
+  }
+
+  async close() {
+    await this.connection.end().catch(() => this.connection.destroy());
+  }
+}
+
+/** One privilege (or role) held by an account, from SHOW GRANTS. */
+interface GrantItem {
+  /** The object (`db`.`table`, *.*, a proxied account) or "" for a role. */
+  object: string;
+  /** A privilege (`SELECT`, `SELECT (col)`, `GRANT OPTION`, `PROXY`) or a role name. */
+  privilege: string;
+  kind: "privilege" | "role" | "default-role";
+  /** Roles only: granted WITH ADMIN OPTION. */
+  admin?: boolean;
+}
+
+/** Splits at top-level commas (outside backticks, quotes and parentheses). */
+function splitTopLevel(text: string, separator: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let quote: string | undefined;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]!;
+    if (quote) {
+      if (char === quote && text[i + 1] === quote)
+        i++; // a doubled quote is an escaped one
+      else if (char === quote) quote = undefined;
+      continue;
+    }
+    if (char === "`" || char === "'" || char === '"') quote = char;
+    else if (char === "(") depth++;
+    else if (char === ")") depth--;
+    else if (depth === 0 && text.startsWith(separator, i)) {
+      parts.push(text.slice(start, i).trim());
+      start = i + separator.length;
+      i += separator.length - 1;
+    }
+  }
+  parts.push(text.slice(start).trim());
+  return parts.filter((part) => part !== "");
+}
+
+/** The ways SHOW GRANTS spells an account (MySQL 8 / MariaDB: backticks; MySQL 5.7: single quotes). */
+function grantSpellings(user: string, host: string): string[] {
+  const tick = (value: string) => `\`${value.replace(/`/g, "``")}\``;
+  return [
+    `${tick(user)}@${tick(host)}`,
+    `'${user.replace(/'/g, "\\'")}'@'${host.replace(/'/g, "\\'")}'`,
+    `'${user.replace(/'/g, "''")}'@'${host.replace(/'/g, "''")}'`,
+  ];
+}
+
+/**
+ * Parses SHOW GRANTS of `user`@`host` into privilege items. Account attributes on the USAGE line
+ * (IDENTIFIED BY PASSWORD, REQUIRE, resource limits) are ignored: they are not privileges, and copying
+ * the password hash would hand the target the source's password.
+ */
+export function parseGrants(lines: readonly string[], user: string, host: string): GrantItem[] {
+  const spellings = grantSpellings(user, host);
+  const items: GrantItem[] = [];
+  for (const line of lines) {
+    if (line.startsWith("SET DEFAULT ROLE ")) {
+      const cut = spellings.map((s) => line.lastIndexOf(` FOR ${s}`)).find((index) => index > 0);
+      if (cut !== undefined) {
+        items.push({ kind: "default-role", object: "", privilege: line.slice(17, cut).trim() });
+      }
+      continue;
+    }
+    if (!line.startsWith("GRANT ")) continue; // partial revokes (MySQL 8 REVOKE lines) are not copied
+    let head: string | undefined;
+    let tail = "";
+    for (const spelling of spellings) {
+      const index = line.lastIndexOf(` TO ${spelling}`);
+      if (index > 0) {
+        head = line.slice(6, index);
+        tail = line.slice(index + 4 + spelling.length);
+        break;
+      }
+    }
+    if (head === undefined) continue;
+    const on = splitTopLevel(head, " ON ");
+    if (on.length >= 2) {
+      const object = on.slice(1).join(" ON ");
+      for (const privilege of splitTopLevel(on[0]!, ",")) {
+        if (privilege.toUpperCase() !== "USAGE") items.push({ kind: "privilege", object, privilege });
+      }
+      if (/\bWITH GRANT OPTION\b/i.test(tail)) {
+        items.push({ kind: "privilege", object, privilege: "GRANT OPTION" });
+      }
+    } else {
+      const admin = /\bWITH ADMIN OPTION\b/i.test(tail);
+      for (const role of splitTopLevel(head, ","))
+        items.push({ kind: "role", object: "", privilege: role, admin });
+    }
+  }
+  return items;
+}
+
+/**
+ * The statements that make `target` hold exactly the privileges and roles of `source` (from their
+ * parsed SHOW GRANTS): revokes first, so a privilege narrowed on the source is narrowed on the target.
+ */
+export function grantSyncStatements(source: GrantItem[], target: GrantItem[], grantee: string): string[] {
+  const key = (item: GrantItem) =>
+    `${item.kind}\u0000${item.object}\u0000${item.privilege}\u0000${item.admin}`;
+  const sourceKeys = new Set(source.map(key));
+  const targetKeys = new Set(target.map(key));
+  const missing = source.filter((item) => !targetKeys.has(key(item)));
+  const extra = target.filter((item) => !sourceKeys.has(key(item)));
+  const byObject = (items: GrantItem[]) => {
+    const groups = new Map<string, string[]>();
+    for (const item of items.filter((i) => i.kind === "privilege")) {
+      groups.set(item.object, [...(groups.get(item.object) ?? []), item.privilege]);
+    }
+    return groups;
+  };
+  const statements: string[] = [];
+  for (const [object, privileges] of byObject(extra)) {
+    statements.push(`REVOKE ${privileges.join(", ")} ON ${object} FROM ${grantee}`);
+  }
+  for (const item of extra) {
+    if (item.kind === "role") statements.push(`REVOKE ${item.privilege} FROM ${grantee}`);
+  }
+  for (const [object, privileges] of byObject(missing)) {
+    const plain = privileges.filter((privilege) => privilege.toUpperCase() !== "GRANT OPTION");
+    const withGrantOption = plain.length < privileges.length;
+    statements.push(
+      `GRANT ${plain.length > 0 ? plain.join(", ") : "USAGE"} ON ${object} TO ${grantee}${withGrantOption ? " WITH GRANT OPTION" : ""}`,
+    );
+  }
+  for (const item of missing) {
+    if (item.kind === "role") {
+      statements.push(`GRANT ${item.privilege} TO ${grantee}${item.admin ? " WITH ADMIN OPTION" : ""}`);
+    }
+    if (item.kind === "default-role") statements.push(`SET DEFAULT ROLE ${item.privilege} FOR ${grantee}`);
+  }
+  return statements;
+}
+
+async function showGrants(session: DatabaseSession, user: string, host: string): Promise<string[]> {
+  const rows = await session.run("SHOW GRANTS", `SHOW GRANTS FOR ${account(user, host)}`);
+  return rows.map((row) => String(Object.values(row)[0]));
+}
+
+/** MySQL, Aurora MySQL and MariaDB over `mysql2`. */
+export const mysqlDriver: DatabaseDriver = {
+  family: "mysql",
+
+  async connect(secret, options) {
+    await statementHooks.beforeConnect?.({ label: options.label, family: "mysql" });
+    const where = describeTarget(secret);
+    const tls = tlsOptions(secret, options.settings);
+    let connection: mysql.Connection;
+    try {
+      connection = await mysql.createConnection({
+        host: secret.host,
+        port: secret.port,
+        user: secret.username,
+        password: secret.password,
+        ...(secret.dbname ? { database: secret.dbname } : {}),
+        ...(tls ? { ssl: { ...tls, verifyIdentity: true } } : {}),
+        connectTimeout: options.connectTimeoutMs,
+        charset: "utf8mb4",
+      });
+    } catch (error) {
+      const { errno, message } = error as { errno?: number; message?: string };
+      if (errno !== undefined && LOGIN_REJECTED.has(errno)) {
+        throw new LoginRejectedError(`${where} refused the ${options.label} credential (error ${errno})`);
+      }
+      throw new TargetError(`cannot connect to ${where} with the ${options.label} credential: ${message}`);
+    }
+    connection.on("error", () => undefined);
+    return new MysqlSession(connection, options, where);
+  },
+
+  async changeOwnPassword(session, secret, newPassword) {
+    const own = session as MysqlSession;
+    // MariaDB's SET PASSWORD takes a hash (PASSWORD() computes it for the account's plugin);
+    // MySQL 5.7.6+/8/9 take the plaintext (PASSWORD() is gone from 8.0).
+    if (own.isMariaDb) {
+      await own.run("SET PASSWORD (own)", `SET PASSWORD = PASSWORD(${quoteString(newPassword)})`, {
+        sensitive: true,
+      });
+      return;
+    }
+    try {
+      await own.run("SET PASSWORD (own)", `SET PASSWORD = ${quoteString(newPassword)}`, { sensitive: true });
+    } catch (error) {
+      if ((error as { errno?: number }).errno !== ER_MISSING_CURRENT_PASSWORD) throw error;
+      await own.run(
+        "SET PASSWORD (own, REPLACE current)",
+        `SET PASSWORD = ${quoteString(newPassword)} REPLACE ${quoteString(secret.password)}`,
+        { sensitive: true },
+      );
+    }
+  },
+
+  async prepareAlternateUser(admin, source, target) {
+    const hostRows = await admin.run(
+      "SELECT account hosts",
+      `SELECT Host AS host FROM mysql.user WHERE User = ${quoteString(source.username)}`,
+    );
+    const hosts = hostRows.map((row) => String(row.host));
+    if (hosts.length === 0) {
+      throw new TargetError(
+        `${describeTarget(source)}: the source user does not exist; cannot copy its grants`,
+      );
+    }
+    for (const host of hosts) {
+      const grantee = account(target.username, host);
+      // Locked until its grants match and its password is set (ACCOUNT LOCK: MySQL 5.7.6+, MariaDB 10.4.2+).
+      await admin.run(
+        "CREATE USER IF NOT EXISTS (locked)",
+        `CREATE USER IF NOT EXISTS ${grantee} IDENTIFIED BY ${quoteString(target.password)} ACCOUNT LOCK`,
+        { sensitive: true },
+      );
+      const sourceGrants = parseGrants(await showGrants(admin, source.username, host), source.username, host);
+      const targetGrants = parseGrants(await showGrants(admin, target.username, host), target.username, host);
+      for (const statement of grantSyncStatements(sourceGrants, targetGrants, grantee)) {
+        await admin.run(statement.split(" ", 1)[0]!, statement);
+      }
+      await admin.run(
+        "ALTER USER (password, unlock)",
+        `ALTER USER ${grantee} IDENTIFIED BY ${quoteString(target.password)} ACCOUNT UNLOCK`,
+        { sensitive: true },
+      );
+    }
+  },
+
+  async checkSession(session, secret) {
+    const rows = await session.run("SELECT USER()", "SELECT USER() AS login");
+    const login = String(rows[0]?.login ?? "");
+    if (login.slice(0, login.lastIndexOf("@")) !== secret.username) {
+      throw new TargetError(`${describeTarget(secret)}: the session logged in as another user`);
+    }
+  },
+};

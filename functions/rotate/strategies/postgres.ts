@@ -1,0 +1,155 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
+import pg from "pg";
+import { LoginRejectedError, TargetError } from "../errors.ts";
+import {
+  afterStatementHook,
+  type ConnectOptions,
+  type DatabaseDriver,
+  type DatabaseSecret,
+  type DatabaseSession,
+  describeTarget,
+  ownerUsername,
+  type Row,
+  statementHooks,
+  tlsOptions,
+} from "./database.ts";
+
+// SQLSTATEs of a refused credential: invalid_password, invalid_authorization_specification.
+const LOGIN_REJECTED = new Set(["28P01", "28000"]);
+
+const quoteIdentifier = pg.escapeIdentifier;
+const quoteLiteral = pg.escapeLiteral;
+
+/**
+ * The SCRAM-SHA-256 verifier PostgreSQL would store for `password` (RFC 5802/7677, as libpq's
+ * PQencryptPasswordConn builds it), so the plaintext never reaches the server, its logs or pg_stat_statements.
+ * Undefined for non-ASCII passwords, whose SASLprep normalisation the server must do itself.
+ */
+export function scramVerifier(
+  password: string,
+  salt = randomBytes(16),
+  iterations = 4096,
+): string | undefined {
+  if (!/^[\x20-\x7e]*$/.test(password)) return undefined;
+  const salted = pbkdf2Sync(password, salt, iterations, 32, "sha256");
+  const clientKey = createHmac("sha256", salted).update("Client Key").digest();
+  const storedKey = createHash("sha256").update(clientKey).digest();
+  const serverKey = createHmac("sha256", salted).update("Server Key").digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
+}
+
+/** The PASSWORD clause for `password`: a SCRAM verifier when possible, else the quoted plaintext. */
+function passwordClause(password: string): string {
+  return `PASSWORD ${quoteLiteral(scramVerifier(password) ?? password)}`;
+}
+
+class PostgresSession implements DatabaseSession {
+  constructor(
+    private readonly client: pg.Client,
+    private readonly options: ConnectOptions,
+    private readonly where: string,
+  ) {}
+
+  async run(label: string, sql: string, options: { sensitive?: boolean; params?: unknown[] } = {}) {
+    this.options.beforeStatement();
+    let result: pg.QueryResult | pg.QueryResult[];
+    try {
+      result = (await this.client.query(sql, options.params)) as pg.QueryResult | pg.QueryResult[];
+    } catch (error) {
+      const { code, message } = error as { code?: string; message?: string };
+      // A statement that carries a credential may be echoed in the server's message: keep only its code.
+      const detail = options.sensitive
+        ? `SQLSTATE ${code ?? "unknown"}`
+        : `${code ?? ""} ${message ?? ""}`.trim();
+      throw new TargetError(`${label} failed on ${this.where}: ${detail}`);
+    }
+    await afterStatementHook(label, "postgres");
+    const last = Array.isArray(result) ? result.at(-1) : result;
+    return (last?.rows ?? []) as Row[];
+  }
+
+  async close() {
+    await this.client.end().catch(() => undefined);
+  }
+}
+
+/** PostgreSQL and Aurora PostgreSQL over `pg`. */
+export const postgresDriver: DatabaseDriver = {
+  family: "postgres",
+
+  async connect(secret, options) {
+    await statementHooks.beforeConnect?.({ label: options.label, family: "postgres" });
+    const where = describeTarget(secret);
+    const client = new pg.Client({
+      host: secret.host,
+      port: secret.port,
+      user: secret.username,
+      password: secret.password,
+      database: secret.dbname ?? "postgres",
+      ssl: tlsOptions(secret, options.settings),
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      statement_timeout: options.statementTimeoutMs,
+      query_timeout: options.statementTimeoutMs + 1_000,
+      application_name: "vigil-rotate",
+    });
+    // A connection that dies later surfaces on the next query; never as an unhandled event.
+    client.on("error", () => undefined);
+    try {
+      await client.connect();
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      const { code, message } = error as { code?: string; message?: string };
+      if (code && LOGIN_REJECTED.has(code)) {
+        throw new LoginRejectedError(`${where} refused the ${options.label} credential (SQLSTATE ${code})`);
+      }
+      throw new TargetError(`cannot connect to ${where} with the ${options.label} credential: ${message}`);
+    }
+    return new PostgresSession(client, options, where);
+  },
+
+  async changeOwnPassword(session, secret, newPassword) {
+    await session.run(
+      "ALTER ROLE (own password)",
+      `ALTER ROLE ${quoteIdentifier(secret.username)} ${passwordClause(newPassword)}`,
+      { sensitive: true },
+    );
+  },
+
+  async prepareAlternateUser(admin, _source, target) {
+    const owner = ownerUsername(target.username);
+    if (target.username === owner) {
+      // The owner role is the original user: it already holds every privilege and owns the objects.
+      await admin.run(
+        "ALTER ROLE (owner password)",
+        `ALTER ROLE ${quoteIdentifier(owner)} LOGIN ${passwordClause(target.password)}`,
+        { sensitive: true },
+      );
+      return;
+    }
+    // One implicit transaction: the clone is created NOLOGIN, made a member of the owner role that it
+    // acts as (so objects either user creates belong to the owner and stay usable by both), and only
+    // then gets LOGIN and its password. A clone that logs in with the pending password is complete.
+    const clone = quoteIdentifier(target.username);
+    const tag = `$vigil_${randomBytes(6).toString("hex")}$`;
+    await admin.run(
+      "CREATE/GRANT/ALTER ROLE (clone)",
+      [
+        `DO ${tag}BEGIN CREATE ROLE ${clone} NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END${tag}`,
+        `GRANT ${quoteIdentifier(owner)} TO ${clone}`,
+        `ALTER ROLE ${clone} INHERIT`,
+        `ALTER ROLE ${clone} SET role = ${quoteLiteral(owner)}`,
+        `ALTER ROLE ${clone} LOGIN ${passwordClause(target.password)}`,
+      ].join(";\n"),
+      { sensitive: true },
+    );
+  },
+
+  async checkSession(session, secret) {
+    const rows = await session.run("SELECT session_user", "SELECT session_user AS login");
+    if (rows[0]?.login !== secret.username) {
+      throw new TargetError(`${describeTarget(secret)}: the session logged in as another user`);
+    }
+  },
+};
+
+export type { DatabaseSecret };

@@ -1,0 +1,149 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startPostgres, type ThrowawayPostgres } from "../../local/databases/postgres.ts";
+import { databaseRotationSuite } from "../helpers/rotate-database-suite.ts";
+import type { RotationHarness } from "../helpers/rotate-harness.ts";
+import { token } from "../helpers/rotate-harness.ts";
+
+let server: ThrowawayPostgres;
+let admin: pg.Client;
+
+async function connectAs(user: string, password: string) {
+  const client = new pg.Client({
+    host: server.host,
+    port: server.port,
+    user,
+    password,
+    database: "postgres",
+    ssl: { ca: server.tls!.caPem },
+    connectionTimeoutMillis: 5000,
+  });
+  client.on("error", () => undefined);
+  await client.connect();
+  return client;
+}
+
+let harness: RotationHarness;
+const suite = databaseRotationSuite(
+  {
+    family: "postgres",
+    engine: "postgres",
+    maxUsername: 63,
+    async start() {
+      server = await startPostgres({ tls: true });
+      admin = await server.connect();
+      await admin.query("CREATE DATABASE app");
+      return {
+        caFile: server.tls!.caFile,
+        stop: async () => {
+          await admin.end();
+          await server.stop();
+        },
+      };
+    },
+    target: () => ({ engine: "postgres", host: server.host, port: server.port, dbname: "postgres" }),
+    adminSecret: () => ({
+      engine: "postgres",
+      host: server.host,
+      port: server.port,
+      username: server.superuser,
+      password: server.superuserPassword,
+      dbname: "postgres",
+    }),
+    async createUser(username, password) {
+      await admin.query(
+        `CREATE ROLE ${pg.escapeIdentifier(username)} LOGIN PASSWORD ${pg.escapeLiteral(password)}`,
+      );
+    },
+    async logsIn(username, password) {
+      try {
+        const client = await connectAs(username, password);
+        await client.end();
+        return true;
+      } catch (error) {
+        if ((error as { code?: string }).code === "28P01") return false;
+        throw error;
+      }
+    },
+  },
+  (ready) => {
+    harness = ready;
+  },
+);
+
+describe("postgres-alternating: one owner role", () => {
+  it("makes objects created by either user usable by the other", async () => {
+    const { arn, username, password } = await suite.newSecret("alternating");
+    await admin.query(
+      `CREATE SCHEMA ${pg.escapeIdentifier(`${username}_s`)} AUTHORIZATION ${pg.escapeIdentifier(username)}`,
+    );
+    const schema = pg.escapeIdentifier(`${username}_s`);
+    const original = await connectAs(username, password);
+    await original.query(`CREATE TABLE ${schema}.made_by_original (id int)`);
+    await original.end();
+
+    expect((await harness.rotate(arn, token(1))).status).toBe("succeeded");
+    const { current } = await harness.versions(arn);
+    const clone = await connectAs(String(current.username), String(current.password));
+    await clone.query(`INSERT INTO ${schema}.made_by_original VALUES (1)`);
+    await clone.query(`CREATE TABLE ${schema}.made_by_clone (id int)`);
+    await clone.query(`ALTER TABLE ${schema}.made_by_original ADD COLUMN note text`);
+    await clone.end();
+
+    const back = await connectAs(username, password);
+    await back.query(`INSERT INTO ${schema}.made_by_clone VALUES (2)`);
+    await back.query(`DROP TABLE ${schema}.made_by_clone`);
+    await back.end();
+  });
+});
+
+describe("TLS", () => {
+  let plain: ThrowawayPostgres;
+  beforeAll(async () => {
+    plain = await startPostgres({ tls: false });
+  });
+  afterAll(async () => plain?.stop());
+
+  async function plainSecret(extra: Record<string, unknown>) {
+    const client = await plain.connect();
+    const username = `plain_${Math.random().toString(36).slice(2, 8)}`;
+    await client.query(`CREATE ROLE ${username} LOGIN PASSWORD 'Plain-Password-1'`);
+    await client.end();
+    suite.trackPassword("Plain-Password-1");
+    return harness.createSecret(`vigil/postgres/plain-${username}`, {
+      engine: "postgres",
+      host: plain.host,
+      port: plain.port,
+      username,
+      password: "Plain-Password-1",
+      ...extra,
+    });
+  }
+
+  it("refuses a server without TLS unless the secret says ssl: false, and changes nothing", async () => {
+    const arn = await plainSecret({});
+    const record = await harness.rotate(arn, token(1));
+    expect(record.status).toBe("failed");
+    expect(record.failure?.message).toMatch(/does not support SSL/);
+    expect((await harness.versions(arn)).current.password).toBe("Plain-Password-1");
+  });
+
+  it("rotates over plaintext only when the secret says ssl: false", async () => {
+    const arn = await plainSecret({ ssl: false });
+    expect((await harness.rotate(arn, token(1))).status).toBe("succeeded");
+  });
+
+  it("verifies the server certificate: a CA that did not sign it is refused", async () => {
+    const { arn } = await suite.newSecret("single");
+    const original = harness.settings;
+    harness.settings = { ...original, caBundlePath: undefined }; // the shipped RDS bundle
+    try {
+      const record = await harness.rotate(arn, token(1));
+      expect(record.status).toBe("failed");
+      expect(record.failure?.message).toMatch(/certificate/);
+    } finally {
+      harness.settings = original;
+    }
+    await harness.continueRotation(arn, token(1), "setSecret");
+  });
+});
