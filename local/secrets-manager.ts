@@ -46,7 +46,8 @@ interface Secret {
   created: number;
   lastChanged: number;
   lastAccessed?: number;
-  rotationEnabled: boolean;
+  /** Undefined until rotation is configured (DescribeSecret then omits it); false after CancelRotateSecret. */
+  rotationEnabled?: boolean;
   rotationLambdaArn?: string;
   rotationRules?: Json;
   lastRotated?: number;
@@ -309,7 +310,6 @@ export class SecretsManager {
       versions: new Map(),
       created: now,
       lastChanged: now,
-      rotationEnabled: false,
     };
     this.secrets.push(secret);
     context.secretArn = secret.arn;
@@ -330,7 +330,7 @@ export class SecretsManager {
       Name: secret.name,
       Description: secret.description,
       KmsKeyId: secret.kmsKeyId,
-      RotationEnabled: secret.rotationEnabled || undefined,
+      RotationEnabled: secret.rotationEnabled,
       RotationLambdaARN: secret.rotationLambdaArn,
       RotationRules: secret.rotationRules,
       LastRotatedDate: epochSeconds(secret.lastRotated),

@@ -101,6 +101,9 @@ describe("CreateSecret", () => {
     );
     expect(created.VersionId).toBe(token(1));
     expect(await stagesOf(name)).toEqual({ [token(1)]: ["AWSCURRENT"] });
+    expect(
+      (await client.send(new DescribeSecretCommand({ SecretId: name }))).RotationEnabled,
+    ).toBeUndefined();
   });
 
   it("refuses an existing name with ResourceExistsException", async () => {
