@@ -57,8 +57,15 @@ function isRotation(message: FindingsQueueMessage): message is SecretRotatedEven
   return "type" in message && message.type === "secret.rotated";
 }
 
+// Parsed once per message: sorting a large group would otherwise parse each timestamp many times.
+const parsedTimes = new WeakMap<FindingsQueueMessage, number>();
 function timeOf(message: FindingsQueueMessage): number {
-  return Date.parse(isRotation(message) ? message.at : message.lastSeen);
+  let time = parsedTimes.get(message);
+  if (time === undefined) {
+    time = Date.parse(isRotation(message) ? message.at : message.lastSeen);
+    parsedTimes.set(message, time);
+  }
+  return time;
 }
 
 function sample(values: Iterable<string | undefined>): Sample {

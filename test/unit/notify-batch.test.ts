@@ -65,6 +65,8 @@ describe("notifyBatch", () => {
   const alertEvents = () => stub.requests.filter((request) => request.path === "/v2/enqueue");
   const changeEvents = () => stub.requests.filter((request) => request.path === "/v2/change/enqueue");
   const published = () => sns.commandCalls(PublishCommand).map((call) => call.args[0].input);
+  const defaultText = (message: string | undefined) =>
+    (JSON.parse(message ?? "{}") as { default?: string }).default;
 
   beforeEach(async () => {
     stub = await startPagerDutyStub();
@@ -152,7 +154,7 @@ describe("notifyBatch", () => {
     expect(
       log.lines().some((line) => line.message === "PagerDuty delivery failed; the messages go back to SQS"),
     ).toBe(true);
-    expect(published()[0]?.Message).toContain("not delivered yet");
+    expect(defaultText(published()[0]?.Message)).toContain("not delivered yet");
   });
 
   it("never retries a 400, logs its body, tells SNS even for a severity routed elsewhere, and drops the message", async () => {
@@ -172,7 +174,7 @@ describe("notifyBatch", () => {
     const rejected = log.lines().find((line) => line.message === "PagerDuty rejected the event; not retried");
     expect(rejected).toMatchObject({ level: "ERROR", status: 400, responseBody: body });
     expect(published()).toHaveLength(1);
-    expect(published()[0]?.Message).toContain("NOT DELIVERED: rejected by PagerDuty (HTTP 400)");
+    expect(defaultText(published()[0]?.Message)).toContain("NOT DELIVERED: rejected by PagerDuty (HTTP 400)");
   });
 
   it("hands the messages back without retrying when PagerDuty answers 404 (a wrong PAGERDUTY_EVENTS_URL)", async () => {

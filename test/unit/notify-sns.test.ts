@@ -2,9 +2,11 @@ import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { groupQueueItems } from "../../functions/notify/grouping.ts";
+import { dedupKeyFor } from "../../functions/notify/pagerduty-events.ts";
 import {
   buildFindingNotification,
   buildRotationNotification,
+  envelope,
   MAX_PUBLISH_BYTES,
   publishNotification,
 } from "../../functions/notify/sns.ts";
@@ -16,6 +18,7 @@ import { makeFinding, makeRotation, SECRET_ARN } from "../helpers/notify-fixture
 const groupOf = (...findings: Finding[]) =>
   groupQueueItems(findings.map((message, index) => ({ messageId: `m${index}`, message })))[0]!;
 
+/** Bytes of a Publish: the envelope as the Message plus every attribute's name, type and value. */
 function publishBytes(notification: ReturnType<typeof buildFindingNotification>): number {
   const attributes = Object.entries(notification.attributes).reduce(
     (total, [name, value]) =>
@@ -25,7 +28,7 @@ function publishBytes(notification: ReturnType<typeof buildFindingNotification>)
       Buffer.byteLength(value.StringValue ?? ""),
     0,
   );
-  return Buffer.byteLength(notification.message) + attributes;
+  return Buffer.byteLength(envelope(notification)) + attributes;
 }
 
 describe("snsSubject", () => {
@@ -48,9 +51,9 @@ describe("buildFindingNotification", () => {
     const notification = buildFindingNotification(groupOf(finding), "alert triggered on the paging service");
 
     expect(notification.subject).toBe("[CRITICAL] Unexpected principal read algo-trade/prod/ibkr");
-    expect(notification.message).toContain("Secret:       algo-trade/prod/ibkr");
-    expect(notification.message).toContain("PagerDuty:    alert triggered on the paging service");
-    const json = notification.message.slice(notification.message.indexOf("{"));
+    expect(notification.defaultMessage).toContain("Secret:       algo-trade/prod/ibkr");
+    expect(notification.defaultMessage).toContain("PagerDuty:    alert triggered on the paging service");
+    const json = notification.defaultMessage.slice(notification.defaultMessage.indexOf("{"));
     expect(JSON.parse(json)).toEqual(finding);
   });
 
@@ -88,8 +91,8 @@ describe("buildFindingNotification", () => {
     );
 
     expect(publishBytes(notification)).toBeLessThanOrEqual(MAX_PUBLISH_BYTES);
-    expect(notification.message).toContain("[trimmed to fit the SNS size limit]");
-    expect(notification.message).toContain("Unexpected principal read");
+    expect(notification.defaultMessage).toContain("[trimmed to fit the SNS size limit]");
+    expect(notification.defaultMessage).toContain("Unexpected principal read");
   });
 
   it("keeps even a huge summary and event id list within 256 KiB, multi-byte text included", () => {
@@ -104,7 +107,7 @@ describe("buildFindingNotification", () => {
     );
 
     expect(publishBytes(notification)).toBeLessThanOrEqual(MAX_PUBLISH_BYTES);
-    expect(notification.message).not.toContain("\uFFFD");
+    expect(notification.defaultMessage).not.toContain("\uFFFD");
   });
 
   it("never carries a registered secret value or a secret-bearing field", () => {
@@ -126,12 +129,57 @@ describe("buildFindingNotification", () => {
   });
 });
 
+describe("chat notification (Amazon Q Developer in chat applications / AWS Chatbot)", () => {
+  it("is a custom notification threaded by problem, with the runbook and links as next steps", () => {
+    const group = groupOf(makeFinding({ severity: "critical" }));
+
+    const { chatMessage } = buildFindingNotification(group, "alert triggered on the paging service");
+
+    expect(chatMessage).toMatchObject({
+      version: "1.0",
+      source: "custom",
+      content: {
+        textType: "client-markdown",
+        title: ":rotating_light: [CRITICAL] Unexpected principal read algo-trade/prod/ibkr",
+        keywords: ["critical", "unexpected-reader", "111122223333", "firing"],
+      },
+      metadata: {
+        threadId: dedupKeyFor(group.groupKey),
+        eventType: "unexpected-reader",
+        relatedResources: [SECRET_ARN],
+      },
+    });
+    expect(chatMessage.content.description).toContain("*PagerDuty:* alert triggered on the paging service");
+    expect(chatMessage.content.nextSteps[0]).toBe(
+      "Runbook: https://runbooks.example.com/vigil/unexpected-reader",
+    );
+  });
+
+  it("keeps a plain-text runbook as a next step", () => {
+    const { chatMessage } = buildFindingNotification(
+      groupOf(makeFinding({ runbook: "Call the DBA on duty", eventIds: [], secretArn: undefined })),
+      "not paged",
+    );
+
+    expect(chatMessage.content.nextSteps).toEqual(["Runbook: Call the DBA on duty"]);
+  });
+
+  it("travels as the https variant of a JSON message structure, next to the default text", () => {
+    const notification = buildFindingNotification(groupOf(makeFinding()), "not paged");
+
+    const parsed = JSON.parse(envelope(notification)) as { default: string; https: string };
+
+    expect(parsed.default).toBe(notification.defaultMessage);
+    expect(JSON.parse(parsed.https)).toEqual(notification.chatMessage);
+  });
+});
+
 describe("buildRotationNotification", () => {
   it("announces the rotation as info with the rotation attributes", () => {
     const notification = buildRotationNotification(makeRotation(), "change event recorded");
 
     expect(notification.subject).toBe("[ROTATED] algo-trade/prod/ibkr");
-    expect(notification.message).toContain("New version:  c0ffee00-0000-4000-8000-000000000001");
+    expect(notification.defaultMessage).toContain("New version:  c0ffee00-0000-4000-8000-000000000001");
     expect(notification.attributes).toMatchObject({
       severity: { StringValue: "info" },
       rule: { StringValue: "secret.rotated" },
@@ -159,7 +207,8 @@ describe("publishNotification", () => {
     expect(sns).toHaveReceivedCommandWith(PublishCommand, {
       TopicArn: "arn:aws:sns:us-east-1:111122223333:t",
       Subject: notification.subject,
-      Message: notification.message,
+      MessageStructure: "json",
+      Message: envelope(notification),
       MessageAttributes: notification.attributes,
     });
   });
