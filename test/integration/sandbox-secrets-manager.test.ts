@@ -723,9 +723,7 @@ describe("CancelRotateSecret", () => {
     const cancelled = await client.send(new CancelRotateSecretCommand({ SecretId: name }));
 
     expect(cancelled.VersionId).toBe(rotated.VersionId);
-    expect(
-      (await client.send(new DescribeSecretCommand({ SecretId: name }))).RotationEnabled,
-    ).toBeUndefined();
+    expect((await client.send(new DescribeSecretCommand({ SecretId: name }))).RotationEnabled).toBe(false);
   });
 });
 
