@@ -1,0 +1,123 @@
+import mysql from "mysql2/promise";
+import { describe, expect, it } from "vitest";
+import { startMariaDb, type ThrowawayMariaDb } from "../../local/databases/mariadb.ts";
+import { databaseRotationSuite } from "../helpers/rotate-database-suite.ts";
+import { type RotationHarness, token } from "../helpers/rotate-harness.ts";
+
+let server: ThrowawayMariaDb;
+let admin: mysql.Connection;
+let harness: RotationHarness;
+
+async function connectAs(user: string, password: string) {
+  const connection = await mysql.createConnection({
+    host: server.host,
+    port: server.port,
+    user,
+    password,
+    ssl: { ca: server.tls!.caPem },
+    connectTimeout: 5000,
+  });
+  connection.on("error", () => undefined);
+  return connection;
+}
+
+async function grantsOf(user: string): Promise<string[]> {
+  const [rows] = await admin.query("SHOW GRANTS FOR ?@'%'", [user]);
+  return (rows as Record<string, string>[])
+    .map((row) =>
+      Object.values(row)[0]!
+        .replace(/`[^`]*`@`%`/, "<grantee>")
+        .replace(/ IDENTIFIED BY PASSWORD '[^']*'/, ""),
+    )
+    .sort();
+}
+
+const suite = databaseRotationSuite(
+  {
+    family: "mysql",
+    engine: "mariadb",
+    maxUsername: 80,
+    async start() {
+      server = await startMariaDb({ tls: true });
+      admin = await server.connect();
+      await admin.query("CREATE DATABASE appdb");
+      await admin.query("CREATE TABLE appdb.orders (id INT, note TEXT)");
+      return {
+        caFile: server.tls!.caFile,
+        stop: async () => {
+          await admin.end();
+          await server.stop();
+        },
+      };
+    },
+    target: () => ({ engine: "mariadb", host: server.host, port: server.port }),
+    adminSecret: () => ({
+      engine: "mariadb",
+      host: server.host,
+      port: server.port,
+      username: server.adminUser,
+      password: server.adminPassword,
+    }),
+    async createUser(username, password) {
+      await admin.query("CREATE USER ?@'%' IDENTIFIED BY ?", [username, password]);
+      await admin.query("GRANT SELECT, INSERT ON appdb.* TO ?@'%'", [username]);
+    },
+    async logsIn(username, password) {
+      try {
+        const connection = await connectAs(username, password);
+        await connection.end();
+        return true;
+      } catch (error) {
+        if ([1045, 4151].includes((error as { errno?: number }).errno ?? 0)) return false;
+        throw error;
+      }
+    },
+  },
+  (ready) => {
+    harness = ready;
+  },
+);
+
+describe("mysql-alternating: grant synchronisation", () => {
+  it("gives the clone exactly the grants of the current user, revokes included, on the same host (no % doubling)", async () => {
+    const { arn, username } = await suite.newSecret("alternating");
+    await admin.query("CREATE ROLE IF NOT EXISTS app_reader");
+    await admin.query("GRANT SELECT ON appdb.* TO app_reader");
+    await admin.query("GRANT app_reader TO ?@'%'", [username]);
+    await admin.query("GRANT UPDATE (note) ON appdb.orders TO ?@'%' WITH GRANT OPTION", [username]);
+
+    expect((await harness.rotate(arn, token(1))).status).toBe("succeeded");
+    const clone = `${username}_clone`;
+    expect(await grantsOf(clone)).toEqual(await grantsOf(username));
+    const [hosts] = await admin.query("SELECT Host FROM mysql.user WHERE User = ?", [clone]);
+    expect(hosts).toEqual([{ Host: "%" }]);
+
+    // The source (now the clone, AWSCURRENT) loses INSERT and gains DELETE; the next rotation mirrors both.
+    await admin.query("REVOKE INSERT ON appdb.* FROM ?@'%'", [clone]);
+    await admin.query("GRANT DELETE ON appdb.* TO ?@'%'", [clone]);
+    await admin.query("REVOKE app_reader FROM ?@'%'", [clone]);
+    expect((await harness.rotate(arn, token(2))).status).toBe("succeeded");
+    expect(await grantsOf(username)).toEqual(await grantsOf(clone));
+    expect((await grantsOf(username)).join("\n")).not.toMatch(/INSERT|app_reader/);
+
+    const { current } = await harness.versions(arn);
+    const session = await connectAs(String(current.username), String(current.password));
+    await session.query("DELETE FROM appdb.orders WHERE id = -1");
+    await expect(session.query("INSERT INTO appdb.orders VALUES (1, 'x')")).rejects.toThrow(/denied/);
+    await session.end();
+  });
+
+  it("treats engine mysql the same against a MariaDB server", async () => {
+    const username = `plainmysql_${Date.now() % 100000}`;
+    await admin.query("CREATE USER ?@'%' IDENTIFIED BY 'Mysql-Engine-1'", [username]);
+    suite.trackPassword("Mysql-Engine-1");
+    const arn = await harness.createSecret(`vigil/mysql/engine-mysql-${username}`, {
+      engine: "mysql",
+      host: server.host,
+      port: server.port,
+      username,
+      password: "Mysql-Engine-1",
+    });
+    expect((await harness.rotate(arn, token(1))).status).toBe("succeeded");
+  });
+});
