@@ -4,6 +4,7 @@ import {
   CreateSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
+  PutSecretValueCommand,
   ResourceNotFoundException,
   RotateSecretCommand,
   SecretsManagerClient,
@@ -21,7 +22,15 @@ const ACCOUNT = "DU1234567";
 const OLD_PASSWORD = "0ldPassw0rd-2025";
 const LAMBDA = "arn:aws:lambda:us-east-1:111122223333:function:vigil-rotate";
 // Every password a test stages; none may appear in any output.
-const STAGED = ["N3wPassw0rd-2026", "Sec0ndPassw0rd-77", "Th1rdPassw0rd-88", "F0urthPassw0rd-99", "shrt1"];
+const STAGED = [
+  "N3wPassw0rd-2026",
+  "Sec0ndPassw0rd-77",
+  "Th1rdPassw0rd-88",
+  "F0urthPassw0rd-99",
+  "shrt1",
+  "F1fthPassw0rd-55",
+  "S1xthPassw0rd-66",
+];
 
 let sandbox: Sandbox;
 let client: SecretsManagerClient;
@@ -288,6 +297,35 @@ describe("IBKR rotation through the sandbox", () => {
       .filter((event) => !["DescribeSecret", "GetSecretValue"].includes(event));
     expect(writes).toEqual([]);
     expect(await stagingExists(name)).toBe(false);
+  });
+
+  it("replaces an earlier staging that was never rotated (--no-rotate, then staged again)", async () => {
+    const name = await ibkrSecret();
+
+    const first = await stage(name, `${STAGED[5]}\n`, { rotate: false });
+    const second = await stage(name, `${STAGED[6]}\n`);
+
+    expect(first.error).toBeUndefined();
+    expect(first.printed).toContain("Not rotating (--no-rotate)");
+    expect(second.error).toBeUndefined();
+    expect((await currentValue(name)).password).toBe(STAGED[6]);
+    expect(await stagingExists(name)).toBe(false);
+  });
+
+  it("refuses a staging made before the secret changed, with a medium finding, and blocks nothing", async () => {
+    const name = await ibkrSecret();
+    await stage(name, `${STAGED[5]}\n`, { rotate: false });
+    const changed = { ...(await currentValue(name)), host: "127.0.0.1" };
+    await client.send(new PutSecretValueCommand({ SecretId: name, SecretString: JSON.stringify(changed) }));
+
+    await client.send(new RotateSecretCommand({ SecretId: name }));
+
+    expect(sandbox.rotations().at(-1)!.failure?.message).toContain("the secret changed since");
+    expect(findingsFor(name).at(-1)).toMatchObject({ rule: "ibkr.staging-invalid", severity: "medium" });
+    expect(Object.values(await stagesOf(name)).flat()).not.toContain("AWSPENDING");
+    const again = await stage(name, `${STAGED[6]}\n`);
+    expect(again.error).toBeUndefined();
+    expect((await currentValue(name)).password).toBe(STAGED[6]);
   });
 
   it("survives a replay of every step during the rotation and after it", async () => {
