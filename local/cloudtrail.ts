@@ -430,7 +430,9 @@ export class RateLimiter {
   tryTake(): boolean {
     if (this.perSecond <= 0) return true;
     const now = Date.now();
-    this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.updatedAt) / 1000) * this.perSecond);
+    // A clock set backwards (fake timers) refills nothing rather than draining the bucket.
+    const elapsedMs = Math.max(0, now - this.updatedAt);
+    this.tokens = Math.min(this.perSecond, this.tokens + (elapsedMs / 1000) * this.perSecond);
     this.updatedAt = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;

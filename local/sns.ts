@@ -25,6 +25,7 @@ const maxMessageBytes = 256 * 1024;
 const maxSubjectLength = 99;
 const maxAttributes = 10;
 
+/** Escapes text for an XML element or attribute. */
 export function escapeXml(value: string): string {
   return value
     .replace(/&/g, "&amp;")
