@@ -1,0 +1,192 @@
+import {
+  CreateSecretCommand,
+  DeleteSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  InvalidRequestException,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  ResourceNotFoundException,
+  RestoreSecretCommand,
+  SecretsManagerClient,
+  UpdateSecretCommand,
+} from "@aws-sdk/client-secrets-manager";
+import { mockClient } from "aws-sdk-client-mock";
+import { beforeEach, describe, expect, it } from "vitest";
+import {
+  deleteStaging,
+  readStaging,
+  readStagingProgress,
+  recordStagingProgress,
+  stagedValue,
+  stagingSecretName,
+  writeStaging,
+} from "../../functions/rotate/strategies/ibkr-staging.ts";
+
+const NAME = "algo-trade/prod/ibkr";
+const ARN = `arn:aws:secretsmanager:us-east-1:111122223333:secret:${NAME}-AbCdEf`;
+const STAGING = `${NAME}/vigil-staging`;
+const value = stagedValue({
+  targetArn: ARN,
+  basedOnVersionId: "v1",
+  password: "N3wPassw0rd-2026",
+  stagedAt: "2026-11-27T12:00:00Z",
+});
+
+const secretsManager = mockClient(SecretsManagerClient);
+const client = () => new SecretsManagerClient({ region: "us-east-1" });
+
+beforeEach(() => {
+  secretsManager.reset();
+});
+
+describe("stagingSecretName", () => {
+  it("appends /vigil-staging to the target's name", () => {
+    expect(stagingSecretName(NAME)).toBe("algo-trade/prod/ibkr/vigil-staging");
+  });
+});
+
+describe("writeStaging", () => {
+  it("creates the staging secret encrypted with the given key and tagged with its target", async () => {
+    secretsManager.on(CreateSecretCommand).resolves({ ARN: `${ARN}-staging` });
+
+    await writeStaging(client(), { targetArn: ARN, targetName: NAME, kmsKeyId: "alias/ibkr", value });
+
+    expect(secretsManager).toHaveReceivedCommandWith(CreateSecretCommand, {
+      Name: STAGING,
+      KmsKeyId: "alias/ibkr",
+      SecretString: JSON.stringify(value),
+      Tags: [
+        { Key: "vigil:staging-for", Value: ARN },
+        { Key: "vigil:purpose", Value: "ibkr-staging" },
+      ],
+    });
+  });
+
+  it("writes a new version when a staging secret already exists and resets its progress", async () => {
+    secretsManager
+      .on(CreateSecretCommand)
+      .rejects(new ResourceExistsException({ message: "exists", $metadata: {} }));
+    secretsManager.on(PutSecretValueCommand).resolves({ ARN: `${ARN}-staging` });
+
+    await writeStaging(client(), { targetArn: ARN, targetName: NAME, kmsKeyId: undefined, value });
+
+    expect(secretsManager).toHaveReceivedCommandWith(PutSecretValueCommand, { SecretId: STAGING });
+    const update = secretsManager.commandCalls(UpdateSecretCommand)[0]!.args[0].input;
+    expect(update.Description).not.toContain("[progress]");
+  });
+
+  it("restores a staging secret scheduled for deletion before writing to it", async () => {
+    secretsManager.on(CreateSecretCommand).rejects(
+      new InvalidRequestException({
+        message:
+          "You can't create this secret because a secret with this name is already scheduled for deletion.",
+        $metadata: {},
+      }),
+    );
+    secretsManager.on(PutSecretValueCommand).resolves({ ARN: `${ARN}-staging` });
+
+    await writeStaging(client(), { targetArn: ARN, targetName: NAME, kmsKeyId: undefined, value });
+
+    expect(secretsManager).toHaveReceivedCommandWith(RestoreSecretCommand, { SecretId: STAGING });
+    expect(secretsManager).toHaveReceivedCommand(PutSecretValueCommand);
+  });
+});
+
+describe("readStaging", () => {
+  it("returns the staged value", async () => {
+    secretsManager
+      .on(GetSecretValueCommand)
+      .resolves({ ARN, VersionId: "s1", SecretString: JSON.stringify(value) });
+
+    await expect(readStaging(client(), STAGING)).resolves.toEqual({
+      state: "staged",
+      arn: ARN,
+      versionId: "s1",
+      value,
+    });
+  });
+
+  it("treats a missing or deletion-scheduled staging secret as nothing staged", async () => {
+    secretsManager
+      .on(GetSecretValueCommand)
+      .rejectsOnce(new ResourceNotFoundException({ message: "not found", $metadata: {} }))
+      .rejectsOnce(
+        new InvalidRequestException({
+          message: "You can't perform this operation on the secret because it was marked for deletion.",
+          $metadata: {},
+        }),
+      );
+
+    await expect(readStaging(client(), STAGING)).resolves.toEqual({ state: "absent" });
+    await expect(readStaging(client(), STAGING)).resolves.toEqual({ state: "absent" });
+  });
+
+  it("names what is wrong with a malformed staging value without echoing it", async () => {
+    secretsManager
+      .on(GetSecretValueCommand)
+      .resolves({ ARN, SecretString: JSON.stringify({ password: "N3wPassw0rd-2026" }) });
+
+    const read = await readStaging(client(), STAGING);
+
+    expect(read.state).toBe("invalid");
+    expect(JSON.stringify(read)).not.toContain("N3wPassw0rd-2026");
+  });
+});
+
+describe("staging progress", () => {
+  it("round-trips the last step's outcome through the staging secret's description", async () => {
+    await recordStagingProgress(client(), STAGING, NAME, {
+      step: "testSecret",
+      status: "failed",
+      versionId: "v2",
+      at: "2026-11-27T12:01:00Z",
+      message: "gateway unreachable",
+    });
+    const description = secretsManager.commandCalls(UpdateSecretCommand)[0]!.args[0].input.Description;
+    secretsManager.on(DescribeSecretCommand).resolves({ Description: description });
+
+    await expect(readStagingProgress(client(), STAGING)).resolves.toEqual({
+      step: "testSecret",
+      status: "failed",
+      versionId: "v2",
+      at: "2026-11-27T12:01:00Z",
+      message: "gateway unreachable",
+    });
+  });
+
+  it("is best effort: a missing staging secret records nothing and reads as no progress", async () => {
+    secretsManager
+      .on(UpdateSecretCommand)
+      .rejects(new ResourceNotFoundException({ message: "gone", $metadata: {} }));
+    secretsManager
+      .on(DescribeSecretCommand)
+      .rejects(new ResourceNotFoundException({ message: "gone", $metadata: {} }));
+
+    await expect(
+      recordStagingProgress(client(), STAGING, NAME, {
+        step: "setSecret",
+        status: "done",
+        versionId: "v2",
+        at: "t",
+      }),
+    ).resolves.toBe(false);
+    await expect(readStagingProgress(client(), STAGING)).resolves.toBeUndefined();
+  });
+});
+
+describe("deleteStaging", () => {
+  it("force-deletes without a recovery window, and reports false when already gone", async () => {
+    secretsManager
+      .on(DeleteSecretCommand)
+      .resolvesOnce({})
+      .rejects(new ResourceNotFoundException({ message: "gone", $metadata: {} }));
+
+    await expect(deleteStaging(client(), STAGING)).resolves.toBe(true);
+    await expect(deleteStaging(client(), STAGING)).resolves.toBe(false);
+    expect(secretsManager).toHaveReceivedCommandWith(DeleteSecretCommand, {
+      SecretId: STAGING,
+      ForceDeleteWithoutRecovery: true,
+    });
+  });
+});
