@@ -35,6 +35,8 @@ export interface NotifierConfig {
   readonly retry: RetryPolicy;
   /** How many groups are delivered at the same time. */
   readonly concurrency: number;
+  /** A firing group already paged/published by this container within this time is not sent again. */
+  readonly repeatIntervalMs: number;
 }
 
 /** The change-events endpoint that sits beside an alert-events endpoint (/v2/enqueue -> /v2/change/enqueue). */
@@ -87,5 +89,7 @@ export function loadNotifierConfig(
       deadlineMarginMs: read.integer("NOTIFY_DEADLINE_MARGIN_MS", { fallback: 5_000, min: 0, max: 900_000 }),
     },
     concurrency: read.integer("NOTIFY_CONCURRENCY", { fallback: 8, min: 1, max: 100 }),
+    repeatIntervalMs:
+      read.integer("NOTIFY_REPEAT_INTERVAL_SECONDS", { fallback: 300, min: 0, max: 86_400 }) * 1000,
   };
 }

@@ -5,6 +5,7 @@ import { createLogger } from "../../lib/logger.ts";
 import { loadNotifierConfig } from "./config.ts";
 import { notifyBatch } from "./notify.ts";
 import { systemClock } from "./pagerduty-client.ts";
+import { createRecentNotifications } from "./recent.ts";
 import { createRoutingKeySource } from "./routing-key.ts";
 
 const logger = createLogger("vigil-notify");
@@ -29,6 +30,9 @@ const routingKeys = {
     : undefined,
 };
 
+// Lives as long as the container, so a burst over several batches pages once per repeat interval.
+const recent = createRecentNotifications(config.repeatIntervalMs);
+
 /** SQS findings queue -> PagerDuty and SNS, with partial-batch failure reporting. */
 export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
   logger.addContext(context);
@@ -39,6 +43,7 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
     fetch: globalThis.fetch,
     clock: systemClock,
     logger,
+    recent,
   });
   return response;
 };

@@ -14,6 +14,7 @@ import {
   dedupKeyFor,
   withRoutingKey,
 } from "./pagerduty-events.ts";
+import type { RecentNotifications } from "./recent.ts";
 import { type PagerDutyService, routeGroup } from "./routing.ts";
 import type { RoutingKeySource } from "./routing-key.ts";
 import {
@@ -34,6 +35,8 @@ export interface NotifierDependencies {
   readonly fetch: typeof fetch;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** What this container sent recently (see NOTIFY_REPEAT_INTERVAL_SECONDS). */
+  readonly recent: RecentNotifications;
 }
 
 /** What one batch did, for the log line and for benchmarks. */
@@ -46,6 +49,8 @@ export interface BatchReport {
   /** Events PagerDuty accepted. */
   pagerDutyEvents: number;
   snsMessages: number;
+  /** Groups not paged or published again because they were within the repeat interval. */
+  suppressed: number;
   /** Messages handed back to SQS. */
   failed: number;
   durationMs: number;
@@ -88,6 +93,7 @@ export async function notifyBatch(
     pagerDutyRequests: 0,
     pagerDutyEvents: 0,
     snsMessages: 0,
+    suppressed: 0,
     failed: 0,
     durationMs: 0,
   };
@@ -238,9 +244,16 @@ export async function notifyBatch(
       );
       resolveNotes.push(note(outcome, `resolved (dedup key ${dedupKey})`));
     }
+    if (route.resolve.length > 0) deps.recent.forget(dedupKey);
     // One failed resolve is what a reader must see, even if another service took it.
     findingNote = resolveNotes.find((text) => !text.startsWith("resolved")) ?? resolveNotes[0] ?? findingNote;
-    if (route.trigger) {
+
+    const repeatMinutes = Math.round(config.repeatIntervalMs / 60_000);
+    let suppressed = false;
+    if (route.trigger && deps.recent.isRecent("pagerduty", dedupKey, group.severity, clock.now())) {
+      findingNote = `already triggered within the last ${repeatMinutes} min (dedup key ${dedupKey})`;
+      suppressed = true;
+    } else if (route.trigger) {
       const outcome = await sendToPagerDuty(
         route.trigger,
         config.pagerDutyEventsUrl,
@@ -256,18 +269,28 @@ export async function notifyBatch(
         outcome,
         `alert triggered on the ${SERVICE_LABEL[route.trigger]} service (dedup key ${dedupKey})`,
       );
+      if (outcome.ok) deps.recent.remember("pagerduty", dedupKey, group.severity, clock.now());
       // A page PagerDuty refused must still reach a human: SNS gets it whatever the routing says.
       forceSns = !outcome.ok && !outcome.retryable;
     }
+
+    const firing = group.state === "firing";
     if ((route.findingToSns || forceSns) && group.latest) {
-      const published = await publish(buildFindingNotification(group, findingNote), context);
-      delivered &&= published;
+      if (!forceSns && firing && deps.recent.isRecent("sns", dedupKey, group.severity, clock.now())) {
+        suppressed = true;
+      } else {
+        const published = await publish(buildFindingNotification(group, findingNote), context);
+        if (published && firing) deps.recent.remember("sns", dedupKey, group.severity, clock.now());
+        delivered &&= published;
+      }
     }
+    if (suppressed) report.suppressed += 1;
     logger.info(delivered ? "Group delivered" : "Group not delivered", {
       ...context,
       count: group.count,
       messages: group.messageIds.length,
       pagerDuty: findingNote,
+      suppressed,
     });
     return delivered;
   };

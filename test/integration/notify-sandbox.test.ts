@@ -7,6 +7,7 @@ import { loadNotifierConfig } from "../../functions/notify/config.ts";
 import { type NotifierDependencies, notifyBatch } from "../../functions/notify/notify.ts";
 import { systemClock } from "../../functions/notify/pagerduty-client.ts";
 import { dedupKeyFor, MAX_EVENT_BYTES, MAX_SUMMARY_CHARS } from "../../functions/notify/pagerduty-events.ts";
+import { createRecentNotifications } from "../../functions/notify/recent.ts";
 import { createRoutingKeySource } from "../../functions/notify/routing-key.ts";
 import { MAX_PUBLISH_BYTES } from "../../functions/notify/sns.ts";
 import { rotationGroupKey } from "../../lib/finding.ts";
@@ -49,6 +50,7 @@ describe("notifier against the sandbox", () => {
       fetch: globalThis.fetch,
       clock: systemClock,
       logger: createLogger("notify-sandbox-test"),
+      recent: createRecentNotifications(config.repeatIntervalMs),
     };
   };
   const alertEvents = () => sandbox.pagerDutyEvents().filter((event) => event.kind === "alert");

@@ -6,6 +6,7 @@ import { loadNotifierConfig } from "../../functions/notify/config.ts";
 import { type NotifierDependencies, notifyBatch } from "../../functions/notify/notify.ts";
 import type { Clock } from "../../functions/notify/pagerduty-client.ts";
 import { dedupKeyFor } from "../../functions/notify/pagerduty-events.ts";
+import { createRecentNotifications } from "../../functions/notify/recent.ts";
 import { createRoutingKeySource } from "../../functions/notify/routing-key.ts";
 import { rotationGroupKey } from "../../lib/finding.ts";
 import { createLogger } from "../../lib/logger.ts";
@@ -59,6 +60,7 @@ describe("notifyBatch", () => {
       fetch: globalThis.fetch,
       clock: virtualClock(),
       logger: createLogger("notify-test"),
+      recent: createRecentNotifications(config.repeatIntervalMs),
       ...overrides,
     };
   };
@@ -120,6 +122,39 @@ describe("notifyBatch", () => {
       event_action: "trigger",
       payload: { custom_details: { occurrences: 200, findings_in_batch: 200, event_id_count: 200 } },
     });
+  });
+
+  it("pages and publishes a burst spread over several batches once per repeat interval", async () => {
+    const shared = deps();
+    const batch = () =>
+      Array.from({ length: 100 }, () => sqsRecord(makeFinding({ groupKey: "spread", severity: "high" })));
+
+    const outcomes = [];
+    for (let index = 0; index < 5; index++) outcomes.push(await notifyBatch(batch(), 60_000, shared));
+
+    expect(outcomes.every((outcome) => outcome.response.batchItemFailures.length === 0)).toBe(true);
+    expect(alertEvents()).toHaveLength(1);
+    expect(published()).toHaveLength(1);
+    expect(outcomes.map((outcome) => outcome.report.suppressed)).toEqual([0, 1, 1, 1, 1]);
+  });
+
+  it("pages again at once when the severity rises or after a resolve", async () => {
+    const shared = deps();
+    const send = (overrides: Parameters<typeof makeFinding>[0]) =>
+      notifyBatch([sqsRecord(makeFinding({ groupKey: "again", ...overrides }))], 60_000, shared);
+
+    await send({ severity: "high", lastSeen: "2026-11-27T10:00:00Z" });
+    await send({ severity: "critical", lastSeen: "2026-11-27T10:01:00Z" });
+    await send({ severity: "critical", status: "resolved", lastSeen: "2026-11-27T10:02:00Z" });
+    await send({ severity: "critical", lastSeen: "2026-11-27T10:03:00Z" });
+
+    expect(alertEvents().map((request) => request.body.event_action)).toEqual([
+      "trigger",
+      "trigger",
+      "resolve",
+      "trigger",
+    ]);
+    expect(stub.incidents.map((incident) => incident.status)).toEqual(["resolved", "triggered"]);
   });
 
   it("delivers after 429, 5xx and a timeout, and redelivery adds no second incident", async () => {
