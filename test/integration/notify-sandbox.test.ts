@@ -113,6 +113,27 @@ describe("notifier against the sandbox", () => {
     expect(sandbox.snsMessages().length - before.sns).toBe(50);
   });
 
+  it("keeps a burst delivered in 10 batches of 1,000 to one PagerDuty event per problem", async () => {
+    const before = alertEvents().length;
+    const shared = notifier();
+    const started = performance.now();
+
+    for (let batch = 0; batch < 10; batch++) {
+      const records = Array.from({ length: 1_000 }, (_, index) =>
+        sqsRecord(makeFinding({ groupKey: `batched-${index % 50}`, severity: "high" })),
+      );
+      const { response } = await notifyBatch(records, 60_000, shared);
+      expect(response.batchItemFailures).toEqual([]);
+    }
+
+    const elapsedMs = performance.now() - started;
+    log.restore();
+    console.info(
+      `notify burst in 10 batches: ${alertEvents().length - before} PagerDuty events in ${elapsedMs.toFixed(0)} ms`,
+    );
+    expect(alertEvents().length - before).toBe(50);
+  });
+
   it("delivers through 429, 5xx and a timeout with no duplicate incident, also on redelivery", async () => {
     sandbox.faults.inject({ target: "pagerduty", operation: "enqueue", kind: "throttle", times: 1 });
     sandbox.faults.inject({ target: "pagerduty", operation: "enqueue", kind: "5xx", status: 503, times: 1 });
