@@ -1,0 +1,113 @@
+import { describe, expect, it } from "vitest";
+import {
+  account,
+  grantSyncStatements,
+  parseGrants,
+  quoteString,
+} from "../../functions/rotate/strategies/mysql.ts";
+
+describe("quoteString", () => {
+  it("doubles quotes and backslashes, and adds nothing else", () => {
+    expect(quoteString(`a'b\\c"d%e?f`)).toBe(`'a''b\\\\c"d%e?f'`);
+    expect(account("o'brien", "%")).toBe(`'o''brien'@'%'`);
+  });
+});
+
+describe("parseGrants", () => {
+  it("reads MariaDB's SHOW GRANTS, ignoring the password hash and USAGE", () => {
+    const items = parseGrants(
+      [
+        "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*31AC65203D47A0C99B2BD585B8462E57F048713C'",
+        "GRANT SELECT, INSERT ON `appdb`.* TO `app`@`%` WITH GRANT OPTION",
+        "GRANT UPDATE (`note`, `id`) ON `appdb`.`orders` TO `app`@`%`",
+        "GRANT `reader` TO `app`@`%`",
+        "SET DEFAULT ROLE `reader` FOR `app`@`%`",
+      ],
+      "app",
+      "%",
+    );
+    expect(items).toEqual([
+      { kind: "privilege", object: "`appdb`.*", privilege: "SELECT" },
+      { kind: "privilege", object: "`appdb`.*", privilege: "INSERT" },
+      { kind: "privilege", object: "`appdb`.*", privilege: "GRANT OPTION" },
+      { kind: "privilege", object: "`appdb`.`orders`", privilege: "UPDATE (`note`, `id`)" },
+      { kind: "role", object: "", privilege: "`reader`", admin: false },
+      { kind: "default-role", object: "", privilege: "`reader`" },
+    ]);
+    expect(JSON.stringify(items)).not.toContain("31AC65");
+  });
+
+  it("reads MySQL 8 dynamic privileges and roles with hosts, and MySQL 5.7 quoting", () => {
+    expect(
+      parseGrants(
+        [
+          "GRANT BACKUP_ADMIN,BINLOG_ADMIN ON *.* TO `app`@`10.0.%`",
+          "GRANT `r1`@`%`,`r2`@`%` TO `app`@`10.0.%` WITH ADMIN OPTION",
+        ],
+        "app",
+        "10.0.%",
+      ),
+    ).toEqual([
+      { kind: "privilege", object: "*.*", privilege: "BACKUP_ADMIN" },
+      { kind: "privilege", object: "*.*", privilege: "BINLOG_ADMIN" },
+      { kind: "role", object: "", privilege: "`r1`@`%`", admin: true },
+      { kind: "role", object: "", privilege: "`r2`@`%`", admin: true },
+    ]);
+    expect(parseGrants(["GRANT SELECT ON `db`.* TO 'app'@'%' REQUIRE SSL"], "app", "%")).toEqual([
+      { kind: "privilege", object: "`db`.*", privilege: "SELECT" },
+    ]);
+  });
+
+  it("finds awkward account names and objects containing ' ON ' and ' TO '", () => {
+    expect(
+      parseGrants(["GRANT SELECT ON `x ON y`.`a TO b` TO `o'b r\\x``t`@`%`"], "o'b r\\x`t", "%"),
+    ).toEqual([{ kind: "privilege", object: "`x ON y`.`a TO b`", privilege: "SELECT" }]);
+  });
+});
+
+describe("grantSyncStatements", () => {
+  const grantee = account("app_clone", "%");
+  const source = parseGrants(
+    ["GRANT SELECT, DELETE ON `appdb`.* TO `app`@`%` WITH GRANT OPTION", "GRANT `reader` TO `app`@`%`"],
+    "app",
+    "%",
+  );
+
+  it("grants what the target lacks, on the source's host spelled once (no % doubling)", () => {
+    expect(grantSyncStatements(source, [], grantee)).toEqual([
+      "GRANT SELECT, DELETE ON `appdb`.* TO 'app_clone'@'%' WITH GRANT OPTION",
+      "GRANT `reader` TO 'app_clone'@'%'",
+    ]);
+  });
+
+  it("revokes what the source no longer has, before granting", () => {
+    const target = parseGrants(
+      [
+        "GRANT SELECT, INSERT ON `appdb`.* TO `app_clone`@`%`",
+        "GRANT ALL PRIVILEGES ON `other`.* TO `app_clone`@`%`",
+        "GRANT `writer` TO `app_clone`@`%`",
+      ],
+      "app_clone",
+      "%",
+    );
+    expect(grantSyncStatements(source, target, grantee)).toEqual([
+      "REVOKE INSERT ON `appdb`.* FROM 'app_clone'@'%'",
+      "REVOKE ALL PRIVILEGES ON `other`.* FROM 'app_clone'@'%'",
+      "REVOKE `writer` FROM 'app_clone'@'%'",
+      "GRANT DELETE ON `appdb`.* TO 'app_clone'@'%' WITH GRANT OPTION",
+      "GRANT `reader` TO 'app_clone'@'%'",
+    ]);
+  });
+
+  it("does nothing when the grants already match", () => {
+    const same = parseGrants(
+      [
+        "GRANT SELECT, DELETE ON `appdb`.* TO `app_clone`@`%` WITH GRANT OPTION",
+        "GRANT `reader` TO `app_clone`@`%`",
+      ],
+      "app_clone",
+      "%",
+    );
+    expect(grantSyncStatements(source, same, grantee)).toEqual([]);
+  });
+});
