@@ -30,6 +30,7 @@ const STAGED = [
   "shrt1",
   "F1fthPassw0rd-55",
   "S1xthPassw0rd-66",
+  "Sev3nthPassw0rd-77",
 ];
 
 let sandbox: Sandbox;
@@ -78,6 +79,7 @@ beforeEach(() => {
 
 afterEach(() => {
   vi.restoreAllMocks();
+  sandbox.faults.clear();
   // Everything any part wrote: logs of the rotate handler, the CLI's output, CloudTrail, SNS.
   const everything = [
     ...output,
@@ -278,6 +280,26 @@ describe("IBKR rotation through the sandbox", () => {
     expect(printed).toContain(`is unreachable (ECONNREFUSED)`);
     expect((error as Error).message).toContain(`vigil ibkr stage --secret-id ${name} --resume`);
     expect((await currentValue(name)).password).toBe(OLD_PASSWORD);
+  });
+
+  it("fails testSecret when the gateway has lost its IBKR connection (error 1100) or drops the client", async () => {
+    const name = await ibkrSecret();
+    sandbox.faults.inject({ target: "ibgateway", operation: "connect", kind: "5xx", times: 1 });
+
+    const lost = await stage(name, `${STAGED[7]}\n`);
+
+    expect(lost.error).toBeInstanceOf(IbkrStageError);
+    expect(lost.printed).toContain("1100 Connectivity between IB and Trader Workstation has been lost.");
+
+    sandbox.faults.inject({ target: "ibgateway", operation: "connect", kind: "drop", times: 1 });
+    const dropped = await stage(name, "", { resume: true });
+
+    expect(dropped.error).toBeInstanceOf(IbkrStageError);
+    expect(dropped.printed).toContain("closed the connection before the version negotiation");
+
+    const resumed = await stage(name, "", { resume: true });
+    expect(resumed.error).toBeUndefined();
+    expect((await currentValue(name)).password).toBe(STAGED[7]);
   });
 
   it("rejects a password that breaks IBKR's rules before anything is written", async () => {
