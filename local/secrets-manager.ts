@@ -434,6 +434,15 @@ export class SecretsManager {
     for (const stage of isFirst && !stages.includes(CURRENT) ? [...stages, CURRENT] : stages) {
       moveStage(secret, stage, version);
     }
+    // A new AWSCURRENT written by hand abandons a rotation in progress: Secrets Manager removes AWSPENDING
+    // from the unfinished version (so later rotations can start) and records RotationAbandoned.
+    const abandoned = [...secret.versions.values()].find(
+      (candidate) => candidate !== version && candidate.stages.has(PENDING) && !candidate.stages.has(CURRENT),
+    );
+    if (version.stages.has(CURRENT) && abandoned) {
+      abandoned.stages.delete(PENDING);
+      this.options.trail.recordServiceEvent("RotationAbandoned", secret.arn);
+    }
     secret.lastChanged = now;
     pruneDeprecated(secret);
     return version;

@@ -665,6 +665,41 @@ describe("RotateSecret", () => {
     );
   });
 
+  it("abandons an unfinished rotation when a new AWSCURRENT value is put by hand", async () => {
+    const name = uniqueName();
+    const { ARN } = await client.send(
+      new CreateSecretCommand({ Name: name, SecretString: "v1", ClientRequestToken: token(130) }),
+    );
+    rotationStep = templateHandler("setSecret");
+    await client.send(
+      new RotateSecretCommand({
+        SecretId: name,
+        RotationLambdaARN: rotationFunction,
+        ClientRequestToken: token(131),
+      }),
+    );
+
+    await client.send(
+      new PutSecretValueCommand({ SecretId: name, SecretString: "by hand", ClientRequestToken: token(132) }),
+    );
+
+    expect(await stagesOf(name)).toEqual({ [token(130)]: ["AWSPREVIOUS"], [token(132)]: ["AWSCURRENT"] });
+    expect(
+      sandbox
+        .cloudTrailRecords()
+        .filter((record) => record.additionalEventData?.SecretId === ARN)
+        .map((record) => record.eventName),
+    ).toEqual(["RotationStarted", "RotationFailed", "RotationAbandoned"]);
+    rotationStep = templateHandler();
+    await client.send(new RotateSecretCommand({ SecretId: name }));
+    expect(
+      sandbox
+        .rotations()
+        .filter((rotation) => rotation.secretArn === ARN)
+        .at(-1)?.status,
+    ).toBe("succeeded");
+  });
+
   it("fails the rotation when finishSecret does not make the pending version AWSCURRENT", async () => {
     const name = uniqueName();
     const { ARN } = await client.send(new CreateSecretCommand({ Name: name, SecretString: "v1" }));
