@@ -30,6 +30,14 @@ const routingKeys = {
     : undefined,
 };
 
+logger.info("Notifier configured", {
+  pagerDutyEventsUrl: config.pagerDutyEventsUrl,
+  pageSeverities: [...config.routing.page],
+  lowUrgencySeverities: config.lowUrgencyRoutingKeySecretId ? [...config.routing.lowUrgency] : [],
+  snsSeverities: [...config.routing.sns],
+  repeatIntervalSeconds: config.repeatIntervalMs / 1000,
+});
+
 // Lives as long as the container, so a burst over several batches pages once per repeat interval.
 const recent = createRecentNotifications(config.repeatIntervalMs);
 
