@@ -802,3 +802,60 @@ describe("CloudTrail records of Secrets Manager calls", () => {
     });
   });
 });
+
+describe("RotateSecret with the Lambda-like options", () => {
+  it("answers before the steps run when rotateAsynchronously is set", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const steps: string[] = [];
+    const asynchronous = await startSandbox({
+      rotateAsynchronously: true,
+      rotationLambda: async (event) => {
+        await gate;
+        steps.push(event.Step);
+      },
+    });
+    const asyncClient = new SecretsManagerClient({ ...asynchronous.clientConfig(), maxAttempts: 1 });
+    try {
+      await asyncClient.send(new CreateSecretCommand({ Name: "async/secret", SecretString: "v1" }));
+
+      await asyncClient.send(
+        new RotateSecretCommand({ SecretId: "async/secret", RotationLambdaARN: rotationFunction }),
+      );
+      const stepsWhenAnswered = [...steps];
+      release();
+      await asynchronous.rotationsSettled();
+
+      expect(stepsWhenAnswered).toEqual([]);
+      expect(steps).toEqual(["createSecret", "setSecret", "testSecret", "finishSecret"]);
+    } finally {
+      asyncClient.destroy();
+      await asynchronous.stop();
+    }
+  });
+
+  it("fails a step that outlives rotationTimeoutMs like a Lambda timeout", async () => {
+    const slow = await startSandbox({
+      rotationTimeoutMs: 50,
+      rotationLambda: () => new Promise(() => undefined),
+    });
+    const slowClient = new SecretsManagerClient({ ...slow.clientConfig(), maxAttempts: 1 });
+    try {
+      await slowClient.send(new CreateSecretCommand({ Name: "slow/secret", SecretString: "v1" }));
+
+      await slowClient.send(
+        new RotateSecretCommand({ SecretId: "slow/secret", RotationLambdaARN: rotationFunction }),
+      );
+
+      expect(slow.rotations()[0]?.failure).toEqual({
+        step: "createSecret",
+        message: "Task timed out after 0.05 seconds",
+      });
+    } finally {
+      slowClient.destroy();
+      await slow.stop();
+    }
+  });
+});
