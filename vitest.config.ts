@@ -20,6 +20,8 @@ export default defineConfig({
           // Throwaway database servers are heavy; two cores.
           fileParallelism: true,
           maxWorkers: 2,
+          // Projects with different worker limits must run in separate groups: unit first.
+          sequence: { groupOrder: 1 },
         },
       },
     ],

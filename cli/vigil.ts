@@ -1,11 +1,12 @@
 import { Command } from "commander";
 import { describeError, VigilError } from "../lib/errors.ts";
 import type { CommandRegistration } from "./command.ts";
+import { registerDemo } from "./commands/demo.ts";
 import { registerIbkrStage } from "./commands/ibkr-stage.ts";
 import { registerSandbox } from "./commands/sandbox.ts";
 
 // One line per command; each command lives in cli/commands/<name>.ts.
-const commands: CommandRegistration[] = [registerIbkrStage, registerSandbox];
+const commands: CommandRegistration[] = [registerDemo, registerIbkrStage, registerSandbox];
 
 const program = new Command("vigil")
   .description("Vigil: secrets rotation and access alerting for AWS Secrets Manager")
