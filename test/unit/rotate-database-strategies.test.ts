@@ -17,7 +17,11 @@ import {
   TestSecretFailedError,
 } from "../../functions/rotate/errors.ts";
 import { loadRotationSettings } from "../../functions/rotate/settings.ts";
-import type { DatabaseDriver, DatabaseSecret } from "../../functions/rotate/strategies/database.ts";
+import type {
+  DatabaseDriver,
+  DatabaseSecret,
+  DatabaseSession,
+} from "../../functions/rotate/strategies/database.ts";
 import { alternatingUsersStrategy } from "../../functions/rotate/strategies/database-alternating.ts";
 import { singleUserStrategy } from "../../functions/rotate/strategies/database-single.ts";
 import type { RotationStep, StepContext } from "../../functions/rotate/strategy.ts";
@@ -31,6 +35,10 @@ const NEW_PASSWORD = "N3w-Generated-Password-0123456789";
 const target = { engine: "mysql", host: "db.internal", port: 3306 };
 const current = { ...target, username: "app", password: "Current-Password-1" };
 
+interface FakeSession extends DatabaseSession {
+  login: string;
+}
+
 /** A database in memory: which password each user logs in with, and what the strategy did to it. */
 class FakeDatabase implements DatabaseDriver {
   readonly family = "mysql" as const;
@@ -42,15 +50,22 @@ class FakeDatabase implements DatabaseDriver {
   async connect(secret: DatabaseSecret) {
     if (this.unreachable) throw new TargetError("cannot connect (test)");
     if (this.users.get(secret.username) !== secret.password) throw new LoginRejectedError("refused (test)");
-    const login = secret.username;
-    return { login, run: async () => [], close: async () => undefined } as never;
+    const session: FakeSession = {
+      login: secret.username,
+      run: async () => [],
+      close: async () => undefined,
+    };
+    return session;
   }
-  async changeOwnPassword(session: { login: string }, _secret: DatabaseSecret, password: string) {
-    this.calls.push(`password ${session.login}`);
-    this.users.set(session.login, password);
+  async changeOwnPassword(session: DatabaseSession, _secret: DatabaseSecret, password: string) {
+    const { login } = session as FakeSession;
+    this.calls.push(`password ${login}`);
+    this.users.set(login, password);
   }
-  async prepareAlternateUser(session: { login: string }, source: DatabaseSecret, pending: DatabaseSecret) {
-    this.calls.push(`prepare ${pending.username} like ${source.username} as ${session.login}`);
+  async prepareAlternateUser(session: DatabaseSession, source: DatabaseSecret, pending: DatabaseSecret) {
+    this.calls.push(
+      `prepare ${pending.username} like ${source.username} as ${(session as FakeSession).login}`,
+    );
     this.users.set(pending.username, pending.password);
   }
   async checkSession() {

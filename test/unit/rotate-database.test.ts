@@ -99,7 +99,7 @@ describe("tlsOptions", () => {
   it("uses the bundle named by DB_CA_BUNDLE_PATH instead", () => {
     const path = new URL("../../package.json", import.meta.url).pathname;
     const options = tlsOptions(secret, { caBundlePath: path });
-    expect(options && options.ca).toBe(readFileSync(path, "utf8"));
+    expect(options).toEqual({ ca: readFileSync(path, "utf8"), rejectUnauthorized: true });
   });
 
   it("is off only when the secret says ssl: false", () => {
