@@ -8,7 +8,7 @@ import type { Deadline } from "./deadline.ts";
 import { InvalidRotationEventError, RotationDisabledError, TokenMismatchError } from "./errors.ts";
 import { type PublishOutcome, rotationFailureFinding } from "./outcomes.ts";
 import { selectStrategy } from "./registry.ts";
-import { AWSCURRENT, AWSPENDING, getSecretJson, promotePending, removePendingLabel } from "./secrets.ts";
+import { AWSCURRENT, AWSPENDING, getSecretJson, promotePending } from "./secrets.ts";
 import type { RotationSettings } from "./settings.ts";
 import { ROTATION_STEPS, type RotationEvent, type RotationStep, type StepContext } from "./strategy.ts";
 
@@ -85,14 +85,6 @@ export async function rotateSecretStep(
       );
     }
     if (stages.includes(AWSCURRENT)) {
-      if (event.Step === "finishSecret" && stages.includes(AWSPENDING)) {
-        // A finishSecret interrupted between its two stage moves: finish the label removal.
-        await removePendingLabel(secretsManager, secretArn, event.ClientRequestToken);
-        logger.warn("completed an interrupted finishSecret (AWSPENDING was still on the current version)", {
-          secretArn,
-          versionId: event.ClientRequestToken,
-        });
-      }
       result.outcome = "already-current";
       return result;
     }

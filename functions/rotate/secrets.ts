@@ -122,16 +122,6 @@ export async function promotePending(
       ...(current ? { RemoveFromVersionId: current } : {}),
     }),
   );
-  await removePendingLabel(client, secretArn, token);
-  return true;
-}
-
-/** Removes the AWSPENDING label from version `token` (the last move of finishSecret). */
-export async function removePendingLabel(
-  client: SecretsManagerClient,
-  secretArn: string,
-  token: string,
-): Promise<void> {
   await client.send(
     new UpdateSecretVersionStageCommand({
       SecretId: secretArn,
@@ -139,4 +129,5 @@ export async function removePendingLabel(
       RemoveFromVersionId: token,
     }),
   );
+  return true;
 }

@@ -97,11 +97,11 @@ export function databaseRotationSuite(engine: TestEngine, onReady?: (harness: Ro
   async function expectConverged(arn: string, versionId: string) {
     const { current, stages } = await harness.versions(arn);
     expect(stages[versionId]).toContain("AWSCURRENT");
-    expect(
-      Object.values(stages)
-        .flat()
-        .filter((stage) => stage === "AWSPENDING"),
-    ).toEqual([]);
+    // AWSPENDING may stay on the new current version (a finishSecret interrupted after moving AWSCURRENT:
+    // the protocol treats the token as done, as Secrets Manager does), never on another version.
+    for (const [version, labels] of Object.entries(stages)) {
+      if (version !== versionId) expect(labels).not.toContain("AWSPENDING");
+    }
     expect(await engine.logsIn(String(current.username), String(current.password))).toBe(true);
   }
 
