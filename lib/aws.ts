@@ -19,9 +19,9 @@ function lazy<T>(create: () => T): () => T {
   };
 }
 
-export const secretsManagerClient = lazy(() => new SecretsManagerClient({}));
-export const cloudTrailClient = lazy(() => new CloudTrailClient({}));
-export const snsClient = lazy(() => new SNSClient({}));
-export const sqsClient = lazy(() => new SQSClient({}));
-export const ecsClient = lazy(() => new ECSClient({}));
-export const dynamoDbClient = lazy(() => new DynamoDBClient({}));
+export const secretsManagerClient = /* @__PURE__ */ lazy(() => new SecretsManagerClient({}));
+export const cloudTrailClient = /* @__PURE__ */ lazy(() => new CloudTrailClient({}));
+export const snsClient = /* @__PURE__ */ lazy(() => new SNSClient({}));
+export const sqsClient = /* @__PURE__ */ lazy(() => new SQSClient({}));
+export const ecsClient = /* @__PURE__ */ lazy(() => new ECSClient({}));
+export const dynamoDbClient = /* @__PURE__ */ lazy(() => new DynamoDBClient({}));

@@ -1,6 +1,5 @@
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { SNSClient } from "@aws-sdk/client-sns";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { secretsManagerClient, snsClient } from "../../lib/aws.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { loadNotifierConfig } from "./config.ts";
 import { notifyBatch } from "./notify.ts";
@@ -10,10 +9,8 @@ import { createRoutingKeySource } from "./routing-key.ts";
 
 const logger = createLogger("vigil-notify");
 const config = loadNotifierConfig();
-// Created here rather than taken from lib/aws.ts, whose module also pulls the CloudTrail, DynamoDB, ECS and
-// SQS clients into this bundle. Endpoints come from the SDK's standard AWS_ENDPOINT_URL* variables.
-const sns = new SNSClient({});
-const secretsManager = new SecretsManagerClient({});
+const sns = snsClient();
+const secretsManager = secretsManagerClient();
 
 const routingKeySource = (secretId: string) =>
   createRoutingKeySource(secretsManager, {
