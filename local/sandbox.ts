@@ -328,6 +328,23 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         output = await sqs.handle(operation, input);
       }
       record(undefined, output);
+      for (const implied of context.impliedCalls ?? []) {
+        trail.recordCall({
+          identity,
+          userAgent: String(request.headers["user-agent"] ?? ""),
+          eventSource: "secretsmanager.amazonaws.com",
+          eventName: implied.eventName,
+          requestParameters: implied.requestParameters,
+          responseElements: null,
+          readOnly: true,
+          errorCode: implied.errorCode,
+          errorMessage: implied.errorMessage,
+          requestId,
+          resource: implied.secretArn
+            ? { type: "AWS::SecretsManager::Secret", name: implied.secretArn }
+            : undefined,
+        });
+      }
       if (service === "secretsmanager") await secretsManager.afterCall(context);
       response.writeHead(200, { "content-type": contentType, "x-amzn-requestid": requestId });
       response.end(JSON.stringify(output));

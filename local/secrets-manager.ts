@@ -67,21 +67,19 @@ export const readOnlyOperations = new Set([
   "BatchGetSecretValue",
 ]);
 
-/** Operations whose CloudTrail responseElements spell the ARN key `arn`; the others use `aRN`. */
-const lowercaseArnOperations = new Set([
-  "CreateSecret",
-  "PutSecretValue",
-  "UpdateSecret",
-  "UpdateSecretVersionStage",
-  "DeleteSecret",
-  "RestoreSecret",
-]);
-
 /** Where a call's resolved secret is noted, so its CloudTrail record can name the resource. */
 export interface CallContext {
   secretArn?: string;
   /** A rotation RotateSecret accepted, started by afterCall() once the RotateSecret call is recorded. */
   startRotation?: () => Promise<void>;
+  /** Further records the call causes: BatchGetSecretValue logs a GetSecretValue entry per secret. */
+  impliedCalls?: {
+    eventName: string;
+    requestParameters: Json;
+    secretArn?: string;
+    errorCode?: string;
+    errorMessage?: string;
+  }[];
 }
 
 export interface SecretsManagerOptions {
@@ -188,6 +186,8 @@ export class SecretsManager {
         return this.describeSecret(input, context);
       case "GetSecretValue":
         return this.getSecretValue(input, context);
+      case "BatchGetSecretValue":
+        return this.batchGetSecretValue(input, context);
       case "PutSecretValue":
         return this.putSecretValue(input, context);
       case "UpdateSecret":
@@ -238,7 +238,8 @@ export class SecretsManager {
       return null;
     const { ARN, DeletionDate, ...rest } = output;
     return compact({
-      ...(lowercaseArnOperations.has(operation) ? { arn: ARN } : { aRN: ARN }),
+      // Since February 2024 every operation spells it `arn` (older records have `aRN`).
+      arn: ARN,
       ...(lowerCamel(rest) as Json),
       deletionDate: typeof DeletionDate === "number" ? consoleDate(DeletionDate * 1000) : undefined,
     });
@@ -384,6 +385,73 @@ export class SecretsManager {
       SecretBinary: version.secretBinary,
       VersionStages: [...version.stages],
       CreatedDate: epochSeconds(version.created),
+    });
+  }
+
+  /** Up to 20 secrets by id list, or a page of ListSecrets-style filter matches; failures go to Errors. */
+  private batchGetSecretValue(input: Json, context: CallContext): Json {
+    const ids = Array.isArray(input.SecretIdList) ? (input.SecretIdList as string[]) : undefined;
+    const filters = Array.isArray(input.Filters) ? input.Filters : undefined;
+    if ((ids === undefined) === (filters === undefined)) {
+      throw new AwsServiceError(
+        "InvalidParameterException",
+        "Either SecretIdList or Filters must be specified, but not both.",
+      );
+    }
+    if (ids && ids.length > 20) {
+      throw new AwsServiceError(
+        "InvalidParameterException",
+        "SecretIdList can contain at most 20 secret ids.",
+      );
+    }
+    if (ids && input.MaxResults !== undefined) {
+      throw new AwsServiceError("InvalidParameterException", "MaxResults can only be used with Filters.");
+    }
+    let requested: string[];
+    let nextToken: unknown;
+    if (ids) {
+      requested = ids;
+    } else {
+      const maxResults = typeof input.MaxResults === "number" ? input.MaxResults : 20;
+      if (maxResults < 1 || maxResults > 20) {
+        throw new AwsServiceError("InvalidParameterException", "MaxResults must be between 1 and 20.");
+      }
+      const listed = this.listSecrets({
+        Filters: filters,
+        MaxResults: maxResults,
+        NextToken: input.NextToken,
+      });
+      requested = (listed.SecretList as { ARN: string }[]).map((secret) => secret.ARN);
+      nextToken = listed.NextToken;
+    }
+    const values: Json[] = [];
+    const errors: Json[] = [];
+    context.impliedCalls = [];
+    for (const secretId of requested) {
+      const single: CallContext = {};
+      try {
+        values.push(this.getSecretValue({ SecretId: secretId }, single));
+        context.impliedCalls.push({
+          eventName: "GetSecretValue",
+          requestParameters: { secretId },
+          secretArn: single.secretArn,
+        });
+      } catch (error) {
+        if (!(error instanceof AwsServiceError)) throw error;
+        errors.push({ SecretId: secretId, ErrorCode: error.code, Message: error.message });
+        context.impliedCalls.push({
+          eventName: "GetSecretValue",
+          requestParameters: { secretId },
+          secretArn: single.secretArn,
+          errorCode: error.code,
+          errorMessage: error.message,
+        });
+      }
+    }
+    return compact({
+      SecretValues: values,
+      Errors: errors.length > 0 ? errors : undefined,
+      NextToken: nextToken,
     });
   }
 

@@ -1,4 +1,5 @@
 import {
+  BatchGetSecretValueCommand,
   CancelRotateSecretCommand,
   CreateSecretCommand,
   DeleteResourcePolicyCommand,
@@ -188,6 +189,51 @@ describe("GetSecretValue", () => {
     const result = await client.send(new GetSecretValueCommand({ SecretId: name }));
 
     expect([...(result.SecretBinary ?? [])]).toEqual([1, 2, 3]);
+  });
+});
+
+describe("BatchGetSecretValue", () => {
+  it("returns the values it can, lists the failures, and logs a GetSecretValue entry per secret", async () => {
+    const names = [uniqueName("batch"), uniqueName("batch")];
+    for (const name of names)
+      await client.send(new CreateSecretCommand({ Name: name, SecretString: `value of ${name}` }));
+    const before = sandbox.cloudTrailRecords().length;
+
+    const result = await client.send(
+      new BatchGetSecretValueCommand({ SecretIdList: [...names, "batch/missing"] }),
+    );
+
+    expect(result.SecretValues?.map((value) => value.SecretString)).toEqual(
+      names.map((name) => `value of ${name}`),
+    );
+    expect(result.Errors).toEqual([
+      {
+        SecretId: "batch/missing",
+        ErrorCode: "ResourceNotFoundException",
+        Message: "Secrets Manager can't find the specified secret.",
+      },
+    ]);
+    const records = sandbox.cloudTrailRecords().slice(before);
+    expect(
+      records.map((record) => [record.eventName, record.requestParameters?.secretId, record.errorCode]),
+    ).toEqual([
+      ["BatchGetSecretValue", undefined, undefined],
+      ["GetSecretValue", names[0], undefined],
+      ["GetSecretValue", names[1], undefined],
+      ["GetSecretValue", "batch/missing", "ResourceNotFoundException"],
+    ]);
+    expect(JSON.stringify(records)).not.toContain("value of");
+  });
+
+  it("selects secrets with filters", async () => {
+    const name = uniqueName(`filtered-${Date.now()}`);
+    await client.send(new CreateSecretCommand({ Name: name, SecretString: "x" }));
+
+    const result = await client.send(
+      new BatchGetSecretValueCommand({ Filters: [{ Key: "name", Values: [name] }] }),
+    );
+
+    expect(result.SecretValues?.map((value) => value.Name)).toEqual([name]);
   });
 });
 
