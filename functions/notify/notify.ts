@@ -239,7 +239,7 @@ export async function notifyBatch(
         {
           ...context,
           event: "resolve",
-          service,
+          pagerDutyService: service,
         },
       );
       resolveNotes.push(note(outcome, `resolved (dedup key ${dedupKey})`));
@@ -261,7 +261,7 @@ export async function notifyBatch(
         {
           ...context,
           event: "trigger",
-          service: route.trigger,
+          pagerDutyService: route.trigger,
           count: group.count,
         },
       );
