@@ -439,3 +439,30 @@ export class RateLimiter {
     return true;
   }
 }
+
+/** CloudTrail spells request and response keys in lower camel case ("SecretId" -> "secretId"). */
+export function lowerCamel(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(lowerCamel);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, entry]) => [
+        key.charAt(0).toLowerCase() + key.slice(1),
+        lowerCamel(entry),
+      ]),
+    );
+  }
+  return value;
+}
+
+/** CloudTrail writes DeleteSecret's deletionDate in this console format, e.g. "Nov 26, 2026, 2:00:00 PM". */
+export function consoleDate(time: number): string {
+  return new Date(time).toLocaleString("en-US", {
+    timeZone: "UTC",
+    month: "short",
+    day: "numeric",
+    year: "numeric",
+    hour: "numeric",
+    minute: "2-digit",
+    second: "2-digit",
+  });
+}

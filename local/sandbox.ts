@@ -2,7 +2,14 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { describeError } from "../lib/errors.ts";
-import { type CloudTrailRecord, RateLimiter, type SandboxIdentity, Trail } from "./cloudtrail.ts";
+import {
+  type CloudTrailRecord,
+  consoleDate,
+  lowerCamel,
+  RateLimiter,
+  type SandboxIdentity,
+  Trail,
+} from "./cloudtrail.ts";
 import { AwsServiceError, SandboxError } from "./errors.ts";
 import { delay, FaultInjector, type FaultRule, type FaultTarget } from "./faults.ts";
 import { type IbGateway, startIbGateway } from "./ib-gateway.ts";
@@ -605,10 +612,14 @@ function requestParametersOf(
 ): Record<string, unknown> | null {
   if (service === "secretsmanager") return SecretsManager.requestParameters(input);
   if (service === "cloudtrail") {
-    const { NextToken: _token, ...rest } = input;
-    return Object.keys(rest).length > 0
-      ? Object.fromEntries(Object.entries(rest).map(([k, v]) => [k.charAt(0).toLowerCase() + k.slice(1), v]))
-      : null;
+    const { NextToken: _token, StartTime, EndTime, ...rest } = input;
+    // CloudTrail logs its own timestamps in the console format, like DeleteSecret's deletionDate.
+    const parameters = {
+      ...(lowerCamel(rest) as Record<string, unknown>),
+      ...(typeof StartTime === "number" ? { startTime: consoleDate(StartTime * 1000) } : {}),
+      ...(typeof EndTime === "number" ? { endTime: consoleDate(EndTime * 1000) } : {}),
+    };
+    return Object.keys(parameters).length > 0 ? parameters : null;
   }
   const parameters: Record<string, unknown> = {};
   if (typeof input.QueueUrl === "string") parameters.queueUrl = input.QueueUrl;

@@ -1,6 +1,6 @@
 import { randomInt, randomUUID } from "node:crypto";
 import { describeError } from "../lib/errors.ts";
-import type { Trail } from "./cloudtrail.ts";
+import { consoleDate, lowerCamel, type Trail } from "./cloudtrail.ts";
 import { AwsServiceError } from "./errors.ts";
 import {
   functionNameOf,
@@ -1029,30 +1029,4 @@ export function getRandomPassword(input: Json): Json {
     });
   }
   return { RandomPassword: characters.join("") };
-}
-
-function lowerCamel(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(lowerCamel);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(
-      Object.entries(value).map(([key, entry]) => [
-        key.charAt(0).toLowerCase() + key.slice(1),
-        lowerCamel(entry),
-      ]),
-    );
-  }
-  return value;
-}
-
-/** CloudTrail writes DeleteSecret's deletionDate in this console format, e.g. "Nov 26, 2026, 2:00:00 PM". */
-function consoleDate(time: number): string {
-  return new Date(time).toLocaleString("en-US", {
-    timeZone: "UTC",
-    month: "short",
-    day: "numeric",
-    year: "numeric",
-    hour: "numeric",
-    minute: "2-digit",
-    second: "2-digit",
-  });
 }
