@@ -10,6 +10,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { Deadline } from "../../functions/rotate/deadline.ts";
 import {
+  DeadlineExceededError,
   LoginRejectedError,
   NoWorkingCredentialError,
   SecretFormatError,
@@ -298,5 +299,17 @@ describe("alternating users", () => {
     await expect(strategy().testSecret(context("testSecret", withAdmin))).rejects.toThrow(
       /is refused; AWSCURRENT is untouched/,
     );
+  });
+});
+
+describe("the deadline", () => {
+  it("stops before logging in when too little time is left, and changes nothing", async () => {
+    givenPending({ ...current, password: NEW_PASSWORD });
+    database.users.set("app", current.password);
+    const late = { ...context("setSecret"), deadline: new Deadline(() => 1_500, 1_000) };
+    await expect(singleUserStrategy("mysql-single", database, retry).setSecret(late)).rejects.toBeInstanceOf(
+      DeadlineExceededError,
+    );
+    expect(database.calls).toEqual([]);
   });
 });

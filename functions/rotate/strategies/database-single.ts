@@ -52,23 +52,22 @@ export function singleUserStrategy(
         context.logger.info("the database already accepts the pending password", ids(context));
         return;
       }
+      // MySQL 8 with password_require_current needs the password the session logged in with.
+      let login = current;
       let session = await tryLogin(driver, current, context, "AWSCURRENT");
       if (!session) {
         const previous = await previousDatabaseSecret(context, current);
-        if (previous)
-          session = await tryLogin(
-            driver,
-            { ...current, password: previous.password },
-            context,
-            "AWSPREVIOUS",
-          );
+        if (previous) {
+          login = { ...current, password: previous.password };
+          session = await tryLogin(driver, login, context, "AWSPREVIOUS");
+        }
       }
       if (!session) {
         throw new NoWorkingCredentialError(
           `${describeTarget(current)} refuses the AWSPENDING, AWSCURRENT and AWSPREVIOUS passwords of ${context.secretArn}; nothing was changed. Reset the password by hand and store it as AWSCURRENT`,
         );
       }
-      await withSession(session, (s) => driver.changeOwnPassword(s, current, pending.password));
+      await withSession(session, (s) => driver.changeOwnPassword(s, login, pending.password));
       context.logger.info("changed the user's password to the pending one", ids(context));
     },
 
