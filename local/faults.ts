@@ -1,6 +1,6 @@
 /** Fault injection for reliability tests: make matching requests fail, slow down or drop. */
 
-export type FaultTarget = "secretsmanager" | "cloudtrail" | "sns" | "sqs" | "pagerduty" | "ibgateway";
+export type FaultTarget = "secretsmanager" | "cloudtrail" | "sns" | "sqs" | "pagerduty" | "ibgateway" | "ecs";
 
 export interface FaultRule {
   target: FaultTarget;

@@ -10,6 +10,7 @@ import {
   type SandboxIdentity,
   Trail,
 } from "./cloudtrail.ts";
+import { Ecs, type EcsDeploymentRecord } from "./ecs.ts";
 import { AwsServiceError, SandboxError } from "./errors.ts";
 import { delay, FaultInjector, type FaultRule, type FaultTarget } from "./faults.ts";
 import { type IbGateway, startIbGateway } from "./ib-gateway.ts";
@@ -20,6 +21,7 @@ import { queryErrorXml, Sns, type SnsMessageRecord } from "./sns.ts";
 import { Sqs, type SqsQueueSnapshot } from "./sqs.ts";
 
 export type { CloudTrailRecord, SandboxIdentity } from "./cloudtrail.ts";
+export type { EcsDeploymentRecord } from "./ecs.ts";
 export type { FaultRule, FaultTarget } from "./faults.ts";
 export type { PagerDutyEventRecord, PagerDutyIncident } from "./pagerduty.ts";
 export type { RotationLambda, RotationRecord } from "./rotation.ts";
@@ -50,6 +52,8 @@ export interface SandboxOptions {
   /** Topics and queues to create at start (names). */
   snsTopics?: string[];
   sqsQueues?: string[];
+  /** ECS services ("cluster/service") UpdateService knows; without it, any service exists. */
+  ecsServices?: string[];
   /** Starts the TWS peer. */
   ibGateway?: { accounts: string[]; port?: number; serverVersion?: number };
 }
@@ -69,6 +73,8 @@ export interface Sandbox {
   pagerDutyEvents(): PagerDutyEventRecord[];
   pagerDutyIncidents(): PagerDutyIncident[];
   sqsQueues(): SqsQueueSnapshot[];
+  /** ECS UpdateService calls (service restarts), oldest first. */
+  ecsDeployments(): EcsDeploymentRecord[];
   /** Every RotateSecret the sandbox drove, with each step's outcome. */
   rotations(): RotationRecord[];
   /** Resolves when asynchronous rotations have finished. */
@@ -100,6 +106,7 @@ const secretsManagerTarget = "secretsmanager.";
 /** SDK v3 sends "CloudTrail_20131101.<Op>"; botocore (the AWS CLI) the long form with the namespace. */
 const cloudTrailTarget = /^(?:com\.amazonaws\.cloudtrail\.v20131101\.)?CloudTrail_20131101\.(\w+)$/;
 const sqsTarget = "AmazonSQS.";
+const ecsTarget = "AmazonEC2ContainerServiceV20141113.";
 
 /** SQS calls CloudTrail logs as management events; the message calls are data events. */
 const sqsManagementOperations = new Set([
@@ -118,6 +125,7 @@ const faultCodes: Record<string, { throttle: string; server: string }> = {
   cloudtrail: { throttle: "ThrottlingException", server: "InternalFailure" },
   sqs: { throttle: "ThrottlingException", server: "InternalFailure" },
   sns: { throttle: "Throttling", server: "InternalFailure" },
+  ecs: { throttle: "ThrottlingException", server: "ServerException" },
 };
 
 /** Starts the sandbox on 127.0.0.1: Secrets Manager, CloudTrail, SNS, SQS and PagerDuty on one port. */
@@ -134,6 +142,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const sns = new Sns(region, accountId);
   let endpoint = "";
   const sqs = new Sqs(() => endpoint, region, accountId);
+  const ecs = new Ecs(region, accountId, options.ecsServices);
 
   const loadedHandlers = new Map<string | RotationLambda, Promise<RotationLambda>>();
   const load = (source: string | RotationLambda) => {
@@ -211,6 +220,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (target.startsWith(sqsTarget)) {
       return serveJson(request, response, "sqs", target.slice(sqsTarget.length), body, "1.0");
     }
+    if (target.startsWith(ecsTarget)) {
+      return serveJson(request, response, "ecs", target.slice(ecsTarget.length), body, "1.1");
+    }
     const contentType = String(request.headers["content-type"] ?? "");
     if (request.method === "POST" && contentType.startsWith("application/x-www-form-urlencoded")) {
       return serveSns(request, response, new URLSearchParams(body));
@@ -243,7 +255,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   async function serveJson(
     request: IncomingMessage,
     response: ServerResponse,
-    service: "secretsmanager" | "cloudtrail" | "sqs",
+    service: "secretsmanager" | "cloudtrail" | "sqs" | "ecs",
     operation: string,
     body: string,
     jsonVersion: "1.0" | "1.1",
@@ -331,6 +343,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         }
         if (!lookupLimiter.tryTake()) throw new AwsServiceError("ThrottlingException", "Rate exceeded");
         output = trail.lookupEvents(input);
+      } else if (service === "ecs") {
+        output = ecs.handle(operation, input);
       } else {
         output = await sqs.handle(operation, input);
       }
@@ -473,6 +487,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         "/_sandbox/pagerduty/events": () => pagerDuty.recorded(),
         "/_sandbox/pagerduty/incidents": () => pagerDuty.incidents(),
         "/_sandbox/rotations": () => secretsManager.rotations(),
+        "/_sandbox/ecs": () => ecs.recorded(),
       };
       const view = views[path];
       if (view) send(200, view());
@@ -555,6 +570,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     pagerDutyEvents: () => pagerDuty.recorded(),
     pagerDutyIncidents: () => pagerDuty.incidents(),
     sqsQueues: () => sqs.snapshot(),
+    ecsDeployments: () => ecs.recorded(),
     rotations: () => secretsManager.rotations(),
     rotationsSettled: () => secretsManager.settled(),
     createTopic: (name) => sns.createTopic(name),
@@ -602,6 +618,7 @@ function readBody(request: IncomingMessage): Promise<string> {
 function isReadOnly(service: string, operation: string): boolean {
   if (service === "secretsmanager") return readOnlyOperations.has(operation);
   if (service === "cloudtrail") return true;
+  if (service === "ecs") return operation.startsWith("Describe");
   return ["ReceiveMessage", "GetQueueUrl", "GetQueueAttributes", "ListQueues"].includes(operation);
 }
 
@@ -611,6 +628,7 @@ function requestParametersOf(
   input: Record<string, unknown>,
 ): Record<string, unknown> | null {
   if (service === "secretsmanager") return SecretsManager.requestParameters(input);
+  if (service === "ecs") return input;
   if (service === "cloudtrail") {
     const { NextToken: _token, StartTime, EndTime, ...rest } = input;
     // CloudTrail logs its own timestamps in the console format, like DeleteSecret's deletionDate.

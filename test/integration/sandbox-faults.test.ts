@@ -1,4 +1,5 @@
 import { CloudTrailClient, LookupEventsCommand } from "@aws-sdk/client-cloudtrail";
+import { ECSClient, UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import {
   CreateSecretCommand,
   GetSecretValueCommand,
@@ -162,5 +163,20 @@ describe("faults.inject", () => {
       $metadata: { httpStatusCode: 500 },
     });
     await expect(secrets.send(new GetSecretValueCommand({ SecretId: "prod/db" }))).resolves.toBeDefined();
+  });
+
+  it("fails ECS UpdateService with a server error", async () => {
+    const ecs = new ECSClient({ ...sandbox.clientConfig(), maxAttempts: 1 });
+    sandbox.faults.inject({ target: "ecs", operation: "UpdateService", kind: "5xx", times: 1 });
+
+    const failure = ecs.send(
+      new UpdateServiceCommand({ cluster: "trading", service: "order-router", forceNewDeployment: true }),
+    );
+
+    await expect(failure).rejects.toMatchObject({
+      name: "ServerException",
+      $metadata: { httpStatusCode: 500 },
+    });
+    expect(sandbox.ecsDeployments()).toEqual([]);
   });
 });
