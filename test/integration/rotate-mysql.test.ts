@@ -107,6 +107,40 @@ describe("mysql-alternating: grant synchronisation", () => {
     await session.end();
   });
 
+  it("converges when the database drops the admin connection in the middle of setSecret", async () => {
+    const { arn } = await suite.newSecret("alternating");
+    let killed = false;
+    const { statementHooks } = await import("../../functions/rotate/strategies/database.ts");
+    const previous = statementHooks.afterStatement;
+    statementHooks.afterStatement = async (event) => {
+      await previous?.(event);
+      if (!killed && event.label.startsWith("CREATE USER")) {
+        killed = true;
+        const [rows] = await admin.query(
+          "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()",
+          [server.adminUser],
+        );
+        for (const { id } of rows as { id: number }[]) await admin.query(`KILL ${Number(id)}`);
+      }
+    };
+    let record: Awaited<ReturnType<RotationHarness["rotate"]>>;
+    try {
+      record = await harness.rotate(arn, token(1));
+    } finally {
+      statementHooks.afterStatement = previous;
+    }
+    expect(killed).toBe(true);
+    expect(record.status).toBe("failed");
+    expect(record.failure?.step).toBe("setSecret");
+    const { current } = await harness.versions(arn);
+    expect(await suite.logsIn(String(current.username), String(current.password))).toBe(true);
+
+    await harness.continueRotation(arn, token(1), "setSecret");
+    const rotated = await harness.versions(arn);
+    expect(rotated.current.username).toMatch(/_clone$/);
+    expect(await suite.logsIn(String(rotated.current.username), String(rotated.current.password))).toBe(true);
+  });
+
   it("treats engine mysql the same against a MariaDB server", async () => {
     const username = `plainmysql_${Date.now() % 100000}`;
     await admin.query("CREATE USER ?@'%' IDENTIFIED BY 'Mysql-Engine-1'", [username]);

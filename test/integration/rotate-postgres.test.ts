@@ -72,8 +72,10 @@ const suite = databaseRotationSuite(
 );
 
 describe("postgres-alternating: one owner role", () => {
-  it("makes objects created by either user usable by the other", async () => {
-    const { arn, username, password } = await suite.newSecret("alternating");
+  it("makes objects created by either user usable by the other (awkward owner name)", async () => {
+    const { arn, username, password } = await suite.newSecret("alternating", {
+      username: `Own"er 'Mixed ${Date.now() % 100000}`,
+    });
     await admin.query(
       `CREATE SCHEMA ${pg.escapeIdentifier(`${username}_s`)} AUTHORIZATION ${pg.escapeIdentifier(username)}`,
     );
