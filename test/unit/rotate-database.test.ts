@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { SecretFormatError } from "../../functions/rotate/errors.ts";
+import { selectStrategy } from "../../functions/rotate/registry.ts";
 import {
   alternateUsername,
   ownerUsername,
@@ -120,5 +121,25 @@ describe("scramVerifier", () => {
   it("leaves non-ASCII passwords to the server (SASLprep)", () => {
     expect(scramVerifier("pässwörd-123")).toBeUndefined();
     expect(scramVerifier("a b'c\"d\\e`f$g")).toMatch(/^SCRAM-SHA-256\$4096:/);
+  });
+});
+
+describe("strategy selection for database secrets", () => {
+  const arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:db-AbCdEf";
+
+  it("infers single-user from engine and alternating from engine + masterarn", () => {
+    expect(selectStrategy(arn, undefined, rds).name).toBe("postgres-single");
+    expect(selectStrategy(arn, undefined, { ...rds, masterarn: "arn:admin" }).name).toBe(
+      "postgres-alternating",
+    );
+    expect(selectStrategy(arn, undefined, { ...rds, engine: "mariadb" }).name).toBe("mysql-single");
+    expect(
+      selectStrategy(arn, undefined, { ...rds, engine: "aurora-mysql", masterarn: "arn:admin" }).name,
+    ).toBe("mysql-alternating");
+  });
+
+  it("follows the vigil:rotation tag over the JSON", () => {
+    const tags = [{ Key: "vigil:rotation", Value: "postgres-alternating" }];
+    expect(selectStrategy(arn, tags, rds).name).toBe("postgres-alternating");
   });
 });
