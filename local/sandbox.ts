@@ -150,6 +150,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (!loaded) {
       loaded = loadRotationLambda(source);
       loadedHandlers.set(source, loaded);
+      // A module that failed to load (not built yet) is tried again on the next RotateSecret.
+      loaded.catch(() => loadedHandlers.delete(source));
     }
     return loaded;
   };

@@ -676,7 +676,16 @@ export class SecretsManager {
         "A previous rotation isn't complete. That rotation will be reattempted.",
       );
     }
-    const handler = await this.options.rotationHandler(lambdaArn);
+    let handler: RotationLambda | undefined;
+    try {
+      handler = await this.options.rotationHandler(lambdaArn);
+    } catch (error) {
+      // A handler that cannot be loaded is AWS's "cannot invoke" (a 400, so clients do not retry it).
+      throw new AwsServiceError(
+        "AccessDeniedException",
+        `Secrets Manager cannot invoke the specified Lambda function: ${describeError(error)}`,
+      );
+    }
     if (!handler) {
       throw new AwsServiceError(
         "AccessDeniedException",

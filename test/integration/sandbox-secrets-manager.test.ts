@@ -765,6 +765,26 @@ describe("RotateSecret", () => {
     );
   });
 
+  it("refuses to rotate when the rotation handler module cannot be loaded", async () => {
+    const broken = await startSandbox({ rotationLambda: "/nonexistent/rotate.mjs" });
+    const brokenClient = new SecretsManagerClient({ ...broken.clientConfig(), maxAttempts: 1 });
+    try {
+      await brokenClient.send(new CreateSecretCommand({ Name: "broken/secret", SecretString: "v1" }));
+
+      const failure = brokenClient.send(
+        new RotateSecretCommand({ SecretId: "broken/secret", RotationLambdaARN: rotationFunction }),
+      );
+
+      await expect(failure).rejects.toMatchObject({
+        name: "AccessDeniedException",
+        message: expect.stringContaining("cannot import rotation handler /nonexistent/rotate.mjs"),
+      });
+    } finally {
+      brokenClient.destroy();
+      await broken.stop();
+    }
+  });
+
   it("only configures rotation when RotateImmediately is false", async () => {
     const name = uniqueName();
     await client.send(
