@@ -68,10 +68,11 @@ export function rotationFailureFinding(input: {
     id: findingId(rule, secretArn, token, step),
     rule,
     severity,
+    // The summary carries the whole message; the title stays short enough for a pager screen.
     title:
-      rule === "rotation.failed"
-        ? `Rotation of ${name} failed at ${step}`
-        : `${name}: ${message.split("\n")[0]!.slice(0, 120)}`,
+      "headline" in error && typeof error.headline === "string"
+        ? `${name}: ${error.headline}`
+        : `Rotation of ${name} failed at ${step}`,
     summary: message,
     secretArn,
     region,

@@ -5,7 +5,12 @@ import type { Logger } from "../../lib/logger.ts";
 import { redactText } from "../../lib/redaction.ts";
 import { consumingServices, restartConsumers } from "./consumers.ts";
 import type { Deadline } from "./deadline.ts";
-import { InvalidRotationEventError, RotationDisabledError, TokenMismatchError } from "./errors.ts";
+import {
+  InvalidRotationEventError,
+  RotationDisabledError,
+  RotationError,
+  TokenMismatchError,
+} from "./errors.ts";
 import { type PublishOutcome, rotationFailureFinding } from "./outcomes.ts";
 import { selectStrategy } from "./registry.ts";
 import { AWSCURRENT, AWSPENDING, getSecretJson, promotePending } from "./secrets.ts";
@@ -63,6 +68,7 @@ export async function rotateSecretStep(
 ): Promise<StepResult> {
   const started = Date.now();
   const { secretsManager, logger } = deps;
+  let failure: unknown;
   const result: StepResult = {
     step: event.Step,
     strategy: undefined,
@@ -122,12 +128,16 @@ export async function rotateSecretStep(
     result.outcome = "done";
     return result;
   } catch (error) {
+    failure = error;
     await reportFailure(result, error, deps);
     throw error;
   } finally {
     result.durationMs = Date.now() - started;
-    if (result.outcome === "failed") logger.error("rotation step failed", { rotation: result });
-    else logger.info("rotation step finished", { rotation: result });
+    if (result.outcome !== "failed") logger.info("rotation step finished", { rotation: result });
+    else if (failure instanceof RotationError && ["low", "info"].includes(failure.severity)) {
+      // An expected stop (e.g. an IBKR rotation waiting for its operator) must not look like an outage.
+      logger.warn("rotation step stopped", { rotation: result, error: failure });
+    } else logger.error("rotation step failed", { rotation: result, error: failure });
   }
 }
 

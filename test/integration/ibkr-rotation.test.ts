@@ -208,7 +208,7 @@ describe("IBKR rotation through the sandbox", () => {
     expect(due).toMatchObject({ severity: "low", status: "firing", details: { step: "createSecret" } });
     expect(Object.values(await stagesOf(name))).toEqual([["AWSCURRENT"]]);
     // The handler's own log lines are captured, so the no-password check below is not vacuous.
-    expect(output.join("")).toContain('"message":"rotation step failed"');
+    expect(output.join("")).toContain('"level":"WARN","message":"rotation step stopped"');
 
     const { printed, error } = await stage(name, `${STAGED[0]}\n`);
 

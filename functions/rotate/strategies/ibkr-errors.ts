@@ -10,6 +10,8 @@ export class IbkrRotationDueError extends RotationError {
   override readonly rule: string = "ibkr.rotation-due";
   /** Where the finding sends Trading Ops. */
   readonly runbook = "docs/ibkr.md#runbook-trading-ops";
+  /** The finding's title after the secret's name. */
+  readonly headline = "IBKR password rotation due (change it in the portal, then run vigil ibkr stage)";
   constructor(message: string) {
     super(message);
     this.name = "IbkrRotationDueError";
@@ -21,6 +23,7 @@ export class IbkrStagingInvalidError extends RotationError {
   override readonly severity: Severity = "medium";
   override readonly rule: string = "ibkr.staging-invalid";
   readonly runbook = "docs/ibkr.md#other-failures";
+  readonly headline = "staged IBKR credentials were rejected";
   constructor(message: string) {
     super(message);
     this.name = "IbkrStagingInvalidError";
