@@ -10,7 +10,7 @@ import {
   USERNAME_LIMITS,
   usernameLength,
 } from "../../functions/rotate/strategies/database.ts";
-import { scramVerifier } from "../../functions/rotate/strategies/postgres.ts";
+import { quoteIdentifier, quoteLiteral, scramVerifier } from "../../functions/rotate/strategies/postgres.ts";
 
 const rds = {
   engine: "postgres",
@@ -88,8 +88,8 @@ describe("alternating user names", () => {
 describe("tlsOptions", () => {
   const secret = parseDatabaseSecret(rds, "s");
 
-  it("verifies against the shipped Amazon RDS CA bundle by default", () => {
-    const options = tlsOptions(secret, { caBundlePath: undefined });
+  it("verifies against the shipped Amazon RDS CA bundle by default", async () => {
+    const options = await tlsOptions(secret, { caBundlePath: undefined });
     expect(options).not.toBe(false);
     if (!options) return;
     expect(options.rejectUnauthorized).toBe(true);
@@ -97,14 +97,14 @@ describe("tlsOptions", () => {
     expect(String(options.ca)).toContain("BEGIN CERTIFICATE");
   });
 
-  it("uses the bundle named by DB_CA_BUNDLE_PATH instead", () => {
+  it("uses the bundle named by DB_CA_BUNDLE_PATH instead", async () => {
     const path = new URL("../../package.json", import.meta.url).pathname;
-    const options = tlsOptions(secret, { caBundlePath: path });
+    const options = await tlsOptions(secret, { caBundlePath: path });
     expect(options).toEqual({ ca: readFileSync(path, "utf8"), rejectUnauthorized: true });
   });
 
-  it("is off only when the secret says ssl: false", () => {
-    expect(tlsOptions({ ...secret, ssl: false }, { caBundlePath: undefined })).toBe(false);
+  it("is off only when the secret says ssl: false", async () => {
+    expect(await tlsOptions({ ...secret, ssl: false }, { caBundlePath: undefined })).toBe(false);
   });
 });
 
@@ -141,5 +141,13 @@ describe("strategy selection for database secrets", () => {
   it("follows the vigil:rotation tag over the JSON", () => {
     const tags = [{ Key: "vigil:rotation", Value: "postgres-alternating" }];
     expect(selectStrategy(arn, tags, rds).name).toBe("postgres-alternating");
+  });
+});
+
+describe("PostgreSQL quoting", () => {
+  it("quotes identifiers and literals like pg's escapeIdentifier / escapeLiteral", () => {
+    expect(quoteIdentifier("Own\"er 'x")).toBe('"Own""er \'x"');
+    expect(quoteLiteral("it's")).toBe("'it''s'");
+    expect(quoteLiteral("back\\slash's")).toBe("E'back\\\\slash''s'");
   });
 });

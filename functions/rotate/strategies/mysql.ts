@@ -1,4 +1,4 @@
-import mysql from "mysql2/promise";
+import type mysql from "mysql2/promise";
 import { LoginRejectedError, TargetError } from "../errors.ts";
 import {
   afterStatementHook,
@@ -16,6 +16,13 @@ import {
 const LOGIN_REJECTED = new Set([1045, 1698, 3118, 4151, 1862]);
 // MySQL 8.0.13+ with password_require_current: the statement must name the current password.
 const ER_MISSING_CURRENT_PASSWORD = 3892;
+
+// The driver is loaded on first use, so rotations that do not touch MySQL never pay its start-up.
+let driverModule: Promise<typeof mysql> | undefined;
+const loadMysql = () => {
+  driverModule ??= import("mysql2/promise").then((module) => module.default);
+  return driverModule;
+};
 
 /**
  * A string literal valid whatever the session's sql_mode, provided backslash escapes are on (the
@@ -230,10 +237,11 @@ export const mysqlDriver: DatabaseDriver = {
   async connect(secret, options) {
     await statementHooks.beforeConnect?.({ label: options.label, family: "mysql" });
     const where = describeTarget(secret);
-    const tls = tlsOptions(secret, options.settings);
+    const tls = await tlsOptions(secret, options.settings);
     let connection: mysql.Connection;
     try {
-      connection = await mysql.createConnection({
+      const { createConnection } = await loadMysql();
+      connection = await createConnection({
         host: secret.host,
         port: secret.port,
         user: secret.username,

@@ -1,5 +1,5 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
-import pg from "pg";
+import type pg from "pg";
 import { LoginRejectedError, TargetError } from "../errors.ts";
 import {
   afterStatementHook,
@@ -17,8 +17,26 @@ import {
 // SQLSTATEs of a refused credential: invalid_password, invalid_authorization_specification.
 const LOGIN_REJECTED = new Set(["28P01", "28000"]);
 
-const quoteIdentifier = pg.escapeIdentifier;
-const quoteLiteral = pg.escapeLiteral;
+/** A quoted identifier: any character, double quotes doubled (as pg's escapeIdentifier). */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * A string literal valid whatever standard_conforming_strings says: quotes doubled, and an E'' literal
+ * with doubled backslashes when it contains one (as pg's escapeLiteral).
+ */
+export function quoteLiteral(value: string): string {
+  const body = value.replace(/'/g, "''");
+  return value.includes("\\") ? `E'${body.replace(/\\/g, "\\\\")}'` : `'${body}'`;
+}
+
+// The driver is loaded on first use, so rotations that do not touch PostgreSQL never pay its start-up.
+let driverModule: Promise<typeof pg> | undefined;
+const loadPg = () => {
+  driverModule ??= import("pg").then((module) => module.default);
+  return driverModule;
+};
 
 /**
  * The SCRAM-SHA-256 verifier PostgreSQL would store for `password` (RFC 5802/7677, as libpq's
@@ -80,13 +98,14 @@ export const postgresDriver: DatabaseDriver = {
   async connect(secret, options) {
     await statementHooks.beforeConnect?.({ label: options.label, family: "postgres" });
     const where = describeTarget(secret);
-    const client = new pg.Client({
+    const { Client } = await loadPg();
+    const client = new Client({
       host: secret.host,
       port: secret.port,
       user: secret.username,
       password: secret.password,
       database: secret.dbname ?? "postgres",
-      ssl: tlsOptions(secret, options.settings),
+      ssl: await tlsOptions(secret, options.settings),
       connectionTimeoutMillis: options.connectTimeoutMs,
       statement_timeout: options.statementTimeoutMs,
       query_timeout: options.statementTimeoutMs + 1_000,
