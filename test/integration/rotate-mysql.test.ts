@@ -141,6 +141,27 @@ describe("mysql-alternating: grant synchronisation", () => {
     expect(await suite.logsIn(String(rotated.current.username), String(rotated.current.password))).toBe(true);
   });
 
+  it("quotes passwords with backslashes correctly when the server runs with NO_BACKSLASH_ESCAPES", async () => {
+    const [modes] = await admin.query("SELECT @@GLOBAL.sql_mode AS mode");
+    const globalMode = (modes as { mode: string }[])[0]!.mode;
+    const original = harness.settings;
+    // Long enough that the generated password surely contains a backslash.
+    harness.settings = { ...original, excludeCharacters: "", passwordLength: 1500 };
+    await admin.query("SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES')");
+    try {
+      for (const kind of ["single", "alternating"] as const) {
+        const { arn } = await suite.newSecret(kind, { password: `Init\\pw'${kind}\\` });
+        expect((await harness.rotate(arn, token(1))).status).toBe("succeeded");
+        const { current } = await harness.versions(arn);
+        expect(String(current.password)).toContain("\\");
+        expect(await suite.logsIn(String(current.username), String(current.password))).toBe(true);
+      }
+    } finally {
+      await admin.query("SET GLOBAL sql_mode = ?", [globalMode]);
+      harness.settings = original;
+    }
+  });
+
   it("treats engine mysql the same against a MariaDB server", async () => {
     const username = `plainmysql_${Date.now() % 100000}`;
     await admin.query("CREATE USER ?@'%' IDENTIFIED BY 'Mysql-Engine-1'", [username]);
