@@ -215,7 +215,7 @@ export interface DatabaseDriver {
    * and sets its password. Idempotent; the password is set last, so a target that logs in with it is done.
    */
   prepareAlternateUser(admin: DatabaseSession, source: DatabaseSecret, target: DatabaseSecret): Promise<void>;
-  /** A read-only check run as the new credential in testSecret; returns the user the session acts as. */
+  /** A read-only check run as the new credential in testSecret: the session is the expected user. */
   checkSession(session: DatabaseSession, secret: DatabaseSecret): Promise<void>;
 }
 
@@ -297,7 +297,7 @@ export async function withSession<T>(session: DatabaseSession, use: (s: Database
   }
 }
 
-/** True when `json` is present and describes the same login target (engine, host, port, user). */
+/** True when both secrets point at the same server (engine family, host, port). */
 export function sameTarget(a: DatabaseSecret, b: DatabaseSecret): boolean {
   return familyOf(a) === familyOf(b) && a.host === b.host && a.port === b.port;
 }

@@ -46,12 +46,15 @@ class MysqlSession implements DatabaseSession {
     private readonly where: string,
   ) {}
 
-  /** True when the server is MariaDB (from the handshake, so no round trip). */
-  get isMariaDb(): boolean {
+  /** True when the server is MariaDB: from the handshake (no round trip), else from VERSION(). */
+  async isMariaDb(): Promise<boolean> {
     const inner = (
       this.connection as unknown as { connection?: { _handshakePacket?: { serverVersion?: string } } }
     ).connection;
-    return /mariadb/i.test(inner?._handshakePacket?.serverVersion ?? "");
+    const version =
+      inner?._handshakePacket?.serverVersion ??
+      String((await this.run("SELECT VERSION()", "SELECT VERSION() AS version"))[0]?.version ?? "");
+    return /mariadb/i.test(version);
   }
 
   async run(label: string, sql: string, options: { sensitive?: boolean; params?: unknown[] } = {}) {
@@ -266,7 +269,7 @@ export const mysqlDriver: DatabaseDriver = {
     const own = session as MysqlSession;
     // MariaDB's SET PASSWORD takes a hash (PASSWORD() computes it for the account's plugin);
     // MySQL 5.7.6+/8/9 take the plaintext (PASSWORD() is gone from 8.0).
-    if (own.isMariaDb) {
+    if (await own.isMariaDb()) {
       await own.run("SET PASSWORD (own)", `SET PASSWORD = PASSWORD(${quoteString(newPassword)})`, {
         sensitive: true,
       });
