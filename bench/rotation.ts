@@ -1,0 +1,154 @@
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import {
+  CreateSecretCommand,
+  RotateSecretCommand,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
+import mysql from "mysql2/promise";
+import pg from "pg";
+import { startMariaDb } from "../local/databases/mariadb.ts";
+import { startPostgres } from "../local/databases/postgres.ts";
+import { startSandbox } from "../local/sandbox.ts";
+
+export interface RotationMeasurement {
+  strategy: string;
+  rotations: number;
+  /** Median end-to-end RotateSecret time (all four steps through the built bundle and the sandbox). */
+  medianMs: number;
+  /** Median of the bare minimum for the same change: log in, change the password, log in with it. */
+  bareMinimumMs: number;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** Rotates one secret per database strategy `rotations` times and times a bare password change beside it. */
+export async function measureRotations(rotations = 5): Promise<RotationMeasurement[]> {
+  const postgres = await startPostgres({ tls: true });
+  const mariadb = await startMariaDb({ tls: true });
+  const sandbox = await startSandbox({
+    rotationLambda: resolve("dist/rotate/index.mjs"),
+    rotationTimeoutMs: 60_000,
+  });
+  try {
+    const caBundle = join(tmpdir(), `vigil-bench-ca-${process.pid}.pem`);
+    await writeFile(caBundle, `${postgres.tls!.caPem}\n${mariadb.tls!.caPem}`);
+    Object.assign(process.env, sandbox.env, { DB_CA_BUNDLE_PATH: caBundle, LOG_LEVEL: "SILENT" });
+    const sm = new SecretsManagerClient(sandbox.clientConfig());
+
+    const pgAdmin = await postgres.connect();
+    const maria = await mariadb.connect();
+    for (const user of ["bench_single", "bench_alt", "bench_bare_single", "bench_bare_alt"]) {
+      await pgAdmin.query(`CREATE ROLE ${user} LOGIN PASSWORD 'Bench-Password-0'`);
+      await maria.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'Bench-Password-0'`);
+    }
+    await pgAdmin.end();
+    await maria.end();
+
+    const pgBase = { engine: "postgres", host: "127.0.0.1", port: postgres.port, dbname: "postgres" };
+    const myBase = { engine: "mariadb", host: "127.0.0.1", port: mariadb.port };
+    const pgMaster = await sm.send(
+      new CreateSecretCommand({
+        Name: "bench/pg-admin",
+        SecretString: JSON.stringify({
+          ...pgBase,
+          username: postgres.superuser,
+          password: postgres.superuserPassword,
+        }),
+      }),
+    );
+    const myMaster = await sm.send(
+      new CreateSecretCommand({
+        Name: "bench/maria-admin",
+        SecretString: JSON.stringify({
+          ...myBase,
+          username: mariadb.adminUser,
+          password: mariadb.adminPassword,
+        }),
+      }),
+    );
+    const secrets: [string, Record<string, unknown>][] = [
+      ["postgres-single", { ...pgBase, username: "bench_single" }],
+      ["postgres-alternating", { ...pgBase, username: "bench_alt", masterarn: pgMaster.ARN }],
+      ["mysql-single", { ...myBase, username: "bench_single" }],
+      ["mysql-alternating", { ...myBase, username: "bench_alt", masterarn: myMaster.ARN }],
+    ];
+    const results: RotationMeasurement[] = [];
+    for (const [strategy, secret] of secrets) {
+      const name = `bench/${strategy}`;
+      await sm.send(
+        new CreateSecretCommand({
+          Name: name,
+          SecretString: JSON.stringify({ ...secret, password: "Bench-Password-0" }),
+        }),
+      );
+      const samples: number[] = [];
+      for (let run = 0; run < rotations; run++) {
+        const started = performance.now();
+        await sm.send(
+          new RotateSecretCommand({
+            SecretId: name,
+            RotationLambdaARN: "arn:aws:lambda:us-east-1:111122223333:function:vigil-bench-rotate",
+            RotationRules: { AutomaticallyAfterDays: 30 },
+          }),
+        );
+        samples.push(performance.now() - started);
+        const last = sandbox.rotations().at(-1);
+        if (last?.status !== "succeeded")
+          throw new Error(`${strategy} rotation failed: ${last?.failure?.message}`);
+      }
+      const bare = strategy.startsWith("postgres")
+        ? await barePostgres(postgres.port, postgres.tls!.caPem, bareUser(strategy), rotations)
+        : await bareMariaDb(mariadb.port, mariadb.tls!.caPem, bareUser(strategy), rotations);
+      results.push({ strategy, rotations, medianMs: median(samples), bareMinimumMs: bare });
+    }
+    return results;
+  } finally {
+    await sandbox.stop();
+    await mariadb.stop();
+    await postgres.stop();
+  }
+}
+
+// One user per strategy, so each bare run starts from the password it was created with.
+const bareUser = (strategy: string) => (strategy.endsWith("single") ? "bench_bare_single" : "bench_bare_alt");
+
+async function barePostgres(port: number, ca: string, user: string, runs: number): Promise<number> {
+  const samples: number[] = [];
+  let password = "Bench-Password-0";
+  for (let run = 0; run < runs; run++) {
+    const next = `Bench-Password-${run + 1}`;
+    const started = performance.now();
+    const login = (pw: string) =>
+      new pg.Client({ host: "127.0.0.1", port, user, password: pw, database: "postgres", ssl: { ca } });
+    const client = login(password);
+    await client.connect();
+    await client.query(`ALTER ROLE ${user} PASSWORD '${next}'`);
+    await client.end();
+    const check = login(next);
+    await check.connect();
+    await check.end();
+    samples.push(performance.now() - started);
+    password = next;
+  }
+  return median(samples);
+}
+
+async function bareMariaDb(port: number, ca: string, user: string, runs: number): Promise<number> {
+  const samples: number[] = [];
+  let password = "Bench-Password-0";
+  for (let run = 0; run < runs; run++) {
+    const next = `Bench-Password-${run + 1}`;
+    const started = performance.now();
+    const login = (pw: string) =>
+      mysql.createConnection({ host: "127.0.0.1", port, user, password: pw, ssl: { ca } });
+    const connection = await login(password);
+    await connection.query("SET PASSWORD = PASSWORD(?)", [next]);
+    await connection.end();
+    await (await login(next)).end();
+    samples.push(performance.now() - started);
+    password = next;
+  }
+  return median(samples);
+}
