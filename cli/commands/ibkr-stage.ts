@@ -380,7 +380,7 @@ async function followRotation(input: {
     for (; shown < upTo; shown += 1) say(`  ✔ ${STEPS[shown]}`);
     if (failure) say(`  ✘ ${failure.step}: ${failure.message ?? "failed"}`);
   };
-  const deadline = Date.now() + options.timeoutSeconds * 1_000;
+  const deadline = deps.now().getTime() + options.timeoutSeconds * 1_000;
   let seenPending = false;
   for (;;) {
     const metadata = await sm.send(new DescribeSecretCommand({ SecretId: secretArn }));
@@ -412,7 +412,7 @@ async function followRotation(input: {
           `Check the rotation function's log and the rotation finding, then run \`vigil ibkr stage --secret-id ${name} --resume\`.`,
       );
     }
-    if (Date.now() >= deadline) {
+    if (deps.now().getTime() >= deadline) {
       throw new IbkrStageError(
         `Rotation of ${name} has not finished after ${options.timeoutSeconds} s; it goes on in AWS. ` +
           `Check again with \`aws secretsmanager describe-secret --secret-id ${name}\` (version ${versionId} becomes AWSCURRENT) or \`vigil status\`.`,
@@ -467,8 +467,13 @@ export function ibkrStageCommand(
         "--kms-key-id <key>",
         "KMS key for the staging secret (default: VIGIL_STAGING_KMS_KEY_ID, then the secret's own key)",
       )
-      .option("--timeout <seconds>", "how long to follow the rotation", parsePositive, 300)
-      .option("--poll-interval <seconds>", "how often to check the rotation's progress", parsePositive, 2)
+      .option("--timeout <seconds>", "how long to follow the rotation", positive("--timeout"), 300)
+      .option(
+        "--poll-interval <seconds>",
+        "how often to check the rotation's progress",
+        positive("--poll-interval"),
+        2,
+      )
       .action(async (flags: Record<string, unknown>) => {
         const deps: IbkrStageDependencies = {
           secretsManager: new SecretsManagerClient({}),
@@ -499,17 +504,40 @@ export function ibkrStageCommand(
           if (error instanceof SecretsManagerServiceException) {
             throw new IbkrStageError(`Secrets Manager: ${error.name}: ${error.message}`, { cause: error });
           }
+          // So are no credentials and no network: the operator needs the reason, not a stack trace.
+          if (isUnreachable(error)) {
+            throw new IbkrStageError(
+              `Cannot reach Secrets Manager (${error.name}: ${error.message}); check AWS credentials, AWS_REGION and the network`,
+              { cause: error },
+            );
+          }
           throw error;
         }
       });
   };
 }
 
-function parsePositive(value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0)
-    throw new IbkrStageError(`expected a positive number, got "${value}"`);
-  return number;
+/** A commander parser for a positive number of seconds whose error names the option. */
+function positive(option: string): (value: string) => number {
+  return (value) => {
+    const number = Number(value);
+    if (!Number.isFinite(number) || number <= 0)
+      throw new IbkrStageError(`${option} expects a positive number of seconds, got "${value}"`);
+    return number;
+  };
+}
+
+const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT"]);
+
+/** True for the SDK's "no credentials" and for network failures, which are not bugs of this command. */
+function isUnreachable(error: unknown): error is Error {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return (
+    error.name === "CredentialsProviderError" ||
+    error.name === "TimeoutError" ||
+    (typeof code === "string" && UNREACHABLE_CODES.has(code))
+  );
 }
 
 /** `vigil ibkr stage`, as registered in cli/vigil.ts. */

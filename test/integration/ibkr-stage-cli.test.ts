@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { type AddressInfo, createServer } from "node:net";
 import {
   CreateSecretCommand,
   GetSecretValueCommand,
@@ -34,6 +35,15 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
+/** A loopback port nothing listens on (bound, then closed), so no fixed port is assumed free. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 async function ibkrSecret(name: string): Promise<void> {
   await client.send(
     new CreateSecretCommand({
@@ -57,11 +67,12 @@ async function ibkrSecret(name: string): Promise<void> {
 function vigil(
   args: string[],
   stdin: string,
+  env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", "cli/vigil.ts", ...args], {
       // NODE_NO_WARNINGS: the SDK's Node 20 end-of-support notice would otherwise be all of stderr's noise.
-      env: { ...process.env, ...sandbox.env, NODE_NO_WARNINGS: "1" },
+      env: { ...process.env, ...sandbox.env, NODE_NO_WARNINGS: "1", ...env },
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";
@@ -147,5 +158,30 @@ describe("vigil ibkr stage (the CLI process)", () => {
 
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("No secret algo-trade/missing/ibkr in this account and region");
+  });
+
+  it("exits 2 with one line, no stack trace, when Secrets Manager cannot be reached", async () => {
+    const closed = await closedPort();
+
+    const result = await vigil(["ibkr", "stage", "--secret-id", "algo-trade/any/ibkr", "--stdin"], "", {
+      AWS_ENDPOINT_URL: `http://127.0.0.1:${closed}`,
+      AWS_MAX_ATTEMPTS: "1",
+    });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^vigil: Cannot reach Secrets Manager \(.*ECONNREFUSED.*\); check AWS credentials/,
+    );
+    expect(result.stderr).not.toContain("    at ");
+  });
+
+  it("exits 2 naming the option when --timeout is not a positive number", async () => {
+    const result = await vigil(
+      ["ibkr", "stage", "--secret-id", "algo-trade/any/ibkr", "--stdin", "--timeout", "soon"],
+      "",
+    );
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('vigil: --timeout expects a positive number of seconds, got "soon"\n');
   });
 });

@@ -191,6 +191,33 @@ describe("stageIbkrCredentials", () => {
     });
   });
 
+  it("stops following after --timeout of its own clock, saying the rotation goes on and how to check", async () => {
+    givenSecret();
+    secretsManager.on(CreateSecretCommand).resolves({ ARN: `${ARN}/vigil-staging` });
+    secretsManager.on(RotateSecretCommand).resolves({ ARN, VersionId: "new-version" });
+    secretsManager.on(DescribeSecretCommand, { SecretId: ARN }).resolves({
+      ARN,
+      Name: NAME,
+      VersionIdsToStages: { [CURRENT_VERSION]: ["AWSCURRENT"], "new-version": ["AWSPENDING"] },
+    });
+    secretsManager.on(DescribeSecretCommand, { SecretId: `${NAME}/vigil-staging` }).resolves({});
+    let clock = Date.parse("2026-11-27T12:00:00Z");
+    const deps = {
+      ...dependencies(Readable.from([`${NEW_PASSWORD}\n`])),
+      now: () => new Date(clock),
+      sleep: async (ms: number) => {
+        clock += ms;
+      },
+    };
+
+    const staging = stageIbkrCredentials({ ...options, timeoutSeconds: 10, pollSeconds: 2 }, deps);
+
+    await expect(staging).rejects.toThrow(/has not finished after 10 s; it goes on in AWS/);
+    expect(secretsManager).toHaveReceivedCommandTimes(RotateSecretCommand, 1);
+    // Polls at 0, 2, ..., 10 s of the injected clock: the describe of the target plus six.
+    expect(secretsManager.commandCalls(DescribeSecretCommand, { SecretId: ARN })).toHaveLength(6);
+  });
+
   it("encrypts the staging secret with the configured KMS key", async () => {
     givenSecret();
     secretsManager.on(CreateSecretCommand).resolves({ ARN: `${ARN}/vigil-staging` });
