@@ -333,6 +333,16 @@ export function databaseRotationSuite(engine: TestEngine, onReady?: (harness: Ro
       await expectConverged(arn, token(1));
     });
 
+    it(`rotates alternating users whose clone name has exactly the maximum length (${engine.maxUsername})`, async () => {
+      const suffix = String(counter + 1);
+      const username = `A"b ${"z".repeat(engine.maxUsername - 6 - 4 - suffix.length)}${suffix}`;
+      expect(`${username}_clone`.length).toBe(engine.maxUsername);
+      const { arn } = await newSecret("alternating", { username });
+      expect((await harness.rotate(arn, token(1))).status).toBe("succeeded");
+      await expectConverged(arn, token(1));
+      expect((await harness.versions(arn)).current.username).toBe(`${username}_clone`);
+    });
+
     it("generates passwords with GetRandomPassword and the configured policy", async () => {
       const original = harness.settings;
       harness.settings = { ...original, passwordLength: 48, excludeCharacters: "abcdefghijklmnopqrstuvwxyz" };
