@@ -137,6 +137,18 @@ function stringParam(input: Json, name: string, required = false): string | unde
   return value;
 }
 
+/** A secret's Description, which Secrets Manager limits to 2048 characters. */
+function descriptionParam(input: Json): string | undefined {
+  const description = stringParam(input, "Description");
+  if (description !== undefined && description.length > 2048) {
+    throw new AwsServiceError(
+      "ValidationException",
+      "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 2048",
+    );
+  }
+  return description;
+}
+
 function validateToken(token: string | undefined): void {
   if (token !== undefined && (token.length < 32 || token.length > 64)) {
     throw new AwsServiceError(
@@ -305,7 +317,7 @@ export class SecretsManager {
     const secret: Secret = {
       arn: `arn:aws:secretsmanager:${this.options.region}:${this.options.accountId}:secret:${name}-${randomSuffix()}`,
       name,
-      description: stringParam(input, "Description"),
+      description: descriptionParam(input),
       kmsKeyId: stringParam(input, "KmsKeyId"),
       tags: tagsOf(input.Tags),
       versions: new Map(),
@@ -520,7 +532,7 @@ export class SecretsManager {
     const secret = this.findLive(input, context);
     const token = stringParam(input, "ClientRequestToken") ?? randomUUID();
     validateToken(token);
-    const description = stringParam(input, "Description");
+    const description = descriptionParam(input);
     const kmsKeyId = stringParam(input, "KmsKeyId");
     if (description !== undefined) secret.description = description;
     if (kmsKeyId !== undefined) secret.kmsKeyId = kmsKeyId;

@@ -434,6 +434,18 @@ describe("UpdateSecret", () => {
     expect(described.Description).toBe("orders database");
     expect((await client.send(new GetSecretValueCommand({ SecretId: name }))).SecretString).toBe("v2");
   });
+
+  it("refuses a description over 2048 characters with ValidationException, changing nothing", async () => {
+    const name = uniqueName();
+    await client.send(new CreateSecretCommand({ Name: name, SecretString: "v1", Description: "kept" }));
+
+    await expect(
+      client.send(new UpdateSecretCommand({ SecretId: name, Description: "d".repeat(2049) })),
+    ).rejects.toMatchObject({ name: "ValidationException" });
+
+    const described = await client.send(new DescribeSecretCommand({ SecretId: name }));
+    expect(described.Description).toBe("kept");
+  });
 });
 
 describe("ListSecrets", () => {

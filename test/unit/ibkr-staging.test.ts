@@ -155,6 +155,25 @@ describe("staging progress", () => {
     });
   });
 
+  it("cuts a long failure message so the description stays within 2048 characters and still parses", async () => {
+    const message = `gateway said: "${"x".repeat(3_000)}"`;
+
+    await recordStagingProgress(client(), STAGING, NAME, {
+      step: "testSecret",
+      status: "failed",
+      versionId: "v2",
+      at: "2026-11-27T12:01:00Z",
+      message,
+    });
+    const description = secretsManager.commandCalls(UpdateSecretCommand)[0]!.args[0].input.Description!;
+    secretsManager.on(DescribeSecretCommand).resolves({ Description: description });
+
+    expect(description.length).toBeLessThanOrEqual(2_048);
+    const progress = await readStagingProgress(client(), STAGING);
+    expect(progress).toMatchObject({ step: "testSecret", status: "failed", versionId: "v2" });
+    expect(message.startsWith(progress!.message!)).toBe(true);
+  });
+
   it("is best effort: a missing staging secret records nothing and reads as no progress", async () => {
     secretsManager
       .on(UpdateSecretCommand)

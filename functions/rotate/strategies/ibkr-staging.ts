@@ -29,6 +29,8 @@ export const STAGING_PURPOSE_TAG = "vigil:purpose";
 export const STAGING_PURPOSE = "ibkr-staging";
 const STAGING_KIND = "vigil.ibkr-staging/v1";
 const PROGRESS_MARKER = "[progress] ";
+/** Secrets Manager refuses a longer Description (ValidationException). */
+const MAX_DESCRIPTION_CHARS = 2_048;
 
 /** The staging secret's name for a target secret name. */
 export function stagingSecretName(targetName: string): string {
@@ -169,15 +171,19 @@ export async function recordStagingProgress(
   targetName: string,
   progress: StagingProgress,
 ): Promise<boolean> {
-  const message = progress.message?.slice(0, 1_200);
-  const line = JSON.stringify({ ...progress, ...(message === undefined ? {} : { message }) });
-  try {
-    await client.send(
-      new UpdateSecretCommand({
-        SecretId: stagingName,
-        Description: `${describeStaging(targetName)} ${PROGRESS_MARKER}${line}`,
-      }),
+  const prefix = `${describeStaging(targetName)} ${PROGRESS_MARKER}`;
+  const describe = (message: string | undefined) =>
+    prefix + JSON.stringify({ ...progress, ...(message === undefined ? {} : { message }) });
+  // Cut the message, never the JSON, so the whole Description stays within Secrets Manager's limit.
+  let message = progress.message;
+  while (message && describe(message).length > MAX_DESCRIPTION_CHARS) {
+    message = message.slice(
+      0,
+      message.length - Math.max(1, describe(message).length - MAX_DESCRIPTION_CHARS),
     );
+  }
+  try {
+    await client.send(new UpdateSecretCommand({ SecretId: stagingName, Description: describe(message) }));
     return true;
   } catch {
     return false;
