@@ -8,7 +8,11 @@ import { randomBytes } from "node:crypto";
 
 export interface PagerDutyEventRecord {
   kind: "alert" | "change";
-  /** The request body as received (parsed JSON, or the raw text when it was not JSON). */
+  /**
+   * The request body as received (parsed JSON, or the raw text when it was not JSON), with its
+   * routing_key masked: the integration key is a secret, and these records are served by the
+   * inspection API and printed by the demo.
+   */
   body: unknown;
   /** The HTTP status the sandbox answered with (0 when an injected fault dropped the connection). */
   status: number;
@@ -22,6 +26,7 @@ export interface PagerDutyIncident {
   summary: string;
   severity?: string;
   eventCount: number;
+  /** The integration key it was triggered with, masked to its last 4 characters. */
   routingKey: string;
   createdAt: string;
   updatedAt: string;
@@ -38,6 +43,8 @@ const actions = ["trigger", "acknowledge", "resolve"];
 export class PagerDuty {
   private readonly events: PagerDutyEventRecord[] = [];
   private readonly incidentList: PagerDutyIncident[] = [];
+  /** The full routing key of each incident, which tells incidents of two services apart. */
+  private readonly incidentKeys = new WeakMap<PagerDutyIncident, string>();
 
   /** Recorded events, oldest first. */
   recorded(): PagerDutyEventRecord[] {
@@ -50,7 +57,7 @@ export class PagerDuty {
 
   /** Records a request that an injected fault answered instead of PagerDuty. */
   recordFaulted(kind: "alert" | "change", rawBody: string, status: number): void {
-    this.events.push({ kind, body: parseBody(rawBody), status, at: new Date().toISOString() });
+    this.events.push({ kind, body: masked(parseBody(rawBody)), status, at: new Date().toISOString() });
   }
 
   /** Handles POST /v2/enqueue. */
@@ -69,7 +76,7 @@ export class PagerDuty {
     const open = this.incidentList.find(
       (incident) =>
         incident.dedupKey === dedupKey &&
-        incident.routingKey === event.routing_key &&
+        this.incidentKeys.get(incident) === event.routing_key &&
         incident.status !== "resolved",
     );
     if (event.event_action === "trigger") {
@@ -77,23 +84,25 @@ export class PagerDuty {
         open.eventCount += 1;
         open.updatedAt = now;
       } else {
-        this.incidentList.push({
+        const incident: PagerDutyIncident = {
           dedupKey,
           status: "triggered",
           summary: event.payload!.summary,
           severity: event.payload!.severity,
           eventCount: 1,
-          routingKey: event.routing_key,
+          routingKey: maskKey(event.routing_key),
           createdAt: now,
           updatedAt: now,
-        });
+        };
+        this.incidentKeys.set(incident, event.routing_key);
+        this.incidentList.push(incident);
       }
     } else if (open) {
       // acknowledge/resolve for an unknown or closed dedup_key is accepted and ignored, like PagerDuty.
       open.status = event.event_action === "resolve" ? "resolved" : "acknowledged";
       open.updatedAt = now;
     }
-    this.events.push({ kind: "alert", body, status: 202, dedupKey, at: now });
+    this.events.push({ kind: "alert", body: masked(body), status: 202, dedupKey, at: now });
     return { status: 202, body: { status: "success", message: "Event processed", dedup_key: dedupKey } };
   }
 
@@ -102,14 +111,25 @@ export class PagerDuty {
     const body = parseBody(rawBody);
     const errors = validateChange(body);
     if (errors.length > 0) return this.invalid("change", body, errors);
-    this.events.push({ kind: "change", body, status: 202, at: new Date().toISOString() });
+    this.events.push({ kind: "change", body: masked(body), status: 202, at: new Date().toISOString() });
     return { status: 202, body: { status: "success", message: "Change event processed" } };
   }
 
   private invalid(kind: "alert" | "change", body: unknown, errors: string[]): PagerDutyResponse {
-    this.events.push({ kind, body, status: 400, at: new Date().toISOString() });
+    this.events.push({ kind, body: masked(body), status: 400, at: new Date().toISOString() });
     return { status: 400, body: { status: "invalid event", message: "Event object is invalid", errors } };
   }
+}
+
+/** "…" and the key's last 4 characters: enough to tell two services apart, useless to send events. */
+function maskKey(key: string): string {
+  return `…${key.slice(-4)}`;
+}
+
+/** The body with its routing_key masked. */
+function masked(body: unknown): unknown {
+  if (!isObject(body) || typeof body.routing_key !== "string") return body;
+  return { ...body, routing_key: maskKey(body.routing_key) };
 }
 
 function parseBody(raw: string): unknown {

@@ -140,4 +140,20 @@ describe("PagerDuty Events API v2", () => {
 
     expect(incidents.map((incident) => incident.dedupKey)).toContain("group-inspected");
   });
+
+  it("keeps the routing key out of its records, showing only its last 4 characters", async () => {
+    const otherKey = `${"Z".repeat(28)}CDEF`;
+    await sendEvent("/v2/enqueue", trigger("group-masked"));
+    await sendEvent("/v2/enqueue", { ...trigger("group-masked"), routing_key: otherKey });
+
+    const inspected = await (await fetch(`${sandbox.endpoint}/_sandbox/pagerduty`)).text();
+
+    expect(inspected).not.toContain(routingKey);
+    expect(inspected).not.toContain(otherKey);
+    expect(sandbox.pagerDutyEvents().at(-1)?.body).toMatchObject({ routing_key: "…CDEF" });
+    // Same last 4 characters, different keys: still two services, so two incidents.
+    expect(
+      sandbox.pagerDutyIncidents().filter((incident) => incident.dedupKey === "group-masked"),
+    ).toMatchObject([{ routingKey: "…CDEF" }, { routingKey: "…CDEF" }]);
+  });
 });
