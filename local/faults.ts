@@ -1,12 +1,25 @@
+import { SandboxError } from "./errors.ts";
+
 /** Fault injection for reliability tests: make matching requests fail, slow down or drop. */
 
-export type FaultTarget = "secretsmanager" | "cloudtrail" | "sns" | "sqs" | "pagerduty" | "ibgateway" | "ecs";
+const FAULT_TARGETS = [
+  "secretsmanager",
+  "cloudtrail",
+  "sns",
+  "sqs",
+  "pagerduty",
+  "ibgateway",
+  "ecs",
+] as const;
+const FAULT_KINDS = ["throttle", "5xx", "latency", "drop"] as const;
+
+export type FaultTarget = (typeof FAULT_TARGETS)[number];
 
 export interface FaultRule {
   target: FaultTarget;
   /** e.g. "PutSecretValue", "LookupEvents", "Publish", "enqueue", "change", "connect"; absent = all. */
   operation?: string;
-  kind: "throttle" | "5xx" | "latency" | "drop";
+  kind: (typeof FAULT_KINDS)[number];
   /** For 5xx (default 500) / for pagerduty throttle (default 429). */
   status?: number;
   /** For latency. */
@@ -19,7 +32,9 @@ export interface FaultRule {
 export class FaultInjector {
   private rules: { rule: FaultRule; remaining: number }[] = [];
 
+  /** Adds a rule; throws SandboxError naming the field when it could never match or apply. */
   inject(rule: FaultRule): void {
+    checkFaultRule(rule);
     this.rules.push({ rule: { ...rule }, remaining: rule.times ?? Number.POSITIVE_INFINITY });
   }
 
@@ -44,4 +59,27 @@ export class FaultInjector {
 /** Waits without keeping the process alive, so a stopped sandbox does not linger on an injected latency. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Refuses a rule with an unknown target or kind, or a count, status or latency out of range. */
+function checkFaultRule(rule: unknown): asserts rule is FaultRule {
+  if (typeof rule !== "object" || rule === null || Array.isArray(rule)) {
+    throw new SandboxError("fault rule: expected a JSON object {target, kind, operation?, ...}");
+  }
+  const { target, kind, operation, status, latencyMs, times } = rule as Record<string, unknown>;
+  const problems: string[] = [];
+  if (!(FAULT_TARGETS as readonly unknown[]).includes(target))
+    problems.push(`target must be one of ${FAULT_TARGETS.join(", ")}`);
+  if (!(FAULT_KINDS as readonly unknown[]).includes(kind))
+    problems.push(`kind must be one of ${FAULT_KINDS.join(", ")}`);
+  if (operation !== undefined && (typeof operation !== "string" || operation === ""))
+    problems.push("operation must be a non-empty string (e.g. PutSecretValue, enqueue, connect)");
+  const integer = (value: unknown, min: number, max: number) =>
+    Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
+  if (status !== undefined && !integer(status, 400, 599)) problems.push("status must be an integer 400-599");
+  if (latencyMs !== undefined && !integer(latencyMs, 0, 600_000))
+    problems.push("latencyMs must be an integer 0-600000");
+  if (times !== undefined && !integer(times, 1, Number.MAX_SAFE_INTEGER))
+    problems.push("times must be a positive integer");
+  if (problems.length > 0) throw new SandboxError(`fault rule: ${problems.join("; ")}`);
 }

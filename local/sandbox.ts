@@ -498,7 +498,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
     if (path === "/_sandbox/faults" && method === "POST") {
       try {
-        faults.inject(JSON.parse(body) as FaultRule);
+        faults.inject(JSON.parse(body));
         send(200, { status: "injected" });
         return;
       } catch (error) {

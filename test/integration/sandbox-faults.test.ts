@@ -165,6 +165,22 @@ describe("faults.inject", () => {
     await expect(secrets.send(new GetSecretValueCommand({ SecretId: "prod/db" }))).resolves.toBeDefined();
   });
 
+  it("refuses a rule that could never apply, naming the field, and injects nothing", async () => {
+    const response = await fetch(`${sandbox.endpoint}/_sandbox/faults`, {
+      method: "POST",
+      body: JSON.stringify({ target: "secretmanager", kind: "5xx" }),
+    });
+
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { message: string }).message).toBe(
+      "fault rule: target must be one of secretsmanager, cloudtrail, sns, sqs, pagerduty, ibgateway, ecs",
+    );
+    expect(() => sandbox.faults.inject({ target: "sns", kind: "latency", latencyMs: -1 })).toThrow(
+      "fault rule: latencyMs must be an integer 0-600000",
+    );
+    await expect(secrets.send(new GetSecretValueCommand({ SecretId: "prod/db" }))).resolves.toBeDefined();
+  });
+
   it("fails ECS UpdateService with a server error", async () => {
     const ecs = new ECSClient({ ...sandbox.clientConfig(), maxAttempts: 1 });
     sandbox.faults.inject({ target: "ecs", operation: "UpdateService", kind: "5xx", times: 1 });
