@@ -121,7 +121,16 @@ export function describeSandbox(sandbox: Sandbox): string {
 
 /** Runs the sandbox until SIGINT or SIGTERM, then stops it (writing trail files when --data is set). */
 export async function runSandbox(options: SandboxCommandOptions): Promise<void> {
-  const sandbox = await startSandbox(await sandboxOptionsFrom(options));
+  const sandbox = await startSandbox(await sandboxOptionsFrom(options)).catch((error: unknown) => {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE" || code === "EACCES") {
+      throw new SandboxCommandError(
+        `--port ${options.port}: cannot listen on 127.0.0.1:${options.port} (${code}); choose another port, or leave --port out for a free one`,
+        { cause: error },
+      );
+    }
+    throw error;
+  });
   // An in-process rotation handler builds its SDK clients from this process's environment.
   Object.assign(process.env, sandbox.env);
   process.stdout.write(describeSandbox(sandbox));

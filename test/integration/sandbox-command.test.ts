@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -68,6 +69,29 @@ describe("readIdentities", () => {
 });
 
 describe("vigil sandbox", () => {
+  it("exits 2 with one line naming --port when the port is taken", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const { port } = taken.address() as AddressInfo;
+
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "cli/vigil.ts", "sandbox", "--port", String(port)],
+      { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8");
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    await new Promise((resolve) => taken.close(resolve));
+
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      `vigil: --port ${port}: cannot listen on 127.0.0.1:${port} (EADDRINUSE); choose another port, or leave --port out for a free one\n`,
+    );
+  });
+
   it("prints the endpoint and exports, serves until SIGINT, then writes trail files and exits 0", async () => {
     const data = await tempDirectory();
     const child = spawn(
