@@ -13,7 +13,7 @@ import {
 } from "./errors.ts";
 import { type PublishOutcome, rotationFailureFinding } from "./outcomes.ts";
 import { selectStrategy } from "./registry.ts";
-import { AWSCURRENT, AWSPENDING, getSecretJson, promotePending } from "./secrets.ts";
+import { AWSCURRENT, AWSPENDING, getSecretJson, moveCurrentTo, removePendingLabel } from "./secrets.ts";
 import type { RotationSettings } from "./settings.ts";
 import { ROTATION_STEPS, type RotationEvent, type RotationStep, type StepContext } from "./strategy.ts";
 
@@ -90,7 +90,11 @@ export async function rotateSecretStep(
         `Secret ${secretArn} has no version ${event.ClientRequestToken}; the token must be the pending version's id`,
       );
     }
-    if (stages.includes(AWSCURRENT)) {
+    // finishSecret moves AWSCURRENT first and removes AWSPENDING last: a version carrying both is a
+    // finishSecret interrupted before its announcements, which a replay completes.
+    const interruptedFinish =
+      event.Step === "finishSecret" && stages.includes(AWSCURRENT) && stages.includes(AWSPENDING);
+    if (stages.includes(AWSCURRENT) && !interruptedFinish) {
       result.outcome = "already-current";
       return result;
     }
@@ -116,12 +120,14 @@ export async function rotateSecretStep(
     };
 
     if (event.Step === "finishSecret") {
-      await strategy.beforePromote?.(context);
-      deadline.check(event.Step);
-      if (await promotePending(secretsManager, metadata, event.ClientRequestToken)) {
-        await afterPromotion(context, strategy.name, deps);
-        await strategy.afterPromote?.(context);
+      if (!interruptedFinish) {
+        await strategy.beforePromote?.(context);
+        deadline.check(event.Step);
+        await moveCurrentTo(secretsManager, metadata, event.ClientRequestToken);
       }
+      await afterPromotion(context, strategy.name, deps);
+      await strategy.afterPromote?.(context);
+      await removePendingLabel(secretsManager, secretArn, event.ClientRequestToken);
     } else {
       await strategy[event.Step](context);
     }

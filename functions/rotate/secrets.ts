@@ -103,25 +103,34 @@ export async function putPendingOnce(
 }
 
 /**
- * Moves AWSCURRENT to `token` (Secrets Manager puts AWSPREVIOUS on the old current version) and then
- * removes the AWSPENDING label from it. Returns false when `token` already was current.
+ * Moves AWSCURRENT to `token` (Secrets Manager puts AWSPREVIOUS on the old current version). Returns false
+ * when `token` already was current. The AWSPENDING label stays until `removePendingLabel`, so a
+ * finishSecret interrupted in between can be recognised and completed.
  */
-export async function promotePending(
+export async function moveCurrentTo(
   client: SecretsManagerClient,
   metadata: DescribeSecretCommandOutput,
   token: string,
 ): Promise<boolean> {
-  const secretArn = metadata.ARN!;
   const current = versionWithStage(metadata, AWSCURRENT);
   if (current === token) return false;
   await client.send(
     new UpdateSecretVersionStageCommand({
-      SecretId: secretArn,
+      SecretId: metadata.ARN!,
       VersionStage: AWSCURRENT,
       MoveToVersionId: token,
       ...(current ? { RemoveFromVersionId: current } : {}),
     }),
   );
+  return true;
+}
+
+/** Removes the AWSPENDING label from `token`: the last write of a finished rotation. */
+export async function removePendingLabel(
+  client: SecretsManagerClient,
+  secretArn: string,
+  token: string,
+): Promise<void> {
   await client.send(
     new UpdateSecretVersionStageCommand({
       SecretId: secretArn,
@@ -129,5 +138,4 @@ export async function promotePending(
       RemoveFromVersionId: token,
     }),
   );
-  return true;
 }

@@ -43,6 +43,6 @@ export interface RotationStrategy {
   testSecret(context: StepContext): Promise<void>;
   /** Runs in finishSecret before AWSCURRENT moves; must be idempotent. */
   beforePromote?(context: StepContext): Promise<void>;
-  /** Runs in finishSecret after AWSCURRENT moved (only on the invocation that moved it). */
+  /** Runs in finishSecret after AWSCURRENT moved, again if a replay completes an interrupted finishSecret. */
   afterPromote?(context: StepContext): Promise<void>;
 }

@@ -121,7 +121,7 @@ describe("rotateSecretStep", () => {
   it.each(["createSecret", "setSecret", "testSecret", "finishSecret"] as const)(
     "treats %s of a token that is already AWSCURRENT as a successful no-op",
     async (step) => {
-      describeSecret({ VersionIdsToStages: { [TOKEN]: ["AWSCURRENT", "AWSPENDING"] } });
+      describeSecret({ VersionIdsToStages: { [TOKEN]: ["AWSCURRENT"], [CURRENT]: ["AWSPREVIOUS"] } });
       const result = await rotateSecretStep(
         { SecretId: ARN, ClientRequestToken: TOKEN, Step: step },
         plenty,
@@ -131,6 +131,54 @@ describe("rotateSecretStep", () => {
       expect(secretsManager).not.toHaveReceivedCommand(UpdateSecretVersionStageCommand);
       expect(secretsManager).not.toHaveReceivedCommand(PutSecretValueCommand);
       expect(published).toEqual([]);
+    },
+  );
+
+  it("completes a finishSecret interrupted after AWSCURRENT moved: announces, then removes AWSPENDING", async () => {
+    describeSecret({
+      Tags: [{ Key: "vigil:rotation", Value: "postgres-single" }],
+      VersionIdsToStages: { [TOKEN]: ["AWSCURRENT", "AWSPENDING"], [CURRENT]: ["AWSPREVIOUS"] },
+    });
+    secretsManager
+      .on(GetSecretValueCommand)
+      .resolves({ SecretString: JSON.stringify({ engine: "postgres" }) });
+    secretsManager.on(UpdateSecretVersionStageCommand).resolves({});
+
+    const result = await rotateSecretStep(
+      { SecretId: ARN, ClientRequestToken: TOKEN, Step: "finishSecret" },
+      plenty,
+      dependencies(),
+    );
+
+    expect(result.outcome).toBe("done");
+    expect(published).toEqual([
+      {
+        type: "secret.rotated",
+        secretArn: ARN,
+        versionId: TOKEN,
+        strategy: "postgres-single",
+        at: "2026-11-27T12:00:00.000Z",
+      },
+    ]);
+    expect(secretsManager).toHaveReceivedCommandTimes(UpdateSecretVersionStageCommand, 1);
+    expect(secretsManager).toHaveReceivedCommandWith(UpdateSecretVersionStageCommand, {
+      SecretId: ARN,
+      VersionStage: "AWSPENDING",
+      RemoveFromVersionId: TOKEN,
+    });
+  });
+
+  it.each(["createSecret", "setSecret", "testSecret"] as const)(
+    "leaves an interrupted finish alone in %s",
+    async (step) => {
+      describeSecret({ VersionIdsToStages: { [TOKEN]: ["AWSCURRENT", "AWSPENDING"] } });
+      const result = await rotateSecretStep(
+        { SecretId: ARN, ClientRequestToken: TOKEN, Step: step },
+        plenty,
+        dependencies(),
+      );
+      expect(result.outcome).toBe("already-current");
+      expect(secretsManager).not.toHaveReceivedCommand(UpdateSecretVersionStageCommand);
     },
   );
 
