@@ -17,7 +17,8 @@ const functions = readdirSync(join(root, "functions"), { withFileTypes: true })
 // Outputs are overwritten in place rather than deleting dist/ first: tests may import a bundle while
 // another test rebuilds. Only bundles of functions that no longer exist are removed.
 for (const entry of existsSync(join(root, "dist")) ? readdirSync(join(root, "dist")) : []) {
-  if (entry !== "cli" && !functions.includes(entry)) await rm(join(root, "dist", entry), { recursive: true, force: true });
+  if (entry !== "cli" && !functions.includes(entry))
+    await rm(join(root, "dist", entry), { recursive: true, force: true });
 }
 
 const started = Date.now();
