@@ -137,7 +137,8 @@ export async function notifyBatch(
     const source = service === "primary" ? deps.routingKeys.primary : deps.routingKeys.lowUrgency;
     try {
       if (!source) throw new Error(`no routing key configured for the ${SERVICE_LABEL[service]} service`);
-      const routingKey = await source.get();
+      // Reading the key counts against PagerDuty's share of the deadline, like the calls themselves.
+      const routingKey = await source.get(AbortSignal.timeout(Math.max(1, pagerDutyDeadline - clock.now())));
       const result = await postPagerDutyEvent(url, withRoutingKey(body, routingKey), {
         fetch: countingFetch,
         clock,

@@ -4,7 +4,8 @@ import { RoutingKeyError } from "./errors.ts";
 
 /** Reads a PagerDuty integration key, cached; the key is registered with redaction before it is returned. */
 export interface RoutingKeySource {
-  get(): Promise<string>;
+  /** `abortSignal` bounds a Secrets Manager read (the invocation's deadline); a cached key needs none. */
+  get(abortSignal?: AbortSignal): Promise<string>;
 }
 
 export interface RoutingKeySourceOptions {
@@ -48,10 +49,13 @@ export function createRoutingKeySource(
   let cached: { key: string; expiresAt: number } | undefined;
   let inFlight: Promise<string> | undefined;
 
-  const refresh = async (): Promise<string> => {
+  const refresh = async (abortSignal: AbortSignal | undefined): Promise<string> => {
     let secretString: string | undefined;
     try {
-      const output = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+      const output = await client.send(
+        new GetSecretValueCommand({ SecretId: secretId }),
+        abortSignal ? { abortSignal } : {},
+      );
       secretString = output.SecretString;
     } catch (error) {
       throw new RoutingKeyError(secretId, "could not be read", { cause: error });
@@ -64,9 +68,9 @@ export function createRoutingKeySource(
   };
 
   return {
-    async get() {
+    async get(abortSignal) {
       if (cached && now() < cached.expiresAt) return cached.key;
-      inFlight ??= refresh().finally(() => {
+      inFlight ??= refresh(abortSignal).finally(() => {
         inFlight = undefined;
       });
       try {

@@ -270,6 +270,31 @@ describe("notifier against the sandbox", () => {
     });
   });
 
+  it("stops waiting for a slow routing-key read at the deadline and returns the messages to SQS", async () => {
+    sandbox.faults.inject({
+      target: "secretsmanager",
+      operation: "GetSecretValue",
+      kind: "latency",
+      latencyMs: 10_000,
+      times: 1,
+    });
+
+    const { response } = await notifyBatch(
+      [sqsRecord(makeFinding({ groupKey: "slow-key", severity: "high" }), "k1")],
+      2_500,
+      notifier(),
+    );
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "k1" }]);
+    const failure = log
+      .lines()
+      .find((line) => line.message === "PagerDuty delivery failed; the messages go back to SQS");
+    expect(failure?.error).toBe("routing key secret vigil/sandbox/pagerduty: could not be read");
+    expect(
+      sandbox.pagerDutyIncidents().some((incident) => incident.dedupKey === dedupKeyFor("slow-key")),
+    ).toBe(false);
+  });
+
   it("returns the group to SQS when SNS is throttled past the SDK's retries", async () => {
     sandbox.faults.inject({ target: "sns", operation: "Publish", kind: "throttle" });
 
