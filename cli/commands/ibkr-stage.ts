@@ -270,6 +270,12 @@ async function readNewValues(
   deps: IbkrStageDependencies,
 ): Promise<{ password: string; apiKey: string | undefined }> {
   if (options.stdin) {
+    // A terminal would echo what is typed: the password would stay on screen and in the scrollback.
+    if (deps.input.isTTY) {
+      throw new IbkrStageError(
+        "--stdin reads the password from a pipe, but standard input is a terminal that would show it; leave --stdin out to be prompted without echo",
+      );
+    }
     const text = await readAll(deps.input);
     const [password = "", apiKey] = text.split(/\r?\n/);
     registerSecret(password);

@@ -140,6 +140,17 @@ describe("stageIbkrCredentials", () => {
     expect(secretsManager).not.toHaveReceivedCommand(CreateSecretCommand);
   });
 
+  it("refuses --stdin on a terminal, which would echo the password, before reading or writing", async () => {
+    givenSecret();
+    const terminal = fakeTerminal();
+
+    const staging = stageIbkrCredentials({ ...options, stdin: true }, dependencies(terminal));
+
+    await expect(staging).rejects.toThrow(/--stdin reads the password from a pipe.*leave --stdin out/);
+    expect(terminal.raw).toEqual([]);
+    expect(secretsManager).not.toHaveReceivedCommand(CreateSecretCommand);
+  });
+
   it("refuses a new password equal to the current one before writing", async () => {
     givenSecret();
 
