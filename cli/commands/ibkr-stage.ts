@@ -110,6 +110,17 @@ export async function stageIbkrCredentials(
         );
       }
       // The staging secret is gone but the pending version still holds the operator's values.
+      const password = pending.value.password;
+      const problems =
+        typeof password === "string"
+          ? ibkrPasswordProblems(password).map((problem) => `its password ${problem}`)
+          : ["it holds no password (not an IBKR secret's JSON)"];
+      if (typeof password !== "string" || problems.length > 0) {
+        throw new IbkrStageError(
+          `Cannot resume ${name} from pending version ${pending.versionId}: ${problems.join("; ")}. ` +
+            `Stage new values with \`vigil ibkr stage --secret-id ${name} --discard-pending\`.`,
+        );
+      }
       await writeStaging(sm, {
         targetArn: secretArn,
         targetName: name,
@@ -117,7 +128,7 @@ export async function stageIbkrCredentials(
         value: stagedValue({
           targetArn: secretArn,
           basedOnVersionId: currentVersion,
-          password: String(pending.value.password),
+          password,
           ...(pending.value.api_key !== undefined && pending.value.api_key !== current.api_key
             ? { api_key: String(pending.value.api_key) }
             : {}),
@@ -228,7 +239,17 @@ async function findPending(sm: SecretsManagerClient, metadata: DescribeSecretCom
       new GetSecretValueCommand({ SecretId: metadata.ARN, VersionId: versionId, VersionStage: "AWSPENDING" }),
     );
     registerSecret(response.SecretString);
-    const value = JSON.parse(response.SecretString ?? "{}") as Record<string, unknown>;
+    // Never JSON.parse's own error: its message quotes the start of the value.
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(response.SecretString ?? "{}");
+    } catch {
+      parsed = undefined;
+    }
+    // A value that is not a JSON object still counts as stored values, but holds nothing to resume with.
+    const value = (
+      parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {}
+    ) as Record<string, unknown>;
     registerSecret(typeof value.password === "string" ? value.password : undefined);
     return { versionId, value };
   } catch (error) {

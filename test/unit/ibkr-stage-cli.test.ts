@@ -176,6 +176,36 @@ describe("stageIbkrCredentials", () => {
     expect(secretsManager).not.toHaveReceivedCommand(CreateSecretCommand);
   });
 
+  it("treats a pending value that is not JSON as stored values, without quoting it in the error", async () => {
+    givenSecret({ [CURRENT_VERSION]: ["AWSCURRENT"], [FAILED_VERSION]: ["AWSPENDING"] });
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: ARN, VersionId: FAILED_VERSION, VersionStage: "AWSPENDING" })
+      .resolves({ SecretString: NEW_PASSWORD });
+
+    const staging = stageIbkrCredentials(options, dependencies(Readable.from([`${NEW_PASSWORD}\n`])));
+
+    await expect(staging).rejects.toThrow(/--resume.*--discard-pending/);
+    await expect(staging).rejects.not.toThrow(NEW_PASSWORD);
+  });
+
+  it("refuses to resume from a pending value that holds no usable password, writing nothing", async () => {
+    givenSecret({ [CURRENT_VERSION]: ["AWSCURRENT"], [FAILED_VERSION]: ["AWSPENDING"] });
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: ARN, VersionId: FAILED_VERSION, VersionStage: "AWSPENDING" })
+      .resolves({ SecretString: NEW_PASSWORD });
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: `${NAME}/vigil-staging` })
+      .rejects(new ResourceNotFoundException({ message: "gone", $metadata: {} }));
+
+    const staging = stageIbkrCredentials({ ...options, resume: true }, dependencies(Readable.from([])));
+
+    await expect(staging).rejects.toThrow(
+      `Cannot resume ${NAME} from pending version ${FAILED_VERSION}: it holds no password (not an IBKR secret's JSON).`,
+    );
+    expect(secretsManager).not.toHaveReceivedCommand(CreateSecretCommand);
+    expect(secretsManager).not.toHaveReceivedCommand(UpdateSecretVersionStageCommand);
+  });
+
   it("clears the empty pending version a failed unstaged attempt left, then rotates", async () => {
     givenSecret({ [CURRENT_VERSION]: ["AWSCURRENT"], [FAILED_VERSION]: ["AWSPENDING"] });
     secretsManager
