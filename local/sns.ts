@@ -20,7 +20,7 @@ export interface SnsMessageRecord {
 }
 
 const xmlns = "http://sns.amazonaws.com/doc/2010-03-31/";
-/** SNS limits: 256 KiB per message, subjects under 100 ASCII characters, 10 message attributes. */
+/** SNS limits: 256 KiB per message with its attributes, subjects under 100 ASCII characters, 10 attributes. */
 const maxMessageBytes = 256 * 1024;
 const maxSubjectLength = 99;
 const maxAttributes = 10;
@@ -125,9 +125,6 @@ export class Sns {
     if (message === null || message === "") {
       throw new AwsServiceError("InvalidParameter", "Invalid parameter: Empty message");
     }
-    if (Buffer.byteLength(message, "utf8") > maxMessageBytes) {
-      throw new AwsServiceError("InvalidParameter", "Invalid parameter: Message too long");
-    }
     const subject = params.get("Subject") ?? undefined;
     if (
       subject !== undefined &&
@@ -150,6 +147,16 @@ export class Sns {
       }
     }
     const messageAttributes = parseMessageAttributes(params);
+    // The 256 KiB covers the message and its attributes (each name, data type and value) together.
+    const attributeBytes = Object.entries(messageAttributes).reduce(
+      (total, [name, value]) =>
+        total +
+        Buffer.byteLength(name + value.DataType + (value.StringValue ?? value.BinaryValue ?? ""), "utf8"),
+      0,
+    );
+    if (Buffer.byteLength(message, "utf8") + attributeBytes > maxMessageBytes) {
+      throw new AwsServiceError("InvalidParameter", "Invalid parameter: Message too long");
+    }
     const messageGroupId = params.get("MessageGroupId") ?? undefined;
     if (topicArn.endsWith(".fifo") && !messageGroupId) {
       throw new AwsServiceError(

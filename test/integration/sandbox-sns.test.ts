@@ -65,4 +65,28 @@ describe("SNS", () => {
       sns.send(new PublishCommand({ TopicArn, Message: "m".repeat(256 * 1024 + 1) })),
     ).rejects.toBeInstanceOf(InvalidParameterException);
   });
+
+  it("counts message attributes against the 256 KiB, as SNS does", async () => {
+    const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: "limits-with-attributes" }));
+    const message = "m".repeat(256 * 1024 - 100);
+
+    await expect(
+      sns.send(
+        new PublishCommand({
+          TopicArn,
+          Message: message,
+          MessageAttributes: { secret: { DataType: "String", StringValue: "s".repeat(200) } },
+        }),
+      ),
+    ).rejects.toBeInstanceOf(InvalidParameterException);
+    await expect(
+      sns.send(
+        new PublishCommand({
+          TopicArn,
+          Message: message,
+          MessageAttributes: { severity: { DataType: "String", StringValue: "high" } },
+        }),
+      ),
+    ).resolves.toHaveProperty("MessageId");
+  });
 });
