@@ -267,22 +267,9 @@ export class Sqs {
   }
 
   private sendBatch(queue: Queue, input: Json): Json {
-    const entries = (Array.isArray(input.Entries) ? input.Entries : []) as Json[];
-    validateBatch(entries);
-    const successful: Json[] = [];
-    const failed: Json[] = [];
-    for (const entry of entries) {
-      try {
-        successful.push({
-          Id: entry.Id,
-          ...this.enqueue(queue, entry.MessageBody, entry.MessageAttributes, entry.DelaySeconds),
-        });
-      } catch (error) {
-        const code = error instanceof AwsServiceError ? error.code : "InternalError";
-        failed.push({ Id: entry.Id, SenderFault: true, Code: code, Message: (error as Error).message });
-      }
-    }
-    return { Successful: successful, Failed: failed };
+    return eachEntry(input, (entry) =>
+      this.enqueue(queue, entry.MessageBody, entry.MessageAttributes, entry.DelaySeconds),
+    );
   }
 
   private async receive(queue: Queue, input: Json): Promise<Json> {
@@ -366,21 +353,28 @@ export class Sqs {
   }
 
   private deleteBatch(queue: Queue, input: Json): Json {
-    const entries = (Array.isArray(input.Entries) ? input.Entries : []) as Json[];
-    validateBatch(entries);
-    const successful: Json[] = [];
-    const failed: Json[] = [];
-    for (const entry of entries) {
-      try {
-        this.deleteByHandle(queue, String(entry.ReceiptHandle ?? ""));
-        successful.push({ Id: entry.Id });
-      } catch (error) {
-        const code = error instanceof AwsServiceError ? error.code : "InternalError";
-        failed.push({ Id: entry.Id, SenderFault: true, Code: code, Message: (error as Error).message });
-      }
-    }
-    return { Successful: successful, Failed: failed };
+    return eachEntry(input, (entry) => {
+      this.deleteByHandle(queue, String(entry.ReceiptHandle ?? ""));
+      return {};
+    });
   }
+}
+
+/** Runs `apply` on each entry of a batch request; one entry's failure lands in Failed, not the whole call. */
+function eachEntry(input: Json, apply: (entry: Json) => Json): Json {
+  const entries = (Array.isArray(input.Entries) ? input.Entries : []) as Json[];
+  validateBatch(entries);
+  const successful: Json[] = [];
+  const failed: Json[] = [];
+  for (const entry of entries) {
+    try {
+      successful.push({ Id: entry.Id, ...apply(entry) });
+    } catch (error) {
+      const code = error instanceof AwsServiceError ? error.code : "InternalError";
+      failed.push({ Id: entry.Id, SenderFault: true, Code: code, Message: (error as Error).message });
+    }
+  }
+  return { Successful: successful, Failed: failed };
 }
 
 function validateBatch(entries: Json[]): void {
