@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from "node:net";
+import { LOOPBACK, listenOnLoopback } from "./loopback.ts";
 
 /**
  * A TWS API peer that answers the IB Gateway connection handshake and nothing else: version
@@ -161,18 +162,10 @@ export async function startIbGateway(options: IbGatewayOptions): Promise<IbGatew
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
+  const port = await listenOnLoopback(server, options.port);
 
   return {
-    host: "127.0.0.1",
+    host: LOOPBACK,
     port,
     setAccounts(next) {
       accounts = [...next];

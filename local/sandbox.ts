@@ -14,6 +14,7 @@ import { Ecs, type EcsDeploymentRecord } from "./ecs.ts";
 import { AwsServiceError, SandboxError } from "./errors.ts";
 import { delay, FaultInjector, type FaultRule, type FaultTarget } from "./faults.ts";
 import { type IbGateway, startIbGateway } from "./ib-gateway.ts";
+import { LOOPBACK, listenOnLoopback } from "./loopback.ts";
 import { PagerDuty, type PagerDutyEventRecord, type PagerDutyIncident } from "./pagerduty.ts";
 import { loadRotationLambda, type RotationLambda, type RotationRecord } from "./rotation.ts";
 import { type CallContext, readOnlyOperations, SecretsManager } from "./secrets-manager.ts";
@@ -514,16 +515,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     send(405, { message: `${method} ${path} is not supported` });
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
-  endpoint = `http://127.0.0.1:${port}`;
+  const port = await listenOnLoopback(server, options.port);
+  endpoint = `http://${LOOPBACK}:${port}`;
 
   for (const topic of options.snsTopics ?? []) sns.createTopic(topic);
   for (const queue of options.sqsQueues ?? []) sqs.createQueue(queue);
