@@ -208,23 +208,30 @@ export async function notifyBatch(
     };
 
     for (const rotation of group.rotations) {
-      const outcome = await sendToPagerDuty(
-        "primary",
-        config.pagerDutyChangeEventsUrl,
-        buildChangeEvent(rotation),
-        {
-          ...context,
-          event: "change",
-          secretArn: rotation.secretArn,
-          versionId: rotation.versionId,
-        },
-      );
-      const pagerDuty = note(outcome, "change event recorded (it does not page)");
-      if (route.rotationsToSns) {
+      // Change events have no dedup_key: a redelivery (say, after SNS failed) must not record a second one.
+      const rotationKey = dedupKeyFor(`secret.rotated\u0000${rotation.secretArn}\u0000${rotation.versionId}`);
+      let pagerDuty = "change event recorded (it does not page)";
+      if (!deps.recent.isRecent("pagerduty", rotationKey, "info", clock.now())) {
+        const outcome = await sendToPagerDuty(
+          "primary",
+          config.pagerDutyChangeEventsUrl,
+          buildChangeEvent(rotation),
+          {
+            ...context,
+            event: "change",
+            secretArn: rotation.secretArn,
+            versionId: rotation.versionId,
+          },
+        );
+        pagerDuty = note(outcome, pagerDuty);
+        if (outcome.ok) deps.recent.remember("pagerduty", rotationKey, "info", clock.now());
+      }
+      if (route.rotationsToSns && !deps.recent.isRecent("sns", rotationKey, "info", clock.now())) {
         const published = await publish(buildRotationNotification(rotation, pagerDuty), {
           ...context,
           versionId: rotation.versionId,
         });
+        if (published) deps.recent.remember("sns", rotationKey, "info", clock.now());
         delivered &&= published;
       }
     }

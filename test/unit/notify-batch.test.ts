@@ -309,6 +309,21 @@ describe("notifyBatch", () => {
     });
   });
 
+  it("records one change event and one SNS message for a rotation redelivered after SNS failed", async () => {
+    sns.on(PublishCommand).rejectsOnce(new Error("Throttling")).resolves({ MessageId: "sns-2" });
+    const warm = deps();
+
+    const first = await notifyBatch([sqsRecord(makeRotation(), "r1")], 60_000, warm);
+    const second = await notifyBatch([sqsRecord(makeRotation(), "r1")], 60_000, warm);
+    const third = await notifyBatch([sqsRecord(makeRotation(), "r1")], 60_000, warm);
+
+    expect(first.response.batchItemFailures).toEqual([{ itemIdentifier: "r1" }]);
+    expect(second.response.batchItemFailures).toEqual([]);
+    expect(third.response.batchItemFailures).toEqual([]);
+    expect(changeEvents()).toHaveLength(1);
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(2);
+  });
+
   it("hands the group back to SQS when SNS fails, and the redelivery pages no second time", async () => {
     sns.on(PublishCommand).rejectsOnce(new Error("Throttling")).resolves({ MessageId: "sns-2" });
     const finding = makeFinding({ severity: "critical" });
