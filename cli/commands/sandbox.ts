@@ -1,4 +1,5 @@
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, mkdir, readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -121,6 +122,18 @@ export function describeSandbox(sandbox: Sandbox): string {
 
 /** Runs the sandbox until SIGINT or SIGTERM, then stops it (writing trail files when --data is set). */
 export async function runSandbox(options: SandboxCommandOptions): Promise<void> {
+  // Trail files are written on stop: a folder that cannot be written must fail now, not after the session.
+  if (options.data !== undefined) {
+    const data = options.data;
+    await mkdir(data, { recursive: true })
+      .then(() => access(data, constants.W_OK))
+      .catch((error: unknown) => {
+        throw new SandboxCommandError(
+          `--data ${data}: cannot write trail files there (${(error as NodeJS.ErrnoException).code ?? describeError(error)})`,
+          { cause: error },
+        );
+      });
+  }
   const sandbox = await startSandbox(await sandboxOptionsFrom(options)).catch((error: unknown) => {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE" || code === "EACCES") {

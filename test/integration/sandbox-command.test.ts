@@ -92,6 +92,25 @@ describe("vigil sandbox", () => {
     );
   });
 
+  it("exits 2 at once naming --data when trail files could not be written there", async () => {
+    const file = join(await tempDirectory(), "not-a-folder");
+    await writeFile(file, "");
+
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "cli/vigil.ts", "sandbox", "--data", join(file, "trail")],
+      { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8");
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+
+    expect(code).toBe(2);
+    expect(stderr).toBe(`vigil: --data ${join(file, "trail")}: cannot write trail files there (ENOTDIR)\n`);
+  });
+
   it("prints the endpoint and exports, serves until SIGINT, then writes trail files and exits 0", async () => {
     const data = await tempDirectory();
     const child = spawn(
