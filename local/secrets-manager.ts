@@ -534,13 +534,14 @@ export class SecretsManager {
     validateToken(token);
     const description = descriptionParam(input);
     const kmsKeyId = stringParam(input, "KmsKeyId");
+    const value = secretValueOf(input);
+    // The value goes first: it is what can still be refused (ResourceExistsException), and a refused
+    // UpdateSecret must change nothing, the description and key included.
+    const version = value ? this.storeVersion(secret, token, value, [CURRENT]) : undefined;
     if (description !== undefined) secret.description = description;
     if (kmsKeyId !== undefined) secret.kmsKeyId = kmsKeyId;
     secret.lastChanged = Date.now();
-    const value = secretValueOf(input);
-    if (!value) return { ARN: secret.arn, Name: secret.name };
-    const version = this.storeVersion(secret, token, value, [CURRENT]);
-    return { ARN: secret.arn, Name: secret.name, VersionId: version.id };
+    return compact({ ARN: secret.arn, Name: secret.name, VersionId: version?.id });
   }
 
   private updateSecretVersionStage(input: Json, context: CallContext): Json {

@@ -435,6 +435,30 @@ describe("UpdateSecret", () => {
     expect((await client.send(new GetSecretValueCommand({ SecretId: name }))).SecretString).toBe("v2");
   });
 
+  it("changes nothing, description included, when the new value is refused", async () => {
+    const name = uniqueName();
+    const token = "33333333-3333-4333-8333-333333333333";
+    await client.send(new CreateSecretCommand({ Name: name, SecretString: "v1", Description: "kept" }));
+    await client.send(
+      new UpdateSecretCommand({ SecretId: name, SecretString: "v2", ClientRequestToken: token }),
+    );
+
+    await expect(
+      client.send(
+        new UpdateSecretCommand({
+          SecretId: name,
+          SecretString: "v3",
+          ClientRequestToken: token,
+          Description: "changed",
+        }),
+      ),
+    ).rejects.toMatchObject({ name: "ResourceExistsException" });
+
+    const described = await client.send(new DescribeSecretCommand({ SecretId: name }));
+    expect(described.Description).toBe("kept");
+    expect((await client.send(new GetSecretValueCommand({ SecretId: name }))).SecretString).toBe("v2");
+  });
+
   it("refuses a description over 2048 characters with ValidationException, changing nothing", async () => {
     const name = uniqueName();
     await client.send(new CreateSecretCommand({ Name: name, SecretString: "v1", Description: "kept" }));
