@@ -11,6 +11,10 @@ import { SQSClient } from "@aws-sdk/client-sqs";
  * AWS_ENDPOINT_URL_<SERVICE> (that is how the sandbox and tests reach a local peer). Functions take
  * their clients as parameters, so a test passes a mocked or sandbox-bound client instead.
  */
+// Bounds on one HTTP attempt, so a stalled endpoint fails (and is retried by the SDK) well inside a
+// Lambda deadline instead of holding the invocation until it is killed.
+const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000, throwOnRequestTimeout: true };
+
 function lazy<T>(create: () => T): () => T {
   let client: T | undefined;
   return () => {
@@ -19,9 +23,9 @@ function lazy<T>(create: () => T): () => T {
   };
 }
 
-export const secretsManagerClient = /* @__PURE__ */ lazy(() => new SecretsManagerClient({}));
-export const cloudTrailClient = /* @__PURE__ */ lazy(() => new CloudTrailClient({}));
-export const snsClient = /* @__PURE__ */ lazy(() => new SNSClient({}));
-export const sqsClient = /* @__PURE__ */ lazy(() => new SQSClient({}));
-export const ecsClient = /* @__PURE__ */ lazy(() => new ECSClient({}));
-export const dynamoDbClient = /* @__PURE__ */ lazy(() => new DynamoDBClient({}));
+export const secretsManagerClient = /* @__PURE__ */ lazy(() => new SecretsManagerClient({ requestHandler }));
+export const cloudTrailClient = /* @__PURE__ */ lazy(() => new CloudTrailClient({ requestHandler }));
+export const snsClient = /* @__PURE__ */ lazy(() => new SNSClient({ requestHandler }));
+export const sqsClient = /* @__PURE__ */ lazy(() => new SQSClient({ requestHandler }));
+export const ecsClient = /* @__PURE__ */ lazy(() => new ECSClient({ requestHandler }));
+export const dynamoDbClient = /* @__PURE__ */ lazy(() => new DynamoDBClient({ requestHandler }));
