@@ -30,6 +30,8 @@ export interface NotifierConfig {
   readonly pagerDutyChangeEventsUrl: string;
   readonly routingKeySecretId: string;
   readonly lowUrgencyRoutingKeySecretId: string | undefined;
+  /** Base URL that relative runbook paths (`docs/...`) are resolved against, e.g. the repository's docs. */
+  readonly runbookBaseUrl: string | undefined;
   readonly routingKeyCacheMs: number;
   readonly routing: RoutingPolicy;
   readonly retry: RetryPolicy;
@@ -75,6 +77,8 @@ export function loadNotifierConfig(
       : changeEventsUrlFor(pagerDutyEventsUrl),
     routingKeySecretId: read.string("PAGERDUTY_ROUTING_KEY_SECRET_ID"),
     lowUrgencyRoutingKeySecretId: read.optionalString("PAGERDUTY_LOW_URGENCY_ROUTING_KEY_SECRET_ID"),
+    runbookBaseUrl:
+      read.optionalString("RUNBOOK_BASE_URL") === undefined ? undefined : read.url("RUNBOOK_BASE_URL"),
     routingKeyCacheMs:
       read.integer("ROUTING_KEY_CACHE_SECONDS", { fallback: 300, min: 0, max: 86_400 }) * 1000,
     routing: {

@@ -1,11 +1,12 @@
 import type { SNSClient } from "@aws-sdk/client-sns";
 import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
 import { describeError, ValidationError } from "../../lib/errors.ts";
-import { parseQueueMessage } from "../../lib/finding.ts";
+import { type FindingsQueueMessage, parseQueueMessage } from "../../lib/finding.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { NotifierConfig } from "./config.ts";
 import { DeliveryUnavailableError, PagerDutyRejectedError } from "./errors.ts";
 import { type AlertGroup, groupQueueItems, type QueueItem } from "./grouping.ts";
+import { isHttpUrl } from "./links.ts";
 import { type Clock, postPagerDutyEvent } from "./pagerduty-client.ts";
 import {
   buildChangeEvent,
@@ -102,7 +103,10 @@ export async function notifyBatch(
   const items: QueueItem[] = [];
   for (const record of records) {
     try {
-      items.push({ messageId: record.messageId, message: parseQueueMessage(record.body) });
+      items.push({
+        messageId: record.messageId,
+        message: withRunbookLink(parseQueueMessage(record.body), config.runbookBaseUrl),
+      });
     } catch (error) {
       report.invalid += 1;
       failed.add(record.messageId);
@@ -339,4 +343,23 @@ async function forEachWithConcurrency<T>(
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * Findings name runbooks as repository paths (`docs/rotation.md#...`); with RUNBOOK_BASE_URL set they
+ * become links a responder can open from the page.
+ */
+export function withRunbookLink(
+  message: FindingsQueueMessage,
+  base: string | undefined,
+): FindingsQueueMessage {
+  if (
+    !base ||
+    !("runbook" in message) ||
+    isHttpUrl(message.runbook) ||
+    !/^[\w./-]+(#[\w-]+)?$/.test(message.runbook)
+  ) {
+    return message;
+  }
+  return { ...message, runbook: new URL(message.runbook, base.endsWith("/") ? base : `${base}/`).href };
 }

@@ -4,7 +4,9 @@ import {
   DEFAULT_PAGERDUTY_EVENTS_URL,
   loadNotifierConfig,
 } from "../../functions/notify/config.ts";
+import { withRunbookLink } from "../../functions/notify/notify.ts";
 import { ConfigError } from "../../lib/errors.ts";
+import { makeFinding } from "../helpers/notify-fixtures.ts";
 
 const required = {
   ALERTS_TOPIC_ARN: "arn:aws:sns:us-east-1:111122223333:vigil-dev-alerts",
@@ -65,6 +67,37 @@ describe("loadNotifierConfig", () => {
     expect(() => loadNotifierConfig({ PAGERDUTY_ROUTING_KEY_SECRET_ID: "x" })).toThrow(/ALERTS_TOPIC_ARN/);
     expect(() => loadNotifierConfig({ ALERTS_TOPIC_ARN: required.ALERTS_TOPIC_ARN })).toThrow(
       /PAGERDUTY_ROUTING_KEY_SECRET_ID/,
+    );
+  });
+});
+
+describe("withRunbookLink", () => {
+  const finding = makeFinding({ runbook: "docs/rotation.md#when-a-rotation-fails" });
+
+  it("resolves a repository path against RUNBOOK_BASE_URL", () => {
+    const base = loadNotifierConfig({
+      ...required,
+      RUNBOOK_BASE_URL: "https://git.example.com/vigil/blob/main",
+    });
+    expect(withRunbookLink(finding, base.runbookBaseUrl)).toMatchObject({
+      runbook: "https://git.example.com/vigil/blob/main/docs/rotation.md#when-a-rotation-fails",
+    });
+  });
+
+  it("leaves absolute URLs, plain-text instructions and unset bases alone", () => {
+    const base = "https://git.example.com/vigil/";
+    expect(withRunbookLink(makeFinding({ runbook: "https://wiki/x" }), base)).toMatchObject({
+      runbook: "https://wiki/x",
+    });
+    expect(withRunbookLink(makeFinding({ runbook: "Call the DBA on duty" }), base)).toMatchObject({
+      runbook: "Call the DBA on duty",
+    });
+    expect(withRunbookLink(finding, undefined)).toBe(finding);
+  });
+
+  it("rejects a RUNBOOK_BASE_URL that is not a URL, naming it", () => {
+    expect(() => loadNotifierConfig({ ...required, RUNBOOK_BASE_URL: "docs" })).toThrow(
+      'RUNBOOK_BASE_URL: expected an http(s) URL, got "docs"',
     );
   });
 });
