@@ -162,6 +162,54 @@ describe("mysql-alternating: grant synchronisation", () => {
     }
   });
 
+  it("copies grants when the server runs with ANSI sql_mode (SHOW GRANTS spells names with double quotes)", async () => {
+    const [modes] = await admin.query("SELECT @@GLOBAL.sql_mode AS mode");
+    const globalMode = (modes as { mode: string }[])[0]!.mode;
+    await admin.query("SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',ANSI')");
+    try {
+      const { arn, username } = await suite.newSecret("alternating");
+      await admin.query("GRANT UPDATE (note) ON appdb.orders TO ?@'%'", [username]);
+      const record = await harness.rotate(arn, token(1));
+      expect(record.status, record.failure?.message).toBe("succeeded");
+      expect(await grantsOf(`${username}_clone`)).toEqual(await grantsOf(username));
+      expect((await grantsOf(`${username}_clone`)).join("\n")).toMatch(/SELECT, INSERT ON `appdb`/);
+    } finally {
+      await admin.query("SET GLOBAL sql_mode = ?", [globalMode]);
+    }
+  });
+
+  it("gives every host's account of the clone the password at once, whatever step a crash interrupts", async () => {
+    const accounts = async (user: string) => {
+      const [rows] = await admin.query(
+        `SELECT Host AS host, JSON_VALUE(Priv, '$.authentication_string') AS hash,
+           COALESCE(JSON_EXTRACT(Priv, '$.account_locked'), 'false') AS locked
+         FROM mysql.global_priv WHERE User = ? ORDER BY Host`,
+        [user],
+      );
+      return rows as { host: string; hash: string; locked: string }[];
+    };
+    for (let crashAt = 1; ; crashAt++) {
+      const { arn, username, password } = await suite.newSecret("alternating");
+      await admin.query("CREATE USER ?@'10.0.0.%' IDENTIFIED BY ?", [username, password]);
+      await admin.query("GRANT SELECT ON appdb.* TO ?@'10.0.0.%'", [username]);
+      harness.resetEffects();
+      harness.crashAfter = crashAt;
+      const record = await harness.rotate(arn, token(1));
+      const crashed = record.status === "failed";
+      if (crashed) {
+        expect(record.failure?.message).toMatch(/simulated crash/);
+        await harness.continueRotation(arn, token(1), record.failure!.step as "createSecret");
+      }
+      const clone = await accounts(`${username}_clone`);
+      expect(clone.map(({ host }) => host)).toEqual(["%", "10.0.0.%"]);
+      expect(clone.map(({ locked }) => locked)).toEqual(["false", "false"]);
+      expect(clone[0]!.hash).toBe(clone[1]!.hash);
+      const { current } = await harness.versions(arn);
+      expect(await suite.logsIn(String(current.username), String(current.password))).toBe(true);
+      if (!crashed) break;
+    }
+  });
+
   it("treats engine mysql the same against a MariaDB server", async () => {
     const username = `plainmysql_${Date.now() % 100000}`;
     await admin.query("CREATE USER ?@'%' IDENTIFIED BY 'Mysql-Engine-1'", [username]);

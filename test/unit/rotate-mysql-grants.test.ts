@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { TargetError } from "../../functions/rotate/errors.ts";
 import {
   account,
   grantSyncStatements,
@@ -58,6 +59,23 @@ describe("parseGrants", () => {
     ]);
   });
 
+  it("refuses lines it cannot copy instead of skipping them, without quoting them", () => {
+    const hash = "IDENTIFIED BY PASSWORD '*31AC65203D47A0C99B2BD585B8462E57F048713C'";
+    // ANSI_QUOTES spelling, a MySQL 8 partial revoke, another account, an unknown statement.
+    for (const line of [
+      `GRANT SELECT ON "db".* TO "app"@"%" ${hash}`,
+      "REVOKE SELECT ON `mysql`.* FROM `app`@`%`",
+      `GRANT SELECT ON \`db\`.* TO \`other\`@\`%\` ${hash}`,
+      "SET DEFAULT ROLE `r` FOR `other`@`%`",
+      `CREATE USER \`app\`@\`%\` ${hash}`,
+    ]) {
+      const attempt = () => parseGrants([line], "app", "%");
+      expect(attempt, line).toThrow(TargetError);
+      expect(attempt, line).toThrow(/SHOW GRANTS for 'app'@'%' returned .* that Vigil cannot copy/);
+      expect(attempt, line).not.toThrow(/31AC65|mysql/);
+    }
+  });
+
   it("finds awkward account names and objects containing ' ON ' and ' TO '", () => {
     expect(
       parseGrants(["GRANT SELECT ON `x ON y`.`a TO b` TO `o'b r\\x``t`@`%`"], "o'b r\\x`t", "%"),
@@ -96,6 +114,29 @@ describe("grantSyncStatements", () => {
       "REVOKE `writer` FROM 'app_clone'@'%'",
       "GRANT DELETE ON `appdb`.* TO 'app_clone'@'%' WITH GRANT OPTION",
       "GRANT `reader` TO 'app_clone'@'%'",
+    ]);
+  });
+
+  it("clears a default role the source no longer has before granting the new one (MariaDB)", () => {
+    const target = parseGrants(
+      ["GRANT `old` TO `app_clone`@`%`", "SET DEFAULT ROLE `old` FOR `app_clone`@`%`"],
+      "app_clone",
+      "%",
+    );
+    expect(grantSyncStatements([], target, grantee)).toEqual([
+      "REVOKE `old` FROM 'app_clone'@'%'",
+      "SET DEFAULT ROLE NONE FOR 'app_clone'@'%'",
+    ]);
+    const withDefault = parseGrants(
+      ["GRANT `new` TO `app`@`%`", "SET DEFAULT ROLE `new` FOR `app`@`%`"],
+      "app",
+      "%",
+    );
+    expect(grantSyncStatements(withDefault, target, grantee)).toEqual([
+      "REVOKE `old` FROM 'app_clone'@'%'",
+      "SET DEFAULT ROLE NONE FOR 'app_clone'@'%'",
+      "GRANT `new` TO 'app_clone'@'%'",
+      "SET DEFAULT ROLE `new` FOR 'app_clone'@'%'",
     ]);
   });
 

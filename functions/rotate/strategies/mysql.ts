@@ -38,7 +38,7 @@ export function account(user: string, host: string): string {
 }
 
 class MysqlSession implements DatabaseSession {
-  private backslashEscapes = false;
+  private plainSqlMode = false;
 
   constructor(
     private readonly connection: mysql.Connection,
@@ -57,16 +57,19 @@ class MysqlSession implements DatabaseSession {
     return /mariadb/i.test(version);
   }
 
+  /**
+   * Clears the session's sql_mode (once): under NO_BACKSLASH_ESCAPES a doubled backslash would stay
+   * doubled inside a literal, and under ANSI_QUOTES (alone or implied by ANSI, ORACLE, ...) SHOW GRANTS
+   * spells names with double quotes. Account statements do not depend on any other mode.
+   */
+  async usePlainSqlMode(): Promise<void> {
+    if (this.plainSqlMode) return;
+    await this.execute("SET sql_mode", "SET SESSION sql_mode = ''", {});
+    this.plainSqlMode = true;
+  }
+
   async run(label: string, sql: string, options: { sensitive?: boolean; params?: unknown[] } = {}) {
-    if (sql.includes("\\") && !this.backslashEscapes) {
-      // Under NO_BACKSLASH_ESCAPES a doubled backslash would stay doubled inside the literal.
-      await this.execute(
-        "SET sql_mode",
-        "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
-        {},
-      );
-      this.backslashEscapes = true;
-    }
+    if (sql.includes("\\")) await this.usePlainSqlMode();
     return this.execute(label, sql, options);
   }
 
@@ -144,20 +147,27 @@ function grantSpellings(user: string, host: string): string[] {
 /**
  * Parses SHOW GRANTS of `user`@`host` into privilege items. Account attributes on the USAGE line
  * (IDENTIFIED BY PASSWORD, REQUIRE, resource limits) are ignored: they are not privileges, and copying
- * the password hash would hand the target the source's password.
+ * the password hash would hand the target the source's password. A line it cannot read (a MySQL 8
+ * partial revoke, an account spelled some other way) is an error rather than skipped: skipping would
+ * give the target fewer privileges, or more, than the source, and the error never quotes the line
+ * (its USAGE line carries the password hash).
  */
 export function parseGrants(lines: readonly string[], user: string, host: string): GrantItem[] {
   const spellings = grantSpellings(user, host);
+  const unreadable = (what: string) =>
+    new TargetError(
+      `SHOW GRANTS for ${account(user, host)} returned ${what} that Vigil cannot copy; copy that account's privileges to its alternate user by hand, or remove them`,
+    );
   const items: GrantItem[] = [];
   for (const line of lines) {
     if (line.startsWith("SET DEFAULT ROLE ")) {
       const cut = spellings.map((s) => line.lastIndexOf(` FOR ${s}`)).find((index) => index > 0);
-      if (cut !== undefined) {
-        items.push({ kind: "default-role", object: "", privilege: line.slice(17, cut).trim() });
-      }
+      if (cut === undefined) throw unreadable("a SET DEFAULT ROLE line");
+      items.push({ kind: "default-role", object: "", privilege: line.slice(17, cut).trim() });
       continue;
     }
-    if (!line.startsWith("GRANT ")) continue; // partial revokes (MySQL 8 REVOKE lines) are not copied
+    if (line.startsWith("REVOKE ")) throw unreadable("a partial revoke (REVOKE line)");
+    if (!line.startsWith("GRANT ")) throw unreadable("a line");
     let head: string | undefined;
     let tail = "";
     for (const spelling of spellings) {
@@ -168,7 +178,7 @@ export function parseGrants(lines: readonly string[], user: string, host: string
         break;
       }
     }
-    if (head === undefined) continue;
+    if (head === undefined) throw unreadable("a GRANT line for another spelling of the account");
     const on = splitTopLevel(head, " ON ");
     if (on.length >= 2) {
       const object = on.slice(1).join(" ON ");
@@ -211,6 +221,9 @@ export function grantSyncStatements(source: GrantItem[], target: GrantItem[], gr
   }
   for (const item of extra) {
     if (item.kind === "role") statements.push(`REVOKE ${item.privilege} FROM ${grantee}`);
+    // MariaDB only prints SET DEFAULT ROLE lines; a default role the source no longer has is cleared
+    // (a different one is set below).
+    if (item.kind === "default-role") statements.push(`SET DEFAULT ROLE NONE FOR ${grantee}`);
   }
   for (const [object, privileges] of byObject(missing)) {
     const plain = privileges.filter((privilege) => privilege.toUpperCase() !== "GRANT OPTION");
@@ -288,6 +301,7 @@ export const mysqlDriver: DatabaseDriver = {
   },
 
   async prepareAlternateUser(admin, source, target) {
+    await (admin as MysqlSession).usePlainSqlMode();
     const hostRows = await admin.run(
       "SELECT account hosts",
       `SELECT Host AS host FROM mysql.user WHERE User = ${quoteString(source.username)}`,
@@ -298,12 +312,13 @@ export const mysqlDriver: DatabaseDriver = {
         `${describeTarget(source)}: the source user does not exist; cannot copy its grants`,
       );
     }
+    const password = quoteString(target.password);
     for (const host of hosts) {
       const grantee = account(target.username, host);
       // Locked until its grants match and its password is set (ACCOUNT LOCK: MySQL 5.7.6+, MariaDB 10.4.2+).
       await admin.run(
         "CREATE USER IF NOT EXISTS (locked)",
-        `CREATE USER IF NOT EXISTS ${grantee} IDENTIFIED BY ${quoteString(target.password)} ACCOUNT LOCK`,
+        `CREATE USER IF NOT EXISTS ${grantee} IDENTIFIED BY ${password} ACCOUNT LOCK`,
         { sensitive: true },
       );
       const sourceGrants = parseGrants(await showGrants(admin, source.username, host), source.username, host);
@@ -311,12 +326,15 @@ export const mysqlDriver: DatabaseDriver = {
       for (const statement of grantSyncStatements(sourceGrants, targetGrants, grantee)) {
         await admin.run(statement.split(" ", 1)[0]!, statement);
       }
-      await admin.run(
-        "ALTER USER (password, unlock)",
-        `ALTER USER ${grantee} IDENTIFIED BY ${quoteString(target.password)} ACCOUNT UNLOCK`,
-        { sensitive: true },
-      );
     }
+    // Every host's account gets the password in one statement, last: setSecret counts a pending user
+    // that logs in as complete, so a crash between per-host statements would leave the other hosts'
+    // accounts on their old password (or locked) for good.
+    await admin.run(
+      "ALTER USER (password, unlock)",
+      `ALTER USER ${hosts.map((host) => `${account(target.username, host)} IDENTIFIED BY ${password}`).join(", ")} ACCOUNT UNLOCK`,
+      { sensitive: true },
+    );
   },
 
   async checkSession(session, secret) {
