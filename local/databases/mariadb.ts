@@ -20,7 +20,13 @@ export interface ThrowawayMariaDb {
  * carries are dropped (they would shadow 'user'@'%' logins from localhost) and root is socket-only,
  * so every TCP login is checked against its password.
  */
-export async function startMariaDb(options: { tls?: boolean } = {}): Promise<ThrowawayMariaDb> {
+export async function startMariaDb(
+  options: {
+    tls?: boolean;
+    /** The server certificate's subjectAltName entries (default: 127.0.0.1 and localhost). */
+    certificateNames?: readonly string[];
+  } = {},
+): Promise<ThrowawayMariaDb> {
   const dir = await tempDir("vigil-maria-");
   const dataDir = join(dir, "data");
   const socket = join(dir, "mysqld.sock");
@@ -36,7 +42,7 @@ export async function startMariaDb(options: { tls?: boolean } = {}): Promise<Thr
   let tls: TestCertificates | undefined;
   const tlsArgs: string[] = [];
   if (options.tls) {
-    tls = await makeServerCertificates(dir);
+    tls = await makeServerCertificates(dir, options.certificateNames);
     await chmod(tls.keyFile, 0o600);
     tlsArgs.push(`--ssl-ca=${tls.caFile}`, `--ssl-cert=${tls.certFile}`, `--ssl-key=${tls.keyFile}`);
   }

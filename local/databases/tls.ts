@@ -10,8 +10,14 @@ export interface TestCertificates {
   keyFile: string;
 }
 
-/** Creates a throwaway CA and a server certificate for 127.0.0.1 / localhost with openssl. */
-export async function makeServerCertificates(dir: string): Promise<TestCertificates> {
+/**
+ * Creates a throwaway CA and a server certificate with openssl, for 127.0.0.1 / localhost unless
+ * `subjectAltNames` says otherwise (e.g. a name the client does not use, to test hostname verification).
+ */
+export async function makeServerCertificates(
+  dir: string,
+  subjectAltNames: readonly string[] = ["IP:127.0.0.1", "DNS:localhost"],
+): Promise<TestCertificates> {
   const caKey = join(dir, "ca.key");
   const caFile = join(dir, "ca.pem");
   const keyFile = join(dir, "server.key");
@@ -45,7 +51,7 @@ export async function makeServerCertificates(dir: string): Promise<TestCertifica
     "-subj",
     "/CN=127.0.0.1",
   ]);
-  await writeFile(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n");
+  await writeFile(ext, `subjectAltName=${subjectAltNames.join(",")}\nbasicConstraints=CA:FALSE\n`);
   await run("openssl", [
     "x509",
     "-req",

@@ -1,5 +1,5 @@
 import mysql from "mysql2/promise";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMariaDb, type ThrowawayMariaDb } from "../../local/databases/mariadb.ts";
 import { databaseRotationSuite } from "../helpers/rotate-database-suite.ts";
 import { type RotationHarness, token } from "../helpers/rotate-harness.ts";
@@ -208,6 +208,7 @@ describe("mysql-alternating: grant synchronisation", () => {
       expect(await suite.logsIn(String(current.username), String(current.password))).toBe(true);
       if (!crashed) break;
     }
+    harness.resetEffects(); // the last, uninterrupted run left crashAfter armed
   });
 
   it("treats engine mysql the same against a MariaDB server", async () => {
@@ -221,6 +222,61 @@ describe("mysql-alternating: grant synchronisation", () => {
       username,
       password: "Mysql-Engine-1",
     });
-    expect((await harness.rotate(arn, token(1))).status).toBe("succeeded");
+    const record = await harness.rotate(arn, token(1));
+    expect(record.status, record.failure?.message).toBe("succeeded");
+  });
+});
+
+describe("TLS", () => {
+  let plain: ThrowawayMariaDb;
+  let misnamed: ThrowawayMariaDb;
+  beforeAll(async () => {
+    // One after the other: two mariadb-install-db runs at once can trip over each other's temp files.
+    plain = await startMariaDb({ tls: false });
+    // Signed by a CA the function trusts, but issued to another host name.
+    misnamed = await startMariaDb({ tls: true, certificateNames: ["DNS:db.elsewhere.invalid"] });
+  });
+  afterAll(async () => {
+    await Promise.all([plain?.stop(), misnamed?.stop()]);
+  });
+
+  async function secretOn(db: ThrowawayMariaDb) {
+    const username = `tls_${Math.random().toString(36).slice(2, 8)}`;
+    const connection = await db.connect();
+    await connection.query("CREATE USER ?@'%' IDENTIFIED BY 'Tls-Password-1'", [username]);
+    await connection.end();
+    suite.trackPassword("Tls-Password-1");
+    const arn = await harness.createSecret(`vigil/mysql/tls-${username}`, {
+      engine: "mariadb",
+      host: db.host,
+      port: db.port,
+      username,
+      password: "Tls-Password-1",
+    });
+    return { arn, username };
+  }
+
+  it("refuses a server without TLS unless the secret says ssl: false, and changes nothing", async () => {
+    const { arn, username } = await secretOn(plain);
+    const record = await harness.rotate(arn, token(1));
+    expect(record.status).toBe("failed");
+    expect(record.failure?.message).toMatch(/does not support secure connection/);
+    const connection = await plain.connect({ user: username, password: "Tls-Password-1" });
+    await connection.end();
+  });
+
+  it("verifies the host name: a certificate from a trusted CA issued to another name is refused", async () => {
+    const { arn, username } = await secretOn(misnamed);
+    const original = harness.settings;
+    harness.settings = { ...original, caBundlePath: misnamed.tls!.caFile };
+    try {
+      const record = await harness.rotate(arn, token(1));
+      expect(record.status).toBe("failed");
+      expect(record.failure?.message).toMatch(/does not match certificate's altnames/);
+    } finally {
+      harness.settings = original;
+    }
+    const connection = await misnamed.connect({ user: username, password: "Tls-Password-1" });
+    await connection.end();
   });
 });
