@@ -1,7 +1,8 @@
 import { chmod } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import mysql from "mysql2/promise";
-import { freePort, removeDir, run, startDaemon, stopDaemon, tempDir, waitFor } from "./process.ts";
+import { findExecutable, freePort, run, startDaemon, stopServer, tempDir, waitFor } from "./process.ts";
 import { makeServerCertificates, type TestCertificates } from "./tls.ts";
 
 export interface ThrowawayMariaDb {
@@ -27,12 +28,19 @@ export async function startMariaDb(
     certificateNames?: readonly string[];
   } = {},
 ): Promise<ThrowawayMariaDb> {
+  const server = await findExecutable("mariadbd");
+  const installDb = await findExecutable("mariadb-install-db");
+  if (!server || !installDb) {
+    throw new Error(
+      "MariaDB server binaries (mariadbd, mariadb-install-db) not found: install mariadb-server",
+    );
+  }
   const dir = await tempDir("vigil-maria-");
   const dataDir = join(dir, "data");
   const socket = join(dir, "mysqld.sock");
   const asRoot = process.getuid?.() === 0;
   const userArgs = asRoot ? ["--user=root"] : [];
-  await run("mariadb-install-db", [
+  await run(installDb, [
     "--no-defaults",
     `--datadir=${dataDir}`,
     "--auth-root-authentication-method=socket",
@@ -47,7 +55,7 @@ export async function startMariaDb(
     tlsArgs.push(`--ssl-ca=${tls.caFile}`, `--ssl-cert=${tls.certFile}`, `--ssl-key=${tls.keyFile}`);
   }
   const port = await freePort();
-  const daemon = startDaemon("mariadbd", [
+  const daemon = startDaemon(server, [
     "--no-defaults",
     `--datadir=${dataDir}`,
     `--socket=${socket}`,
@@ -67,9 +75,11 @@ export async function startMariaDb(
   const adminPassword = `admin-${Math.random().toString(36).slice(2)}-Pw1`;
   try {
     const root = await waitFor(
-      () => mysql.createConnection({ socketPath: socket, user: "root" }),
+      // mariadb-install-db gives socket login to root and to the OS user that ran it.
+      () => mysql.createConnection({ socketPath: socket, user: asRoot ? "root" : userInfo().username }),
       30_000,
       "throwaway MariaDB",
+      daemon,
     );
     await root.query("DELETE FROM mysql.global_priv WHERE User = ''");
     await root.query("FLUSH PRIVILEGES");
@@ -77,8 +87,7 @@ export async function startMariaDb(
     await root.query("GRANT ALL PRIVILEGES ON *.* TO ?@'%' WITH GRANT OPTION", [adminUser]);
     await root.end();
   } catch (error) {
-    await stopDaemon(daemon);
-    await removeDir(dir);
+    await stopServer(daemon, dir);
     throw error;
   }
   return {
@@ -97,9 +106,6 @@ export async function startMariaDb(
         ...(tls ? { ssl: { ca: tls.caPem } } : {}),
         connectTimeout: 5000,
       }),
-    async stop() {
-      await stopDaemon(daemon);
-      await removeDir(dir);
-    },
+    stop: () => stopServer(daemon, dir),
   };
 }

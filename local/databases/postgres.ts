@@ -5,10 +5,9 @@ import pg from "pg";
 import {
   chownTree,
   freePort,
-  removeDir,
   run,
   startDaemon,
-  stopDaemon,
+  stopServer,
   tempDir,
   unprivilegedUser,
   waitFor,
@@ -38,8 +37,11 @@ async function postgresBinDir(): Promise<string> {
   } catch {
     // fall through to the Debian layout
   }
-  const versions = (await readdir("/usr/lib/postgresql")).sort((a, b) => Number(b) - Number(a));
-  if (versions.length === 0) throw new Error("PostgreSQL server binaries not found (install postgresql)");
+  const versions = (await readdir("/usr/lib/postgresql").catch(() => [])).sort(
+    (a, b) => Number(b) - Number(a),
+  );
+  if (versions.length === 0)
+    throw new Error("PostgreSQL server binaries (initdb, postgres) not found: install postgresql");
   return `/usr/lib/postgresql/${versions[0]}/bin`;
 }
 
@@ -114,10 +116,9 @@ export async function startPostgres(options: { tls?: boolean } = {}): Promise<Th
     return client;
   };
   try {
-    await waitFor(async () => (await connect()).end(), 30_000, "throwaway PostgreSQL");
+    await waitFor(async () => (await connect()).end(), 30_000, "throwaway PostgreSQL", daemon);
   } catch (error) {
-    await stopDaemon(daemon);
-    await removeDir(dir);
+    await stopServer(daemon, dir);
     throw error;
   }
   return {
@@ -128,9 +129,6 @@ export async function startPostgres(options: { tls?: boolean } = {}): Promise<Th
     database: "postgres",
     ...(tls ? { tls } : {}),
     connect,
-    async stop() {
-      await stopDaemon(daemon);
-      await removeDir(dir);
-    },
+    stop: () => stopServer(daemon, dir),
   };
 }

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { chown, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { constants, existsSync } from "node:fs";
+import { access, chown, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,6 +43,7 @@ export async function tempDir(prefix: string, owner?: { uid: number; gid: number
   return dir;
 }
 
+/** Gives `path` and everything below it to `owner`. */
 export async function chownTree(path: string, owner: { uid: number; gid: number }): Promise<void> {
   await chown(path, owner.uid, owner.gid);
   if ((await stat(path)).isDirectory()) {
@@ -65,18 +66,53 @@ export async function run(
   }
 }
 
-/** Starts a long-running server process (as `user` when given) that is killed if this process exits. */
-export function startDaemon(command: string, args: readonly string[], user?: string): ChildProcess {
+/**
+ * Finds a server binary on the PATH or in the sbin folders, which an ordinary user's PATH lacks on
+ * Debian (mariadbd is in /usr/sbin). Returns undefined when it is not installed.
+ */
+export async function findExecutable(name: string): Promise<string | undefined> {
+  const folders = [
+    ...(process.env.PATH ?? "").split(":").filter(Boolean),
+    "/usr/sbin",
+    "/usr/local/sbin",
+    "/sbin",
+  ];
+  for (const folder of folders) {
+    const candidate = join(folder, name);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Starts a long-running server process (as `user` when given) that is killed if this process exits.
+ * A failure to start (e.g. a missing binary) is kept on `startError` rather than crashing the process,
+ * so that `waitFor` can report it.
+ */
+export function startDaemon(
+  command: string,
+  args: readonly string[],
+  user?: string,
+): ChildProcess & { startError?: Error } {
   const [file, argv] = user ? ["runuser", ["-u", user, "--", command, ...args]] : [command, [...args]];
-  const child = spawn(file, argv, { stdio: "ignore" });
+  const child: ChildProcess & { startError?: Error } = spawn(file, argv, { stdio: "ignore" });
+  child.once("error", (error) => {
+    child.startError = error;
+  });
   const kill = () => child.kill("SIGKILL");
   process.once("exit", kill);
   child.once("exit", () => process.off("exit", kill));
   return child;
 }
 
+/** Stops a daemon with SIGTERM, then SIGKILL after `timeoutMs`. */
 export async function stopDaemon(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.kill("SIGTERM");
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
@@ -84,15 +120,36 @@ export async function stopDaemon(child: ChildProcess, timeoutMs = 10_000): Promi
   clearTimeout(timer);
 }
 
+/** Removes a directory tree if it exists. */
 export async function removeDir(dir: string): Promise<void> {
   if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
 }
 
-/** Polls `probe` until it resolves, or throws the last error after `timeoutMs`. */
-export async function waitFor<T>(probe: () => Promise<T>, timeoutMs: number, what: string): Promise<T> {
+/** Stops a server's daemon and removes its directory: the one way every throwaway server is torn down. */
+export async function stopServer(daemon: ChildProcess, dir: string): Promise<void> {
+  await stopDaemon(daemon);
+  await removeDir(dir);
+}
+
+/**
+ * Polls `probe` until it resolves, or throws the last error after `timeoutMs`. With `daemon`, fails at
+ * once when the server could not start or exited, instead of polling a dead server until the timeout.
+ */
+export async function waitFor<T>(
+  probe: () => Promise<T>,
+  timeoutMs: number,
+  what: string,
+  daemon?: ChildProcess & { startError?: Error },
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
+    if (daemon?.startError) throw new Error(`${what} could not start: ${daemon.startError.message}`);
+    if (daemon && (daemon.exitCode !== null || daemon.signalCode !== null)) {
+      throw new Error(
+        `${what} exited (${daemon.exitCode ?? daemon.signalCode}) before accepting connections`,
+      );
+    }
     try {
       return await probe();
     } catch (error) {

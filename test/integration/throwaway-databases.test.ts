@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMariaDb, type ThrowawayMariaDb } from "../../local/databases/mariadb.ts";
 import { startPostgres, type ThrowawayPostgres } from "../../local/databases/postgres.ts";
+import { startDaemon, waitFor } from "../../local/databases/process.ts";
 
 describe("startPostgres", () => {
   let server: ThrowawayPostgres;
@@ -55,5 +56,17 @@ describe("startMariaDb", () => {
     await expect(server.connect({ user: "app_user", password: "wrong-Password-1" })).rejects.toThrow(
       /Access denied/,
     );
+  });
+});
+
+describe("waitFor", () => {
+  it("fails at once, naming the cause, when the server binary cannot be started", async () => {
+    const daemon = startDaemon("/nonexistent/vigil-no-such-server", []);
+    const started = Date.now();
+
+    await expect(
+      waitFor(() => Promise.reject(new Error("connection refused")), 30_000, "throwaway server", daemon),
+    ).rejects.toThrow(/throwaway server could not start: spawn \/nonexistent\/vigil-no-such-server ENOENT/);
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
