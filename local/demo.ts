@@ -18,6 +18,9 @@ import { stageIbkrCredentials } from "../cli/commands/ibkr-stage.ts";
 import { describeError } from "../lib/errors.ts";
 import { startMariaDb, type ThrowawayMariaDb } from "./databases/mariadb.ts";
 import { startPostgres, type ThrowawayPostgres } from "./databases/postgres.ts";
+import { findExecutable } from "./databases/process.ts";
+import { SandboxError } from "./errors.ts";
+import type { PagerDutyEventRecord, PagerDutyIncident } from "./pagerduty.ts";
 import { type Sandbox, type SandboxIdentity, startSandbox } from "./sandbox.ts";
 
 /**
@@ -31,6 +34,15 @@ const ROTATE_BUNDLE = resolve("dist/rotate/index.mjs");
 const NOTIFY_BUNDLE = resolve("dist/notify/index.mjs");
 const ROTATION_LAMBDA_ARN = "arn:aws:lambda:us-east-1:111122223333:function:vigil-demo-rotate";
 const IBKR_ACCOUNT = "DU1234567";
+// PagerDuty integration keys of the two demo services; the sandbox records keys by their last 4 characters.
+const PAGING_KEY = "R0123456789ABCDEF0123456789APAGE";
+const LOW_URGENCY_KEY = "L0123456789ABCDEF0123456789ALOWU";
+const serviceName = (maskedKey: string | undefined) =>
+  maskedKey === `…${PAGING_KEY.slice(-4)}`
+    ? "the paging service"
+    : maskedKey === `…${LOW_URGENCY_KEY.slice(-4)}`
+      ? "the low-urgency service"
+      : `service ${maskedKey ?? "?"}`;
 
 const identities = {
   developer: { accessKeyId: "AKIAVIGILDEMOADMIN01", type: "IAMUser", name: "platform-admin" },
@@ -86,7 +98,7 @@ export async function runDemo(
 ): Promise<number> {
   const say: Say = (line) => out.write(`${line}\n`);
   for (const bundle of [ROTATE_BUNDLE, NOTIFY_BUNDLE]) {
-    if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run \`npm run build\` first`);
+    if (!existsSync(bundle)) throw new SandboxError(`${bundle} is missing: run \`npm run build\` first`);
   }
   if (!options.verbose) process.env.LOG_LEVEL = "SILENT";
   // The demo runs the Lambda bundles on this machine's Node; Lambda itself runs nodejs22.x.
@@ -104,12 +116,12 @@ export async function runDemo(
     cleanups.push(() => postgres.stop());
     say(`  PostgreSQL on 127.0.0.1:${postgres.port}`);
     let mariadb: ThrowawayMariaDb | undefined;
-    if (existsSync("/usr/sbin/mariadbd") || existsSync("/usr/bin/mariadbd")) {
+    if (await findExecutable("mariadbd")) {
       mariadb = await startMariaDb({ tls: true });
       cleanups.push(() => (mariadb as ThrowawayMariaDb).stop());
       say(`  MariaDB on 127.0.0.1:${mariadb.port}`);
     } else {
-      say("  MariaDB not installed: skipping the MySQL rotation");
+      say("  MariaDB not installed (Debian package mariadb-server): skipping the MySQL rotation");
     }
     const caBundle = join(work, "ca-bundle.pem");
     await writeFile(caBundle, [postgres.tls?.caPem, mariadb?.tls?.caPem].filter(Boolean).join("\n"));
@@ -142,13 +154,13 @@ export async function runDemo(
     await admin.send(
       new CreateSecretCommand({
         Name: "vigil/demo/pagerduty",
-        SecretString: "R0123456789ABCDEF0123456789ABCDE",
+        SecretString: PAGING_KEY,
       }),
     );
     await admin.send(
       new CreateSecretCommand({
         Name: "vigil/demo/pagerduty-low-urgency",
-        SecretString: JSON.stringify({ routing_key: "L0123456789ABCDEF0123456789ABCDE" }),
+        SecretString: JSON.stringify({ routing_key: LOW_URGENCY_KEY }),
       }),
     );
 
@@ -163,7 +175,7 @@ export async function runDemo(
 
     say("\n▸ IBKR: the scheduled rotation finds nothing staged and asks Trading Ops to act");
     rows.push(await rotate(admin, sandbox, secrets.ibkr, "ibkr (unstaged)", say));
-    say("▸ delivering the findings queue through the notify bundle (PagerDuty + SNS)");
+    say("\n▸ delivering the findings queue through the notify bundle (PagerDuty + SNS)");
     await deliverFindings(sandbox, queueUrl, say);
     say("\n▸ IBKR: Trading Ops changed the password in the portal and runs `vigil ibkr stage`");
     rows.push(await stageIbkr(admin, sandbox, secrets.ibkr, say));
@@ -427,9 +439,11 @@ async function hostileAccess(sandbox: Sandbox, ibkrSecret: string, say: Say): Pr
   say(
     `  contractor-laptop (203.0.113.50): ${hostile.length} calls, ${hostile.filter((r) => r.errorCode).length} failed`,
   );
-  const files = await sandbox.writeTrailFiles(join(tmpdir(), "vigil-demo-trail"));
+  // A folder of this run's own (kept after the demo), so trail files of earlier runs never mix in.
+  const trailDir = await mkdtemp(join(tmpdir(), "vigil-demo-trail-"));
+  const files = await sandbox.writeTrailFiles(trailDir);
   say(
-    `  ${records.length} CloudTrail records in total, written as trail files under ${join(tmpdir(), "vigil-demo-trail")} (${files.length} file(s))`,
+    `  ${records.length} CloudTrail records in total, written as trail files under ${trailDir} (${files.length} file(s), kept)`,
   );
   say("  (the CloudTrail scanner that turns these into findings lands with its own issue)");
 }
@@ -509,14 +523,13 @@ function printSummary(sandbox: Sandbox, rows: RotationRow[], say: Say): void {
   for (const event of sandbox.pagerDutyEvents()) {
     const body = event.body as {
       event_action?: string;
-      dedup_key?: string;
       payload?: { severity?: string; summary?: string };
     };
     pages.push([
       event.kind,
       body.event_action ?? "change",
       body.payload?.severity ?? "-",
-      body.payload?.summary ?? `closes incident ${body.dedup_key?.slice(0, 16) ?? ""}…`,
+      body.payload?.summary ?? describeIncidentAction(event, sandbox.pagerDutyIncidents()),
     ]);
   }
   say(`\nPagerDuty events (${sandbox.pagerDutyEvents().length})\n${pages.toString()}`);
@@ -545,8 +558,27 @@ function printSummary(sandbox: Sandbox, rows: RotationRow[], say: Say): void {
   say(`\nSNS messages (${sandbox.snsMessages().length})\n${sns.toString()}`);
 }
 
+/**
+ * What an acknowledge or resolve did: PagerDuty accepts one for a dedup_key with no incident on that
+ * service and ignores it, so only one that matches an incident closes anything.
+ */
+function describeIncidentAction(event: PagerDutyEventRecord, incidents: PagerDutyIncident[]): string {
+  const { routing_key: routingKey, event_action: action } = event.body as {
+    routing_key?: string;
+    event_action?: string;
+  };
+  const incident = incidents.find(
+    (candidate) => candidate.dedupKey === event.dedupKey && candidate.routingKey === routingKey,
+  );
+  if (!incident) return `no incident on ${serviceName(routingKey)} under this dedup_key: ignored`;
+  const summary = incident.summary.length > 60 ? `${incident.summary.slice(0, 59)}…` : incident.summary;
+  return `${action === "acknowledge" ? "acknowledges" : "closes"} the incident on ${serviceName(routingKey)}: "${summary}"`;
+}
+
 /** The demo reads files from the repository root; run it from there. */
 export async function assertRepositoryRoot(): Promise<void> {
   const pkg = JSON.parse(await readFile("package.json", "utf8").catch(() => "{}")) as { name?: string };
-  if (pkg.name !== "vigil") throw new Error("run the demo from the repository root (where package.json is)");
+  if (pkg.name !== "vigil") {
+    throw new SandboxError("run the demo from the repository root (where package.json is)");
+  }
 }
