@@ -1,5 +1,7 @@
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseDatabaseSecret } from "../../functions/rotate/strategies/database.ts";
+import { mysqlDriver } from "../../functions/rotate/strategies/mysql.ts";
 import { startMariaDb, type ThrowawayMariaDb } from "../../local/databases/mariadb.ts";
 import { databaseRotationSuite } from "../helpers/rotate-database-suite.ts";
 import { type RotationHarness, token } from "../helpers/rotate-harness.ts";
@@ -279,4 +281,31 @@ describe("TLS", () => {
     const connection = await misnamed.connect({ user: username, password: "Tls-Password-1" });
     await connection.end();
   });
+});
+
+describe("statement timeouts", () => {
+  it("bounds each statement by the time the deadline leaves", async () => {
+    const secret = parseDatabaseSecret(
+      {
+        engine: "mariadb",
+        host: server.host,
+        port: server.port,
+        username: server.adminUser,
+        password: server.adminPassword,
+      },
+      "admin",
+    );
+    const session = await mysqlDriver.connect(secret, {
+      settings: harness.settings,
+      label: "admin (masterarn)",
+      connectTimeoutMs: 5_000,
+      statementTimeoutMs: 60_000,
+      beforeStatement: () => 200, // what is left before the deadline
+    });
+    try {
+      await expect(session.run("sleep", "SELECT SLEEP(30)")).rejects.toThrow(/sleep failed .*timeout/i);
+    } finally {
+      await session.close(); // promptly too: a statement still running must not hold the step
+    }
+  }, 10_000);
 });

@@ -1,5 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseDatabaseSecret } from "../../functions/rotate/strategies/database.ts";
+import { postgresDriver } from "../../functions/rotate/strategies/postgres.ts";
 import { startPostgres, type ThrowawayPostgres } from "../../local/databases/postgres.ts";
 import { databaseRotationSuite } from "../helpers/rotate-database-suite.ts";
 import type { RotationHarness } from "../helpers/rotate-harness.ts";
@@ -148,4 +150,31 @@ describe("TLS", () => {
     }
     await harness.continueRotation(arn, token(1), "setSecret");
   });
+});
+
+describe("statement timeouts", () => {
+  it("bounds each statement by the time the deadline leaves, not the bound fixed at login", async () => {
+    const admin = parseDatabaseSecret(
+      {
+        engine: "postgres",
+        host: server.host,
+        port: server.port,
+        username: server.superuser,
+        password: server.superuserPassword,
+      },
+      "admin",
+    );
+    const session = await postgresDriver.connect(admin, {
+      settings: harness.settings,
+      label: "admin (masterarn)",
+      connectTimeoutMs: 5_000,
+      statementTimeoutMs: 60_000,
+      beforeStatement: () => 200, // what is left before the deadline
+    });
+    try {
+      await expect(session.run("sleep", "SELECT pg_sleep(30)")).rejects.toThrow(/sleep failed .*timeout/);
+    } finally {
+      await session.close(); // promptly too: a statement still running must not hold the step
+    }
+  }, 10_000);
 });

@@ -223,12 +223,15 @@ export interface ConnectOptions {
   settings: Pick<RotationSettings, "caBundlePath">;
   /** Bound for the TCP + TLS + authentication handshake. */
   connectTimeoutMs: number;
-  /** Bound for each statement. */
+  /** Bound for each statement, as the server enforces it (fixed at login). */
   statementTimeoutMs: number;
   /** Which stored version the credential came from. */
   label: CredentialLabel;
-  /** Checked before each statement so a step stops before the Lambda deadline. */
-  beforeStatement: () => void;
+  /**
+   * Called before each statement: throws when the step must stop for the Lambda deadline, else returns
+   * how long this statement may wait for its answer (never past the deadline).
+   */
+  beforeStatement: () => number;
 }
 
 /**
@@ -258,7 +261,10 @@ export function connectOptions(context: StepContext, label: CredentialLabel): Co
     label,
     connectTimeoutMs: deadline.timeoutMs(10_000),
     statementTimeoutMs: deadline.timeoutMs(15_000),
-    beforeStatement: () => deadline.check(step),
+    beforeStatement: () => {
+      deadline.check(step);
+      return deadline.timeoutMs(15_000);
+    },
   };
 }
 

@@ -39,6 +39,8 @@ export function account(user: string, host: string): string {
 
 class MysqlSession implements DatabaseSession {
   private plainSqlMode = false;
+  /** Set when a statement failed: one that timed out may still hold the connection, so close() destroys it. */
+  private failed = false;
 
   constructor(
     private readonly connection: mysql.Connection,
@@ -74,11 +76,12 @@ class MysqlSession implements DatabaseSession {
   }
 
   private async execute(label: string, sql: string, options: { sensitive?: boolean; params?: unknown[] }) {
-    this.options.beforeStatement();
+    const timeout = this.options.beforeStatement();
     let rows: unknown;
     try {
-      [rows] = await this.connection.query({ sql, timeout: this.options.statementTimeoutMs }, options.params);
+      [rows] = await this.connection.query({ sql, timeout }, options.params);
     } catch (error) {
+      this.failed = true;
       // mysql2 errors carry the statement (error.sql) and the server may echo part of it: keep the code only
       // for statements that carry a credential, and never forward the driver error itself.
       const { errno, code, message } = error as { errno?: number; code?: string; message?: string };
@@ -92,7 +95,9 @@ class MysqlSession implements DatabaseSession {
   }
 
   async close() {
-    await this.connection.end().catch(() => this.connection.destroy());
+    // end() waits for the statement in progress, which after a client-side timeout may run on and on.
+    if (this.failed) this.connection.destroy();
+    else await this.connection.end().catch(() => this.connection.destroy());
   }
 }
 

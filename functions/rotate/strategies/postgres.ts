@@ -69,10 +69,15 @@ class PostgresSession implements DatabaseSession {
   ) {}
 
   async run(label: string, sql: string, options: { sensitive?: boolean; params?: unknown[] } = {}) {
-    this.options.beforeStatement();
+    // The client-side bound shrinks with the deadline; statement_timeout was fixed at login.
+    const query_timeout = this.options.beforeStatement();
     let result: pg.QueryResult | pg.QueryResult[];
     try {
-      result = (await this.client.query(sql, options.params)) as pg.QueryResult | pg.QueryResult[];
+      result = (await this.client.query({
+        text: sql,
+        values: options.params,
+        query_timeout,
+      } as pg.QueryConfig)) as pg.QueryResult | pg.QueryResult[];
     } catch (error) {
       const { code, message } = error as { code?: string; message?: string };
       // A statement that carries a credential may be echoed in the server's message: keep only its code.
