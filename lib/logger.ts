@@ -3,8 +3,9 @@ import type { LogAttributes, UnformattedAttributes } from "@aws-lambda-powertool
 import { redact } from "./redaction.ts";
 
 /**
- * Powertools' standard JSON shape, passed through the redaction wrapper as the very last step, so that
- * the message, persistent keys, extra objects and formatted errors are all covered.
+ * Powertools' standard JSON shape (the fields of its own PowertoolsLogFormatter, which it does not
+ * export), passed through the redaction wrapper as the very last step, so that the message, Powertools'
+ * own fields, persistent keys, extra objects and formatted errors are all covered.
  */
 class RedactingLogFormatter extends LogFormatter {
   override formatAttributes(attributes: UnformattedAttributes, additional: LogAttributes): LogItem {
@@ -14,7 +15,11 @@ class RedactingLogFormatter extends LogFormatter {
       timestamp: this.formatTimestamp(attributes.timestamp),
       service: attributes.serviceName,
       cold_start: attributes.lambdaContext?.coldStart,
+      function_arn: attributes.lambdaContext?.invokedFunctionArn,
+      function_memory_size: attributes.lambdaContext?.memoryLimitInMB,
+      function_name: attributes.lambdaContext?.functionName,
       function_request_id: attributes.lambdaContext?.awsRequestId,
+      sampling_rate: attributes.sampleRateValue,
       xray_trace_id: attributes.xRayTraceId,
     };
     return new LogItem({ attributes: redact({ ...base, ...additional }) as LogAttributes });
@@ -25,13 +30,12 @@ class RedactingLogFormatter extends LogFormatter {
   }
 }
 
-/** Creates a structured JSON logger whose every line goes through the redaction wrapper. */
+/**
+ * Creates a structured JSON logger whose every line goes through the redaction wrapper. The level comes
+ * from POWERTOOLS_LOG_LEVEL, then LOG_LEVEL (Powertools' own order; default INFO).
+ */
 export function createLogger(serviceName: string): Logger {
-  return new Logger({
-    serviceName,
-    logLevel: (process.env.LOG_LEVEL as "INFO" | undefined) ?? "INFO",
-    logFormatter: new RedactingLogFormatter(),
-  });
+  return new Logger({ serviceName, logFormatter: new RedactingLogFormatter() });
 }
 
 export type { Logger };

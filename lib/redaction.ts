@@ -9,24 +9,38 @@ export const REDACTED = "[REDACTED]";
 // Shorter values would blank ordinary words; IBKR's minimum password length is 6.
 const MIN_SECRET_LENGTH = 6;
 
+// Compared after normaliseKey (lower case, letters only): "api_key", "x-api-key" and "ApiKey" all match.
 const SECRET_KEYS = new Set([
   "password",
   "passwd",
   "pwd",
-  "newpassword",
-  "currentpassword",
-  "masterpassword",
+  "passphrase",
+  // Secrets Manager: GetSecretValue / PutSecretValue / CreateSecret / UpdateSecret / BatchGetSecretValue
+  // (RandomPassword of GetRandomPassword ends with "password").
   "secretstring",
   "secretbinary",
   "secretvalue",
-  "routingkey",
-  "integrationkey",
-  "apikey",
-  "authorization",
+  // KMS Decrypt / GenerateDataKey.
+  "plaintext",
+  // STS and IAM credentials.
   "secretaccesskey",
   "sessiontoken",
   "securitytoken",
   "xamzsecuritytoken",
+  // The raw body the SDK attaches to a response it could not parse (a GetSecretValue answer included).
+  "responsebodytext",
+  "routingkey",
+  "integrationkey",
+  "apikey",
+  "xapikey",
+  "accesstoken",
+  "refreshtoken",
+  "idtoken",
+  "authtoken",
+  "bearertoken",
+  "cookie",
+  "setcookie",
+  "connectionstring",
   "privatekey",
   "clientsecret",
 ]);
@@ -41,13 +55,18 @@ function normaliseKey(key: string): string {
 /** True when a property of this name always carries a secret (password, SecretString, api_key, ...). */
 export function isSecretKey(key: string): boolean {
   const normalised = normaliseKey(key);
-  return SECRET_KEYS.has(normalised) || normalised.endsWith("password");
+  return (
+    SECRET_KEYS.has(normalised) || normalised.endsWith("password") || normalised.endsWith("authorization")
+  );
 }
 
 /** Registers a secret value so that it is removed from every later output, in raw and JSON-escaped form. */
 export function registerSecret(value: string | undefined | null): void {
   if (typeof value !== "string" || value.length < MIN_SECRET_LENGTH) return;
-  const forms = [value, JSON.stringify(value).slice(1, -1), encodeURIComponent(value)];
+  // Raw, as inside JSON text, as inside JSON text that is itself a JSON string (a SecretString in a
+  // logged request body), and URL-encoded.
+  const escaped = JSON.stringify(value).slice(1, -1);
+  const forms = [value, escaped, JSON.stringify(escaped).slice(1, -1), encodeURIComponent(value)];
   let changed = false;
   for (const form of forms) {
     if (!registered.has(form)) {
@@ -85,15 +104,20 @@ function secretPattern(): RegExp | undefined {
   return pattern;
 }
 
-/** Removes every registered secret value from a string. */
+// The password of a URL or connection string (scheme://user:password@host), registered or not.
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s/@]+@/gi;
+
+/** Removes every registered secret value, and any password in a URL, from a string. */
 export function redactText(text: string): string {
   const regex = secretPattern();
-  return regex ? text.replace(regex, REDACTED) : text;
+  const withoutSecrets = regex ? text.replace(regex, REDACTED) : text;
+  return withoutSecrets.replace(URL_PASSWORD, `$1${REDACTED}@`);
 }
 
 /**
- * Returns a deep copy of `value` with registered secrets removed from every string, secret-bearing
- * keys blanked, and errors turned into plain objects (name, message, stack, cause) that are redacted too.
+ * Returns a deep copy of `value` made only of plain data, as JSON.stringify would see it, with registered
+ * secrets removed from every string (keys included), secret-bearing keys blanked, binary data replaced,
+ * and errors turned into plain objects (name, message, stack, cause, own fields) that are redacted too.
  */
 export function redact<T>(value: T): T {
   return redactValue(value, new WeakMap()) as T;
@@ -101,36 +125,56 @@ export function redact<T>(value: T): T {
 
 function redactValue(value: unknown, seen: WeakMap<object, unknown>): unknown {
   if (typeof value === "string") return redactText(value);
+  // A function (an own toJSON, say) could hand JSON.stringify anything later: drop it, as JSON does.
+  if (typeof value === "function" || typeof value === "symbol") return undefined;
   if (value === null || typeof value !== "object") return value;
   if (seen.has(value)) return seen.get(value);
   if (value instanceof Date) return value;
-  if (value instanceof Error) {
-    const plain: Record<string, unknown> = {};
-    seen.set(value, plain);
-    plain.name = value.name;
-    plain.message = redactText(value.message);
-    if (value.stack) plain.stack = redactText(value.stack);
-    for (const [key, inner] of Object.entries(value)) {
-      plain[key] = isSecretKey(key) ? REDACTED : redactValue(inner, seen);
-    }
-    if (value.cause !== undefined) plain.cause = redactValue(value.cause, seen);
-    return plain;
-  }
-  if (Array.isArray(value)) {
+  if (Buffer.isBuffer(value) || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return REDACTED;
+  if (value instanceof Error) return redactError(value, seen);
+  if (value instanceof URL) return redactText(value.href);
+  if (Array.isArray(value) || value instanceof Set) {
     const copy: unknown[] = [];
     seen.set(value, copy);
     for (const item of value) copy.push(redactValue(item, seen));
     return copy;
   }
-  if (value instanceof Map) {
-    return redactValue(Object.fromEntries(value), seen);
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === "function") {
+    // JSON.stringify prints what toJSON returns, not the object's own fields.
+    seen.set(value, REDACTED);
+    try {
+      return redactValue(toJSON.call(value), seen);
+    } catch {
+      return REDACTED;
+    }
   }
-  if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return REDACTED;
   const copy: Record<string, unknown> = {};
   seen.set(value, copy);
-  for (const [key, inner] of Object.entries(value)) {
-    copy[key] =
-      isSecretKey(key) && inner !== null && inner !== undefined ? REDACTED : redactValue(inner, seen);
-  }
+  const entries = value instanceof Map ? [...value.entries()] : Object.entries(value);
+  for (const [key, inner] of entries) copyField(copy, String(key), inner, seen);
   return copy;
+}
+
+function redactError(error: Error, seen: WeakMap<object, unknown>): Record<string, unknown> {
+  const plain: Record<string, unknown> = {};
+  seen.set(error, plain);
+  plain.name = redactText(String(error.name));
+  plain.message = redactText(String(error.message));
+  if (error.stack) plain.stack = redactText(error.stack);
+  for (const [key, inner] of Object.entries(error)) copyField(plain, key, inner, seen);
+  if (error.cause !== undefined) plain.cause = redactValue(error.cause, seen);
+  if (error instanceof AggregateError) plain.errors = redactValue(error.errors, seen);
+  return plain;
+}
+
+/** Copies one field into `target`: its key redacted too, its value blanked when the key names a secret. */
+function copyField(
+  target: Record<string, unknown>,
+  key: string,
+  value: unknown,
+  seen: WeakMap<object, unknown>,
+) {
+  target[redactText(key)] =
+    isSecretKey(key) && value !== null && value !== undefined ? REDACTED : redactValue(value, seen);
 }
