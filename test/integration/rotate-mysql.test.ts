@@ -164,6 +164,22 @@ describe("mysql-alternating: grant synchronisation", () => {
     }
   });
 
+  it("gives the other user the current user's TLS requirement (REQUIRE), both ways", async () => {
+    const requirement = async (user: string) => {
+      const [rows] = await admin.query("SELECT ssl_type AS type FROM mysql.user WHERE User = ?", [user]);
+      return (rows as { type: string }[]).map(({ type }) => type);
+    };
+    const { arn, username } = await suite.newSecret("alternating");
+    const clone = `${username}_clone`;
+    await admin.query("ALTER USER ?@'%' REQUIRE SSL", [username]);
+    expect((await harness.rotate(arn, token(1))).status).toBe("succeeded");
+    expect(await requirement(clone)).toEqual(["ANY"]);
+
+    await admin.query("ALTER USER ?@'%' REQUIRE NONE", [clone]);
+    expect((await harness.rotate(arn, token(2))).status).toBe("succeeded");
+    expect(await requirement(username)).toEqual([""]);
+  });
+
   it("copies grants when the server runs with ANSI sql_mode (SHOW GRANTS spells names with double quotes)", async () => {
     const [modes] = await admin.query("SELECT @@GLOBAL.sql_mode AS mode");
     const globalMode = (modes as { mode: string }[])[0]!.mode;

@@ -5,6 +5,7 @@ import {
   grantSyncStatements,
   parseGrants,
   quoteString,
+  requireClause,
 } from "../../functions/rotate/strategies/mysql.ts";
 
 describe("quoteString", () => {
@@ -150,5 +151,21 @@ describe("grantSyncStatements", () => {
       "%",
     );
     expect(grantSyncStatements(source, same, grantee)).toEqual([]);
+  });
+});
+
+describe("requireClause", () => {
+  it("spells each mysql.user TLS requirement as a REQUIRE clause, quoting X.509 names", () => {
+    expect(requireClause({ type: "" })).toBe("REQUIRE NONE");
+    expect(requireClause({ type: "ANY", cipher: Buffer.alloc(0) })).toBe("REQUIRE SSL");
+    expect(requireClause({ type: "X509" })).toBe("REQUIRE X509");
+    expect(
+      requireClause({
+        type: "SPECIFIED",
+        issuer: Buffer.from("/CN=O'Brien CA"),
+        subject: "/CN=app\\ops",
+        cipher: Buffer.alloc(0),
+      }),
+    ).toBe("REQUIRE ISSUER '/CN=O''Brien CA' AND SUBJECT '/CN=app\\\\ops'");
   });
 });

@@ -246,6 +246,39 @@ export function grantSyncStatements(source: GrantItem[], target: GrantItem[], gr
   return statements;
 }
 
+/**
+ * The REQUIRE clause that gives an account the TLS requirement of a mysql.user row (ssl_type and the
+ * X.509 columns, the same in MySQL 5.7/8/9 and MariaDB).
+ */
+export function requireClause(row: Row): string {
+  const text = (value: unknown) =>
+    value === null || value === undefined
+      ? ""
+      : Buffer.isBuffer(value)
+        ? value.toString("utf8")
+        : String(value);
+  switch (text(row.type).toUpperCase()) {
+    case "ANY":
+      return "REQUIRE SSL";
+    case "X509":
+      return "REQUIRE X509";
+    case "SPECIFIED": {
+      const parts = (
+        [
+          ["ISSUER", text(row.issuer)],
+          ["SUBJECT", text(row.subject)],
+          ["CIPHER", text(row.cipher)],
+        ] as const
+      ).filter(([, value]) => value !== "");
+      return parts.length === 0
+        ? "REQUIRE SSL"
+        : `REQUIRE ${parts.map(([name, value]) => `${name} ${quoteString(value)}`).join(" AND ")}`;
+    }
+    default:
+      return "REQUIRE NONE";
+  }
+}
+
 async function showGrants(session: DatabaseSession, user: string, host: string): Promise<string[]> {
   const rows = await session.run("SHOW GRANTS", `SHOW GRANTS FOR ${account(user, host)}`);
   return rows.map((row) => String(Object.values(row)[0]));
@@ -307,18 +340,19 @@ export const mysqlDriver: DatabaseDriver = {
 
   async prepareAlternateUser(admin, source, target) {
     await (admin as MysqlSession).usePlainSqlMode();
-    const hostRows = await admin.run(
+    const accounts = await admin.run(
       "SELECT account hosts",
-      `SELECT Host AS host FROM mysql.user WHERE User = ${quoteString(source.username)}`,
+      `SELECT Host AS host, ssl_type AS type, ssl_cipher AS cipher, x509_issuer AS issuer,
+         x509_subject AS subject FROM mysql.user WHERE User = ${quoteString(source.username)}`,
     );
-    const hosts = hostRows.map((row) => String(row.host));
+    const hosts = accounts.map((row) => String(row.host));
     if (hosts.length === 0) {
       throw new TargetError(
         `${describeTarget(source)}: the source user does not exist; cannot copy its grants`,
       );
     }
     const password = quoteString(target.password);
-    for (const host of hosts) {
+    for (const [index, host] of hosts.entries()) {
       const grantee = account(target.username, host);
       // Locked until its grants match and its password is set (ACCOUNT LOCK: MySQL 5.7.6+, MariaDB 10.4.2+).
       await admin.run(
@@ -331,6 +365,8 @@ export const mysqlDriver: DatabaseDriver = {
       for (const statement of grantSyncStatements(sourceGrants, targetGrants, grantee)) {
         await admin.run(statement.split(" ", 1)[0]!, statement);
       }
+      // The TLS requirement too: a clone without the user's REQUIRE SSL/X509 would accept plaintext logins.
+      await admin.run("ALTER USER (REQUIRE)", `ALTER USER ${grantee} ${requireClause(accounts[index]!)}`);
     }
     // Every host's account gets the password in one statement, last: setSecret counts a pending user
     // that logs in as complete, so a crash between per-host statements would leave the other hosts'
