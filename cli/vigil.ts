@@ -1,5 +1,6 @@
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { describeError, VigilError } from "../lib/errors.ts";
+import packageJson from "../package.json" with { type: "json" };
 import type { CommandRegistration } from "./command.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerIbkrStage } from "./commands/ibkr-stage.ts";
@@ -10,21 +11,26 @@ const commands: CommandRegistration[] = [registerDemo, registerIbkrStage, regist
 
 const program = new Command("vigil")
   .description("Vigil: secrets rotation and access alerting for AWS Secrets Manager")
-  .version("0.1.0")
-  .showHelpAfterError("(run with --help for usage)");
+  .version(packageJson.version)
+  .showHelpAfterError("(run with --help for usage)")
+  // Usage errors come back here (commander would exit 1, which `vigil scan` uses for "findings").
+  .exitOverride();
 
 for (const register of commands) register(program);
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  // Expected failures print one clear line; anything else is a bug and keeps its stack.
-  if (error instanceof VigilError) {
-    process.stderr.write(`vigil: ${describeError(error)}\n`);
+  if (error instanceof CommanderError) {
+    // Commander has printed the help, the version or the usage error already.
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
   } else {
-    process.stderr.write(
-      `vigil: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
+    // Expected failures print one clear line; anything else is a bug and keeps its stack.
+    const detail =
+      error instanceof VigilError
+        ? describeError(error)
+        : `unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+    process.stderr.write(`vigil: ${detail}\n`);
+    process.exitCode = 2;
   }
-  process.exitCode = 2;
 }
