@@ -47,8 +47,9 @@ export function envReader(env: Env = process.env): EnvReader {
         if (fallback === undefined) throw new ConfigError(name, "is required but not set");
         return fallback;
       }
-      const value = Number(text);
-      if (!Number.isInteger(value)) throw new ConfigError(name, `expected an integer, got "${text}"`);
+      // Decimal digits only: Number() would also take "0x20", "1e3" and "32.0".
+      const value = /^[-+]?\d+$/.test(text) ? Number(text) : Number.NaN;
+      if (!Number.isSafeInteger(value)) throw new ConfigError(name, `expected an integer, got "${text}"`);
       if (value < min || value > max) {
         throw new ConfigError(name, `expected an integer from ${min} to ${max}, got ${value}`);
       }

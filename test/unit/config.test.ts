@@ -23,6 +23,13 @@ describe("envReader", () => {
     expect(() => envReader({ N: "1.5" }).integer("N")).toThrow('N: expected an integer, got "1.5"');
   });
 
+  it("accepts decimal digits only, not hexadecimal, exponents or a trailing .0", () => {
+    for (const text of ["0x20", "1e3", "32.0", "9007199254740993"]) {
+      expect(() => envReader({ N: text }).integer("N")).toThrow(`N: expected an integer, got "${text}"`);
+    }
+    expect(envReader({ N: " -12 " }).integer("N")).toBe(-12);
+  });
+
   it("uses the fallback when unset", () => {
     expect(envReader({}).integer("N", { fallback: 32 })).toBe(32);
     expect(envReader({}).boolean("B", true)).toBe(true);
