@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { TargetError } from "../../functions/rotate/errors.ts";
 import {
   account,
+  defaultRoleStatement,
   grantSyncStatements,
   parseGrants,
   quoteString,
@@ -167,5 +168,19 @@ describe("requireClause", () => {
         cipher: Buffer.alloc(0),
       }),
     ).toBe("REQUIRE ISSUER '/CN=O''Brien CA' AND SUBJECT '/CN=app\\\\ops'");
+  });
+});
+
+describe("defaultRoleStatement (MySQL 8 mysql.default_roles)", () => {
+  const grantee = account("app_clone", "%");
+
+  it("sets the source's default roles on the target, or clears them, only when they differ", () => {
+    const reader = account("reader", "%");
+    const writer = account("writer", "%");
+    expect(defaultRoleStatement([writer, reader], [], grantee)).toEqual([
+      "SET DEFAULT ROLE 'reader'@'%', 'writer'@'%' TO 'app_clone'@'%'",
+    ]);
+    expect(defaultRoleStatement([], [reader], grantee)).toEqual(["SET DEFAULT ROLE NONE TO 'app_clone'@'%'"]);
+    expect(defaultRoleStatement([reader, writer], [writer, reader], grantee)).toEqual([]);
   });
 });

@@ -246,17 +246,37 @@ export function grantSyncStatements(source: GrantItem[], target: GrantItem[], gr
   return statements;
 }
 
+/** A column value as text (mysql2 returns binary-collated columns as Buffers). */
+function text(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  return Buffer.isBuffer(value) ? value.toString("utf8") : String(value);
+}
+
+/**
+ * MySQL 8+ keeps default roles in mysql.default_roles, not in SHOW GRANTS: the statement that gives
+ * `grantee` the source's default roles (each `'role'@'host'`), or none when they already match.
+ */
+export function defaultRoleStatement(source: string[], target: string[], grantee: string): string[] {
+  const want = [...source].sort();
+  const have = [...target].sort();
+  if (want.join("\n") === have.join("\n")) return [];
+  return [`SET DEFAULT ROLE ${want.length > 0 ? want.join(", ") : "NONE"} TO ${grantee}`];
+}
+
+async function mysqlDefaultRoles(session: DatabaseSession, user: string, host: string): Promise<string[]> {
+  const rows = await session.run(
+    "SELECT default roles",
+    `SELECT DEFAULT_ROLE_USER AS user, DEFAULT_ROLE_HOST AS host FROM mysql.default_roles
+     WHERE USER = ${quoteString(user)} AND HOST = ${quoteString(host)}`,
+  );
+  return rows.map((row) => account(text(row.user), text(row.host)));
+}
+
 /**
  * The REQUIRE clause that gives an account the TLS requirement of a mysql.user row (ssl_type and the
  * X.509 columns, the same in MySQL 5.7/8/9 and MariaDB).
  */
 export function requireClause(row: Row): string {
-  const text = (value: unknown) =>
-    value === null || value === undefined
-      ? ""
-      : Buffer.isBuffer(value)
-        ? value.toString("utf8")
-        : String(value);
   switch (text(row.type).toUpperCase()) {
     case "ANY":
       return "REQUIRE SSL";
@@ -340,6 +360,7 @@ export const mysqlDriver: DatabaseDriver = {
 
   async prepareAlternateUser(admin, source, target) {
     await (admin as MysqlSession).usePlainSqlMode();
+    const mariadb = await (admin as MysqlSession).isMariaDb();
     const accounts = await admin.run(
       "SELECT account hosts",
       `SELECT Host AS host, ssl_type AS type, ssl_cipher AS cipher, x509_issuer AS issuer,
@@ -362,7 +383,18 @@ export const mysqlDriver: DatabaseDriver = {
       );
       const sourceGrants = parseGrants(await showGrants(admin, source.username, host), source.username, host);
       const targetGrants = parseGrants(await showGrants(admin, target.username, host), target.username, host);
-      for (const statement of grantSyncStatements(sourceGrants, targetGrants, grantee)) {
+      const statements = grantSyncStatements(sourceGrants, targetGrants, grantee);
+      // Roles exist on MySQL from 8.0 (mysql.default_roles with them); MariaDB's are in SHOW GRANTS.
+      if (!mariadb && [...sourceGrants, ...targetGrants].some((item) => item.kind === "role")) {
+        statements.push(
+          ...defaultRoleStatement(
+            await mysqlDefaultRoles(admin, source.username, host),
+            await mysqlDefaultRoles(admin, target.username, host),
+            grantee,
+          ),
+        );
+      }
+      for (const statement of statements) {
         await admin.run(statement.split(" ", 1)[0]!, statement);
       }
       // The TLS requirement too: a clone without the user's REQUIRE SSL/X509 would accept plaintext logins.
