@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
 export interface BundleMeasurement {
@@ -11,7 +12,8 @@ export interface BundleMeasurement {
   coldImportMs: number;
 }
 
-const root = new URL("..", import.meta.url).pathname;
+// fileURLToPath, not .pathname: a checkout path with a space would stay percent-encoded.
+const root = fileURLToPath(new URL("..", import.meta.url));
 
 /** Measures every built function bundle in dist/: size, gzip size and cold import time. */
 export function measureBundles(runs = 5): BundleMeasurement[] {

@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import {
@@ -26,13 +26,16 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 /** Rotates one secret per database strategy `rotations` times and times a bare password change beside it. */
 export async function measureRotations(rotations = 5): Promise<RotationMeasurement[]> {
   const postgres = await startPostgres({ tls: true });
-  const mariadb = await startMariaDb({ tls: true });
+  const mariadb = await startMariaDb({ tls: true }).catch(async (error: unknown) => {
+    await postgres.stop();
+    throw error;
+  });
   const sandbox = await startSandbox({
     rotationLambda: resolve("dist/rotate/index.mjs"),
     rotationTimeoutMs: 60_000,
   });
+  const caBundle = join(tmpdir(), `vigil-bench-ca-${process.pid}.pem`);
   try {
-    const caBundle = join(tmpdir(), `vigil-bench-ca-${process.pid}.pem`);
     await writeFile(caBundle, `${postgres.tls!.caPem}\n${mariadb.tls!.caPem}`);
     Object.assign(process.env, sandbox.env, { DB_CA_BUNDLE_PATH: caBundle, LOG_LEVEL: "SILENT" });
     const sm = new SecretsManagerClient(sandbox.clientConfig());
@@ -108,6 +111,7 @@ export async function measureRotations(rotations = 5): Promise<RotationMeasureme
     await sandbox.stop();
     await mariadb.stop();
     await postgres.stop();
+    await rm(caBundle, { force: true });
   }
 }
 

@@ -3,13 +3,15 @@
 import { existsSync, readdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 // CommonJS dependencies (pg, mysql2) call require() for Node built-ins; an ESM bundle needs one.
 const requireShim =
   "import { createRequire as __vigilCreateRequire } from 'node:module'; const require = __vigilCreateRequire(import.meta.url);";
 
-const root = new URL("..", import.meta.url).pathname;
+// fileURLToPath, not .pathname: a checkout path with a space would stay percent-encoded.
+const root = fileURLToPath(new URL("..", import.meta.url));
 const functions = readdirSync(join(root, "functions"), { withFileTypes: true })
   .filter((entry) => entry.isDirectory() && existsSync(join(root, "functions", entry.name, "handler.ts")))
   .map((entry) => entry.name);
