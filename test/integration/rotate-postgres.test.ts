@@ -101,6 +101,40 @@ describe("postgres-alternating: one owner role", () => {
   });
 });
 
+describe("postgres-alternating: admin privileges", () => {
+  it("names the missing privilege when the admin may not create roles, and changes nothing", async () => {
+    const suffix = Date.now() % 100000;
+    const weakAdmin = `weak_admin_${suffix}`;
+    const username = `weak_app_${suffix}`;
+    await admin.query(`CREATE ROLE ${weakAdmin} LOGIN PASSWORD 'Weak-Admin-Pw-1'`);
+    await admin.query(`CREATE ROLE ${username} LOGIN PASSWORD 'Weak-App-Pw-1'`);
+    suite.trackPassword("Weak-Admin-Pw-1");
+    suite.trackPassword("Weak-App-Pw-1");
+    const target = { engine: "postgres", host: server.host, port: server.port, dbname: "postgres" };
+    const masterarn = await harness.createSecret(`vigil/postgres/${weakAdmin}`, {
+      ...target,
+      username: weakAdmin,
+      password: "Weak-Admin-Pw-1",
+    });
+    const arn = await harness.createSecret(`vigil/postgres/${username}`, {
+      ...target,
+      username,
+      password: "Weak-App-Pw-1",
+      masterarn,
+    });
+
+    const record = await harness.rotate(arn, token(1));
+
+    expect(record.status).toBe("failed");
+    expect(record.failure?.message).toMatch(
+      /SQLSTATE 42501 \(insufficient privilege\): the admin secret's user needs CREATEROLE/,
+    );
+    expect(await suite.logsIn(username, "Weak-App-Pw-1")).toBe(true);
+    const clone = await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [`${username}_clone`]);
+    expect(clone.rowCount).toBe(0);
+  });
+});
+
 describe("TLS", () => {
   let plain: ThrowawayPostgres;
   beforeAll(async () => {

@@ -155,17 +155,28 @@ export const postgresDriver: DatabaseDriver = {
     // then gets LOGIN and its password. A clone that logs in with the pending password is complete.
     const clone = quoteIdentifier(target.username);
     const tag = `$vigil_${randomBytes(6).toString("hex")}$`;
-    await admin.run(
-      "CREATE/GRANT/ALTER ROLE (clone)",
-      [
-        `DO ${tag}BEGIN CREATE ROLE ${clone} NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END${tag}`,
-        `GRANT ${quoteIdentifier(owner)} TO ${clone}`,
-        `ALTER ROLE ${clone} INHERIT`,
-        `ALTER ROLE ${clone} SET role = ${quoteLiteral(owner)}`,
-        `ALTER ROLE ${clone} LOGIN ${passwordClause(target.password)}`,
-      ].join(";\n"),
-      { sensitive: true },
-    );
+    try {
+      await admin.run(
+        "CREATE/GRANT/ALTER ROLE (clone)",
+        [
+          `DO ${tag}BEGIN CREATE ROLE ${clone} NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END${tag}`,
+          `GRANT ${quoteIdentifier(owner)} TO ${clone}`,
+          `ALTER ROLE ${clone} INHERIT`,
+          `ALTER ROLE ${clone} SET role = ${quoteLiteral(owner)}`,
+          `ALTER ROLE ${clone} LOGIN ${passwordClause(target.password)}`,
+        ].join(";\n"),
+        { sensitive: true },
+      );
+    } catch (error) {
+      // The statements carry the password, so only the SQLSTATE is reported: name the usual cause.
+      if (error instanceof TargetError && error.message.endsWith("SQLSTATE 42501")) {
+        throw new TargetError(
+          `${error.message} (insufficient privilege): the admin secret's user needs CREATEROLE and, on PostgreSQL 16+, ADMIN OPTION on role ${quoteIdentifier(owner)}; nothing was changed`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
   },
 
   async checkSession(session, secret) {
