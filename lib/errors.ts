@@ -1,3 +1,5 @@
+import { redactText } from "./redaction.ts";
+
 /** Base class of every error Vigil throws on purpose; anything else is a bug. */
 export class VigilError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -30,8 +32,7 @@ export class ValidationError extends VigilError {
   }
 }
 
-/** Returns a message safe to show for any thrown value, without its stack. */
+/** Returns a message safe to show for any thrown value: without its stack, registered secrets removed. */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name;
-  return String(error);
+  return redactText(error instanceof Error ? error.message || error.name : String(error));
 }

@@ -1,5 +1,6 @@
 import type { Context } from "aws-lambda";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describeError } from "../../lib/errors.ts";
 import { createLogger } from "../../lib/logger.ts";
 import {
   clearRegisteredSecrets,
@@ -195,6 +196,11 @@ describe("redact", () => {
     expect(result.node.note).toBe(REDACTED);
     expect(result.node.map.self).toBe(result.node);
     expect(result.error.again).toBe(result.error);
+  });
+
+  it("is what describeError applies to the messages it returns", () => {
+    expect(describeError(new Error(`login failed for ${SECRET}`))).toBe(`login failed for ${REDACTED}`);
+    expect(describeError(`thrown ${SECRET}`)).toBe(`thrown ${REDACTED}`);
   });
 
   it("ignores values too short to be secrets", () => {
