@@ -217,6 +217,14 @@ describe("rotateSecretStep", () => {
       dependencies(),
     );
     await expect(run).rejects.toThrow(`Secret ${ARN} (AWSCURRENT) is not valid JSON`);
+    const error = (await run.then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    )) as Error;
+    expect(
+      JSON.stringify({ message: error.message, stack: error.stack, cause: String(error.cause) }),
+    ).not.toMatch(/hunter2/);
+    expect(JSON.stringify(published)).not.toMatch(/hunter2/);
   });
 
   it("stops before doing anything when the deadline is too close", async () => {
