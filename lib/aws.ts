@@ -5,12 +5,13 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
 
-/**
+/*
  * One client per service, created on first use and reused for the life of the Lambda container.
  * Endpoints are never set here: the SDK itself honours AWS_ENDPOINT_URL and
  * AWS_ENDPOINT_URL_<SERVICE> (that is how the sandbox and tests reach a local peer). Functions take
  * their clients as parameters, so a test passes a mocked or sandbox-bound client instead.
  */
+
 // Bounds on one HTTP attempt, so a stalled endpoint fails (and is retried by the SDK) well inside a
 // Lambda deadline instead of holding the invocation until it is killed.
 const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000, throwOnRequestTimeout: true };
@@ -23,9 +24,15 @@ function lazy<T>(create: () => T): () => T {
   };
 }
 
+/** The container's Secrets Manager client. */
 export const secretsManagerClient = /* @__PURE__ */ lazy(() => new SecretsManagerClient({ requestHandler }));
+/** The container's CloudTrail client (LookupEvents, for the audit scanner). */
 export const cloudTrailClient = /* @__PURE__ */ lazy(() => new CloudTrailClient({ requestHandler }));
+/** The container's SNS client. */
 export const snsClient = /* @__PURE__ */ lazy(() => new SNSClient({ requestHandler }));
+/** The container's SQS client (the findings queue). */
 export const sqsClient = /* @__PURE__ */ lazy(() => new SQSClient({ requestHandler }));
+/** The container's ECS client (forced deployments after a rotation). */
 export const ecsClient = /* @__PURE__ */ lazy(() => new ECSClient({ requestHandler }));
+/** The container's DynamoDB client (the audit scanner's checkpoints and baselines). */
 export const dynamoDbClient = /* @__PURE__ */ lazy(() => new DynamoDBClient({ requestHandler }));
