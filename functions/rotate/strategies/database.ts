@@ -198,10 +198,17 @@ export interface DatabaseSession {
    * Runs one statement. `label` names it in errors and logs (the SQL text never appears in either);
    * `sensitive` marks statements that carry a credential, whose driver error text is dropped.
    */
-  run(label: string, sql: string, options?: { sensitive?: boolean; params?: unknown[] }): Promise<Row[]>;
+  run(label: string, sql: string, options?: RunOptions): Promise<Row[]>;
   close(): Promise<void>;
 }
 export type Row = Record<string, unknown>;
+/**
+ * No bound parameters: values are quoted by the drivers' own functions, which know the session's
+ * sql_mode (mysql2's client-side `?` escaping assumes backslash escapes are on).
+ */
+export interface RunOptions {
+  sensitive?: boolean;
+}
 
 /** What a strategy needs of a driver family. */
 export interface DatabaseDriver {

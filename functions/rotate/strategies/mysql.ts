@@ -7,6 +7,7 @@ import {
   type DatabaseSession,
   describeTarget,
   type Row,
+  type RunOptions,
   statementHooks,
   tlsOptions,
 } from "./database.ts";
@@ -70,16 +71,16 @@ class MysqlSession implements DatabaseSession {
     this.plainSqlMode = true;
   }
 
-  async run(label: string, sql: string, options: { sensitive?: boolean; params?: unknown[] } = {}) {
+  async run(label: string, sql: string, options: RunOptions = {}) {
     if (sql.includes("\\")) await this.usePlainSqlMode();
     return this.execute(label, sql, options);
   }
 
-  private async execute(label: string, sql: string, options: { sensitive?: boolean; params?: unknown[] }) {
+  private async execute(label: string, sql: string, options: RunOptions) {
     const timeout = this.options.beforeStatement();
     let rows: unknown;
     try {
-      [rows] = await this.connection.query({ sql, timeout }, options.params);
+      [rows] = await this.connection.query({ sql, timeout });
     } catch (error) {
       this.failed = true;
       // mysql2 errors carry the statement (error.sql) and the server may echo part of it: keep the code only

@@ -5,11 +5,11 @@ import {
   afterStatementHook,
   type ConnectOptions,
   type DatabaseDriver,
-  type DatabaseSecret,
   type DatabaseSession,
   describeTarget,
   ownerUsername,
   type Row,
+  type RunOptions,
   statementHooks,
   tlsOptions,
 } from "./database.ts";
@@ -68,14 +68,13 @@ class PostgresSession implements DatabaseSession {
     private readonly where: string,
   ) {}
 
-  async run(label: string, sql: string, options: { sensitive?: boolean; params?: unknown[] } = {}) {
+  async run(label: string, sql: string, options: RunOptions = {}) {
     // The client-side bound shrinks with the deadline; statement_timeout was fixed at login.
     const query_timeout = this.options.beforeStatement();
     let result: pg.QueryResult | pg.QueryResult[];
     try {
       result = (await this.client.query({
         text: sql,
-        values: options.params,
         query_timeout,
       } as pg.QueryConfig)) as pg.QueryResult | pg.QueryResult[];
     } catch (error) {
@@ -186,5 +185,3 @@ export const postgresDriver: DatabaseDriver = {
     }
   },
 };
-
-export type { DatabaseSecret };
