@@ -40,7 +40,8 @@ export function inferStrategyName(secret: SecretJson): RotationStrategyName | st
   if (typeof engine === "string") {
     const family = DB_ENGINES[engine];
     if (!family) return `its "engine" is "${engine}", not one of ${Object.keys(DB_ENGINES).join(", ")}`;
-    return `${family}-${secret.masterarn === undefined ? "single" : "alternating"}`;
+    // A null masterarn means none, as the database secret's schema reads it.
+    return `${family}-${secret.masterarn === undefined || secret.masterarn === null ? "single" : "alternating"}`;
   }
   if (engine !== undefined) return `its "engine" is not a string`;
   const missing = IBKR_FIELDS.filter((field) => secret[field] === undefined);

@@ -131,6 +131,7 @@ describe("strategy selection for database secrets", () => {
     expect(selectStrategy(arn, undefined, { ...rds, masterarn: "arn:admin" }).name).toBe(
       "postgres-alternating",
     );
+    expect(selectStrategy(arn, undefined, { ...rds, masterarn: null }).name).toBe("postgres-single");
     expect(selectStrategy(arn, undefined, { ...rds, engine: "mariadb" }).name).toBe("mysql-single");
     expect(
       selectStrategy(arn, undefined, { ...rds, engine: "aurora-mysql", masterarn: "arn:admin" }).name,
