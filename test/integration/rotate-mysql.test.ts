@@ -164,6 +164,24 @@ describe("mysql-alternating: grant synchronisation", () => {
     }
   });
 
+  it("locks the other user's accounts on hosts the current user no longer has", async () => {
+    const { arn, username } = await suite.newSecret("alternating");
+    const clone = `${username}_clone`;
+    await admin.query("CREATE USER ?@'10.9.9.%' IDENTIFIED BY 'Stale-Clone-Pw-1'", [clone]);
+    await admin.query("GRANT SELECT ON appdb.* TO ?@'10.9.9.%'", [clone]);
+    suite.trackPassword("Stale-Clone-Pw-1");
+    expect((await harness.rotate(arn, token(1))).status).toBe("succeeded");
+    const [rows] = await admin.query(
+      `SELECT Host AS host, COALESCE(JSON_EXTRACT(Priv, '$.account_locked'), 'false') AS locked
+       FROM mysql.global_priv WHERE User = ? ORDER BY Host`,
+      [clone],
+    );
+    expect(rows).toEqual([
+      { host: "%", locked: "false" },
+      { host: "10.9.9.%", locked: "true" },
+    ]);
+  });
+
   it("gives the other user the current user's TLS requirement (REQUIRE), both ways", async () => {
     const requirement = async (user: string) => {
       const [rows] = await admin.query("SELECT ssl_type AS type FROM mysql.user WHERE User = ?", [user]);

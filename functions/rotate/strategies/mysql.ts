@@ -373,6 +373,19 @@ export const mysqlDriver: DatabaseDriver = {
         `${describeTarget(source)}: the source user does not exist; cannot copy its grants`,
       );
     }
+    // An account of the other user on a host the user no longer has would keep its old password and
+    // grants there for good: lock it (reversible, unlike DROP USER).
+    const targetHosts = await admin.run(
+      "SELECT alternate user hosts",
+      `SELECT Host AS host FROM mysql.user WHERE User = ${quoteString(target.username)}`,
+    );
+    const stale = targetHosts.map((row) => String(row.host)).filter((host) => !hosts.includes(host));
+    if (stale.length > 0) {
+      await admin.run(
+        "ALTER USER (lock hosts the user no longer has)",
+        `ALTER USER ${stale.map((host) => account(target.username, host)).join(", ")} ACCOUNT LOCK`,
+      );
+    }
     const password = quoteString(target.password);
     for (const [index, host] of hosts.entries()) {
       const grantee = account(target.username, host);
