@@ -153,7 +153,7 @@ export class RotationHarness {
       await this.step(secretId, token, step);
   }
 
-  /** RotateSecret: the sandbox creates the pending version and drives the four steps; returns its record. */
+  /** RotateSecret (`secretId` an ARN): the sandbox creates the pending version and drives the four steps; returns its record. */
   async rotate(secretId: string, token: string) {
     await this.admin.send(
       new RotateSecretCommand({
@@ -162,7 +162,12 @@ export class RotationHarness {
         ClientRequestToken: token,
       }),
     );
-    return this.sandbox.rotations().findLast((record) => record.versionId === token)!;
+    // Every secret's first rotation uses token(1): match the secret too, never another one's record.
+    const record = this.sandbox
+      .rotations()
+      .findLast((r) => r.versionId === token && r.secretArn === secretId);
+    if (!record) throw new Error(`RotateSecret recorded no rotation of ${secretId} version ${token}`);
+    return record;
   }
 
   /** Creates a secret with a JSON value (and tags); returns its ARN. */
