@@ -46,6 +46,7 @@ class FakeDatabase implements DatabaseDriver {
   users = new Map<string, string>();
   unreachable = false;
   checkFails = false;
+  passwordChangeFails = false;
   calls: string[] = [];
 
   async connect(secret: DatabaseSecret) {
@@ -61,6 +62,7 @@ class FakeDatabase implements DatabaseDriver {
   async changeOwnPassword(session: DatabaseSession, _secret: DatabaseSecret, password: string) {
     const { login } = session as FakeSession;
     this.calls.push(`password ${login}`);
+    if (this.passwordChangeFails) throw new TargetError("password change refused (test)");
     this.users.set(login, password);
   }
   async prepareAlternateUser(session: DatabaseSession, source: DatabaseSecret, pending: DatabaseSecret) {
@@ -217,6 +219,20 @@ describe("single-user testSecret", () => {
       ),
     );
     expect(database.users.get("app")).toBe(current.password);
+  });
+
+  it("says the database accepts only AWSPENDING when the rollback itself is refused", async () => {
+    database.users.set("app", NEW_PASSWORD);
+    database.checkFails = true;
+    database.passwordChangeFails = true; // e.g. MySQL password history refusing the old password
+    const error = await strategy()
+      .testSecret(context("testSecret"))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TestSecretFailedError);
+    expect((error as Error).message).toMatch(
+      /the rollback to the AWSCURRENT password failed too: the database accepts only AWSPENDING/,
+    );
+    expect(database.users.get("app")).toBe(NEW_PASSWORD);
   });
 
   it("has nothing to roll back when the database refuses the pending password but accepts AWSCURRENT", async () => {

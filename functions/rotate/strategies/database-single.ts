@@ -1,5 +1,5 @@
 import type { RotationStrategyName } from "../../../lib/finding.ts";
-import { NoWorkingCredentialError, TargetError, TestSecretFailedError } from "../errors.ts";
+import { DeadlineExceededError, NoWorkingCredentialError, TestSecretFailedError } from "../errors.ts";
 import { getPendingJson } from "../secrets.ts";
 import type { RotationStrategy, StepContext } from "../strategy.ts";
 import {
@@ -104,12 +104,25 @@ export function singleUserStrategy(
 
   /** Puts the database back on the AWSCURRENT password, logged in with the pending one. */
   async function rollBack(context: StepContext, pending: DatabaseSecret, current: DatabaseSecret) {
+    // No pending login: already back on AWSCURRENT (an earlier rollback), which the check below confirms.
     const session = await tryLogin(driver, pending, context, "AWSPENDING");
-    if (!session) return; // already back on AWSCURRENT (an earlier rollback, or setSecret never applied)
-    await withSession(session, (s) => driver.changeOwnPassword(s, pending, current.password));
+    if (session) {
+      try {
+        await withSession(session, (s) => driver.changeOwnPassword(s, pending, current.password));
+      } catch (error) {
+        if (error instanceof DeadlineExceededError) throw error;
+        // e.g. MySQL's password history refusing the old password: say where the database stands.
+        throw new TestSecretFailedError(
+          `testSecret failed for good with the AWSPENDING credential of ${context.secretArn} and the rollback to the AWSCURRENT password failed too: the database accepts only AWSPENDING until the rotation is retried or AWSPENDING is promoted by hand (see docs/rotation.md#when-a-rotation-fails)`,
+          { cause: error },
+        );
+      }
+    }
     const check = await tryLogin(driver, current, context, "AWSCURRENT");
     if (!check) {
-      throw new TargetError(`rollback of ${context.secretArn} did not restore the AWSCURRENT password`);
+      throw new NoWorkingCredentialError(
+        `${describeTarget(current)}: rolling back ${context.secretArn} left no stored password that logs in (neither AWSPENDING nor AWSCURRENT)`,
+      );
     }
     await check.close();
     context.logger.warn("rolled the database back to the AWSCURRENT password", {
