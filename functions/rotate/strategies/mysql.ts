@@ -49,25 +49,33 @@ class MysqlSession implements DatabaseSession {
     private readonly where: string,
   ) {}
 
-  /** True when the server is MariaDB: from the handshake (no round trip), else from VERSION(). */
-  async isMariaDb(): Promise<boolean> {
+  /** The server's version string: from the handshake (no round trip), else from VERSION(). */
+  private async serverVersion(): Promise<string> {
     const inner = (
       this.connection as unknown as { connection?: { _handshakePacket?: { serverVersion?: string } } }
     ).connection;
-    const version =
+    return (
       inner?._handshakePacket?.serverVersion ??
-      String((await this.run("SELECT VERSION()", "SELECT VERSION() AS version"))[0]?.version ?? "");
-    return /mariadb/i.test(version);
+      String((await this.execute("SELECT VERSION()", "SELECT VERSION() AS version", {}))[0]?.version ?? "")
+    );
+  }
+
+  /** True when the server is MariaDB. */
+  async isMariaDb(): Promise<boolean> {
+    return /mariadb/i.test(await this.serverVersion());
   }
 
   /**
-   * Clears the session's sql_mode (once): under NO_BACKSLASH_ESCAPES a doubled backslash would stay
+   * Resets the session's sql_mode (once): under NO_BACKSLASH_ESCAPES a doubled backslash would stay
    * doubled inside a literal, and under ANSI_QUOTES (alone or implied by ANSI, ORACLE, ...) SHOW GRANTS
-   * spells names with double quotes. Account statements do not depend on any other mode.
+   * spells names with double quotes. NO_AUTO_CREATE_USER stays where it exists (MySQL 5.7, MariaDB;
+   * MySQL 8 removed it and never auto-creates), so a GRANT can never create a passwordless account.
    */
   async usePlainSqlMode(): Promise<void> {
     if (this.plainSqlMode) return;
-    await this.execute("SET sql_mode", "SET SESSION sql_mode = ''", {});
+    const version = await this.serverVersion();
+    const mode = /mariadb/i.test(version) || /^5\./.test(version) ? "NO_AUTO_CREATE_USER" : "";
+    await this.execute("SET sql_mode", `SET SESSION sql_mode = '${mode}'`, {});
     this.plainSqlMode = true;
   }
 
