@@ -1,4 +1,4 @@
-import { chmod } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import mysql from "mysql2/promise";
@@ -40,9 +40,13 @@ export async function startMariaDb(
   const socket = join(dir, "mysqld.sock");
   const asRoot = process.getuid?.() === 0;
   const userArgs = asRoot ? ["--user=root"] : [];
+  // A temp directory of its own: servers bootstrapping at the same time collide in a shared /tmp.
+  const serverTmp = join(dir, "tmp");
+  await mkdir(serverTmp);
   await run(installDb, [
     "--no-defaults",
     `--datadir=${dataDir}`,
+    `--tmpdir=${serverTmp}`,
     "--auth-root-authentication-method=socket",
     "--skip-test-db",
     ...userArgs,
@@ -58,6 +62,7 @@ export async function startMariaDb(
   const daemon = startDaemon(server, [
     "--no-defaults",
     `--datadir=${dataDir}`,
+    `--tmpdir=${serverTmp}`,
     `--socket=${socket}`,
     `--port=${port}`,
     "--bind-address=127.0.0.1",
