@@ -14,7 +14,7 @@ import {
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
 import Table from "cli-table3";
-import { stageIbkrCredentials } from "../cli/commands/ibkr-stage.ts";
+import { SCRIPTED_STAGE_OPTIONS, stageIbkrCredentials } from "../cli/commands/ibkr-stage.ts";
 import { describeError } from "../lib/errors.ts";
 import { startMariaDb, type ThrowawayMariaDb } from "./databases/mariadb.ts";
 import { startPostgres, type ThrowawayPostgres } from "./databases/postgres.ts";
@@ -366,17 +366,7 @@ async function stageIbkr(
   });
   try {
     await stageIbkrCredentials(
-      {
-        secretId,
-        apiKey: false,
-        stdin: true,
-        rotate: true,
-        resume: false,
-        discardPending: false,
-        kmsKeyId: undefined,
-        timeoutSeconds: 60,
-        pollSeconds: 1,
-      },
+      { ...SCRIPTED_STAGE_OPTIONS, secretId },
       {
         secretsManager: admin,
         input,

@@ -53,6 +53,18 @@ export interface IbkrStageOptions {
   pollSeconds: number;
 }
 
+/** What a scripted caller (the demo, tests) usually wants: values on stdin, rotate, follow for a minute. */
+export const SCRIPTED_STAGE_OPTIONS: Omit<IbkrStageOptions, "secretId"> = {
+  apiKey: false,
+  stdin: true,
+  rotate: true,
+  resume: false,
+  discardPending: false,
+  kmsKeyId: undefined,
+  timeoutSeconds: 60,
+  pollSeconds: 1,
+};
+
 /** A readable stream that may be a terminal. */
 export type PromptInput = NodeJS.ReadableStream & {
   isTTY?: boolean;

@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import {
   IbkrStageError,
   type IbkrStageOptions,
+  SCRIPTED_STAGE_OPTIONS,
   stageIbkrCredentials,
 } from "../../cli/commands/ibkr-stage.ts";
 import type { RotationLambda, Sandbox } from "../../local/sandbox.ts";
@@ -135,18 +136,7 @@ async function stage(
   });
   try {
     await stageIbkrCredentials(
-      {
-        secretId,
-        apiKey: false,
-        stdin: true,
-        rotate: true,
-        resume: false,
-        discardPending: false,
-        kmsKeyId: undefined,
-        timeoutSeconds: 60,
-        pollSeconds: 1,
-        ...options,
-      },
+      { ...SCRIPTED_STAGE_OPTIONS, secretId, ...options },
       {
         secretsManager: client,
         input: Readable.from([stdin]),

@@ -16,6 +16,7 @@ import {
   type IbkrStageOptions,
   type PromptInput,
   promptHidden,
+  SCRIPTED_STAGE_OPTIONS,
   stageIbkrCredentials,
 } from "../../cli/commands/ibkr-stage.ts";
 
@@ -50,17 +51,7 @@ function sink(): Writable & { text(): string } {
   return stream;
 }
 
-const options: IbkrStageOptions = {
-  secretId: NAME,
-  apiKey: false,
-  stdin: true,
-  rotate: true,
-  resume: false,
-  discardPending: false,
-  kmsKeyId: undefined,
-  timeoutSeconds: 10,
-  pollSeconds: 1,
-};
+const options: IbkrStageOptions = { ...SCRIPTED_STAGE_OPTIONS, secretId: NAME, timeoutSeconds: 10 };
 
 function dependencies(input: PromptInput, output = sink()): IbkrStageDependencies {
   return {
