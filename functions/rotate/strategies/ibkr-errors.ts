@@ -11,7 +11,7 @@ export class IbkrRotationDueError extends RotationError {
   /** Where the finding sends Trading Ops. */
   readonly runbook = "docs/ibkr.md#runbook-trading-ops";
   /** The finding's title after the secret's name. */
-  readonly headline = "IBKR password rotation due (change it in the portal, then run vigil ibkr stage)";
+  readonly headline = "IBKR password rotation due";
   constructor(message: string) {
     super(message);
     this.name = "IbkrRotationDueError";
