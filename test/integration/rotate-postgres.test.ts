@@ -101,6 +101,36 @@ describe("postgres-alternating: one owner role", () => {
   });
 });
 
+describe("postgres-alternating: testSecret", () => {
+  it("refuses a clone that does not act as the owner role", async () => {
+    const { arn, username } = await suite.newSecret("alternating", {
+      username: `acting_${Date.now() % 100000}`,
+    });
+    expect((await harness.rotate(arn, token(1))).status).toBe("succeeded");
+    const { current } = await harness.versions(arn);
+    await admin.query(`ALTER ROLE ${pg.escapeIdentifier(String(current.username))} RESET role`);
+
+    const clone = parseDatabaseSecret(
+      { ...current, engine: "postgres", host: server.host, port: server.port },
+      "clone",
+    );
+    const session = await postgresDriver.connect(clone, {
+      settings: harness.settings,
+      label: "AWSPENDING",
+      connectTimeoutMs: 5_000,
+      statementTimeoutMs: 5_000,
+      beforeStatement: () => 5_000,
+    });
+    try {
+      await expect(postgresDriver.checkSession(session, clone)).rejects.toThrow(
+        `does not act as the owner role "${username}"`,
+      );
+    } finally {
+      await session.close();
+    }
+  });
+});
+
 describe("postgres-alternating: admin privileges", () => {
   it("names the missing privilege when the admin may not create roles, and changes nothing", async () => {
     const suffix = Date.now() % 100000;

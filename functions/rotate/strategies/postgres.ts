@@ -179,9 +179,19 @@ export const postgresDriver: DatabaseDriver = {
   },
 
   async checkSession(session, secret) {
-    const rows = await session.run("SELECT session_user", "SELECT session_user AS login");
+    const rows = await session.run(
+      "SELECT session_user",
+      "SELECT session_user AS login, current_user AS acting",
+    );
     if (rows[0]?.login !== secret.username) {
       throw new TargetError(`${describeTarget(secret)}: the session logged in as another user`);
+    }
+    // An alternate user must act as the owner role, or objects it creates are unusable by the other user.
+    const owner = ownerUsername(secret.username);
+    if (owner !== secret.username && rows[0]?.acting !== owner) {
+      throw new TargetError(
+        `${describeTarget(secret)}: user "${secret.username}" does not act as the owner role "${owner}" (its role setting is missing), so objects it creates would not be usable by "${owner}"`,
+      );
     }
   },
 };
