@@ -118,41 +118,48 @@ export async function measureRotations(rotations = 5): Promise<RotationMeasureme
 // One user per strategy, so each bare run starts from the password it was created with.
 const bareUser = (strategy: string) => (strategy.endsWith("single") ? "bench_bare_single" : "bench_bare_alt");
 
-async function barePostgres(port: number, ca: string, user: string, runs: number): Promise<number> {
+/** Median time of `runs` password changes by hand, each from the previous password to the next. */
+async function timeBareChanges(
+  runs: number,
+  change: (from: string, to: string) => Promise<void>,
+): Promise<number> {
   const samples: number[] = [];
-  let password = "Bench-Password-0";
   for (let run = 0; run < runs; run++) {
-    const next = `Bench-Password-${run + 1}`;
     const started = performance.now();
-    const login = (pw: string) =>
-      new pg.Client({ host: "127.0.0.1", port, user, password: pw, database: "postgres", ssl: { ca } });
-    const client = login(password);
-    await client.connect();
-    await client.query(`ALTER ROLE ${user} PASSWORD '${next}'`);
-    await client.end();
-    const check = login(next);
-    await check.connect();
-    await check.end();
+    await change(`Bench-Password-${run}`, `Bench-Password-${run + 1}`);
     samples.push(performance.now() - started);
-    password = next;
   }
   return median(samples);
 }
 
-async function bareMariaDb(port: number, ca: string, user: string, runs: number): Promise<number> {
-  const samples: number[] = [];
-  let password = "Bench-Password-0";
-  for (let run = 0; run < runs; run++) {
-    const next = `Bench-Password-${run + 1}`;
-    const started = performance.now();
-    const login = (pw: string) =>
-      mysql.createConnection({ host: "127.0.0.1", port, user, password: pw, ssl: { ca } });
-    const connection = await login(password);
-    await connection.query("SET PASSWORD = PASSWORD(?)", [next]);
+function barePostgres(port: number, ca: string, user: string, runs: number): Promise<number> {
+  const login = async (password: string) => {
+    const client = new pg.Client({
+      host: "127.0.0.1",
+      port,
+      user,
+      password,
+      database: "postgres",
+      ssl: { ca },
+    });
+    await client.connect();
+    return client;
+  };
+  return timeBareChanges(runs, async (from, to) => {
+    const client = await login(from);
+    await client.query(`ALTER ROLE ${user} PASSWORD '${to}'`);
+    await client.end();
+    await (await login(to)).end();
+  });
+}
+
+function bareMariaDb(port: number, ca: string, user: string, runs: number): Promise<number> {
+  const login = (password: string) =>
+    mysql.createConnection({ host: "127.0.0.1", port, user, password, ssl: { ca } });
+  return timeBareChanges(runs, async (from, to) => {
+    const connection = await login(from);
+    await connection.query("SET PASSWORD = PASSWORD(?)", [to]);
     await connection.end();
-    await (await login(next)).end();
-    samples.push(performance.now() - started);
-    password = next;
-  }
-  return median(samples);
+    await (await login(to)).end();
+  });
 }
