@@ -4,7 +4,6 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { SQSRecord } from "aws-lambda";
-import { vi } from "vitest";
 import type { Finding, SecretRotatedEvent } from "../../lib/finding.ts";
 
 export const SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:algo-trade/prod/ibkr-AbCdEf";
@@ -65,33 +64,7 @@ export function sqsRecord(body: unknown, messageId: string = randomUUID()): SQSR
 }
 
 /** Captures what Powertools Logger writes (stdout and stderr) and keeps it off the console. */
-export function captureLogs(): {
-  text: () => string;
-  lines: () => Record<string, unknown>[];
-  restore: () => void;
-} {
-  const chunks: string[] = [];
-  const capture = (chunk: string | Uint8Array) => {
-    chunks.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
-    return true;
-  };
-  const spies = [
-    vi.spyOn(process.stdout, "write").mockImplementation(capture),
-    vi.spyOn(process.stderr, "write").mockImplementation(capture),
-  ];
-  return {
-    text: () => chunks.join(""),
-    lines: () =>
-      chunks
-        .join("")
-        .split("\n")
-        .filter((line) => line.startsWith("{"))
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
-    restore: () => {
-      for (const spy of spies) spy.mockRestore();
-    },
-  };
-}
+export { captureOutput as captureLogs } from "./output.ts";
 
 /** What the stand-in does with the next request. */
 export type ScriptedResponse =

@@ -26,6 +26,7 @@ import type { RotationStep, StepContext } from "../../functions/rotate/strategy.
 import type { Finding, FindingsQueueMessage } from "../../lib/finding.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { TwsHandshakeError, type twsHandshake } from "../../lib/tws.ts";
+import { type CapturedOutput, captureOutput } from "../helpers/output.ts";
 
 const NAME = "algo-trade/prod/ibkr";
 const ARN = `arn:aws:secretsmanager:us-east-1:111122223333:secret:${NAME}-AbCdEf`;
@@ -127,24 +128,18 @@ function gatewayAnswers(accounts: string[]) {
   });
 }
 
-let output: string[];
+let output: CapturedOutput;
 
 beforeEach(() => {
   secretsManager.reset();
   handshake.mockReset();
-  output = [];
-  const capture = (chunk: string | Uint8Array) => {
-    output.push(String(chunk));
-    return true;
-  };
-  vi.spyOn(process.stdout, "write").mockImplementation(capture);
-  vi.spyOn(process.stderr, "write").mockImplementation(capture);
+  output = captureOutput();
 });
 
 afterEach(() => {
   vi.restoreAllMocks();
-  expect(output.join("")).not.toContain(NEW_PASSWORD);
-  expect(output.join("")).not.toContain(OLD_PASSWORD);
+  expect(output.text()).not.toContain(NEW_PASSWORD);
+  expect(output.text()).not.toContain(OLD_PASSWORD);
 });
 
 describe("createSecret", () => {
@@ -311,7 +306,7 @@ describe("setSecret", () => {
     await strategy.setSecret(context("setSecret"));
 
     expect(secretsManager).not.toHaveReceivedCommand(PutSecretValueCommand);
-    expect(output.join("")).toContain("nothing to push to IBKR");
+    expect(output.text()).toContain("nothing to push to IBKR");
   });
 
   it("fails when createSecret has not stored the pending value", async () => {

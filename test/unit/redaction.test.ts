@@ -9,25 +9,9 @@ import {
   registerSecret,
   registerSecretFields,
 } from "../../lib/redaction.ts";
+import { captureOutput } from "../helpers/output.ts";
 
 const SECRET = 'p@ss"w0rd\\with`odd:chars';
-
-/** Captures everything the logger writes, whichever stream it picks. */
-function captureOutput(): { text: () => string; restore: () => void } {
-  const chunks: string[] = [];
-  const spies = [process.stdout, process.stderr].map((stream) =>
-    vi.spyOn(stream, "write").mockImplementation((chunk: string | Uint8Array) => {
-      chunks.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
-      return true;
-    }),
-  );
-  return {
-    text: () => chunks.join(""),
-    restore: () => {
-      for (const spy of spies) spy.mockRestore();
-    },
-  };
-}
 
 describe("redact", () => {
   beforeEach(() => registerSecret(SECRET));
