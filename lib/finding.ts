@@ -7,7 +7,7 @@ export type Severity = (typeof SEVERITIES)[number];
 
 const isoTime = z.iso.datetime({ offset: true });
 
-/** The contract between the scanner / rotation and the notifier (DESIGN.md, "Audit scanner"). */
+/** The contract between the scanner / rotation and the notifier (docs/architecture.md, "Messages on the findings queue"). */
 export const findingSchema = z.object({
   id: z.string().check(z.minLength(1)),
   rule: z.string().check(z.minLength(1)),

@@ -34,7 +34,7 @@ function isStrategyName(value: string): value is RotationStrategyName {
   return (ROTATION_STRATEGIES as readonly string[]).includes(value);
 }
 
-/** Infers the strategy from the secret's JSON (DESIGN.md "Strategy selection"), or explains why not. */
+/** Infers the strategy from the secret's JSON (docs/architecture.md, "Choosing a rotation strategy"), or explains why not. */
 export function inferStrategyName(secret: SecretJson): RotationStrategyName | string {
   const engine = secret.engine;
   if (typeof engine === "string") {

@@ -25,7 +25,7 @@ import {
 } from "./ibkr-staging.ts";
 
 /**
- * IBKR credentials (DESIGN.md "IBKR secrets"). IBKR has no API to change a password, so a human changes it
+ * IBKR credentials (docs/ibkr.md). IBKR has no API to change a password, so a human changes it
  * in the portal and stages it with `vigil ibkr stage`; this strategy consumes the staged value, verifies
  * what can be verified without a login (the gateway answers the TWS API handshake and lists the account),
  * and lets the protocol promote it and restart the consumers. It never attempts an IBKR login.
