@@ -6,6 +6,13 @@
 
 export const REDACTED = "[REDACTED]";
 
+// Bounds on what redact() walks: it recurses, and a hostile input (a finding nesting thousands of levels,
+// a huge array) must cost a marker in the output, never a stack overflow or minutes of CPU.
+export const MAX_REDACT_DEPTH = 64;
+export const MAX_REDACT_NODES = 100_000;
+export const TOO_DEEP = `[TRUNCATED: nested deeper than ${MAX_REDACT_DEPTH} levels]`;
+export const TOO_LARGE = `[TRUNCATED: more than ${MAX_REDACT_NODES} values]`;
+
 // Shorter values would blank ordinary words; IBKR's minimum password length is 6.
 const MIN_SECRET_LENGTH = 6;
 
@@ -66,7 +73,12 @@ export function registerSecret(value: string | undefined | null): void {
   // Raw, as inside JSON text, as inside JSON text that is itself a JSON string (a SecretString in a
   // logged request body), and URL-encoded.
   const escaped = JSON.stringify(value).slice(1, -1);
-  const forms = [value, escaped, JSON.stringify(escaped).slice(1, -1), encodeURIComponent(value)];
+  const forms = [value, escaped, JSON.stringify(escaped).slice(1, -1)];
+  try {
+    forms.push(encodeURIComponent(value));
+  } catch {
+    // A lone surrogate has no URL-encoded form (encodeURIComponent throws), so none can leak.
+  }
   let changed = false;
   for (const form of forms) {
     if (!registered.has(form)) {
@@ -118,25 +130,42 @@ export function redactText(text: string): string {
  * Returns a deep copy of `value` made only of plain data, as JSON.stringify would see it, with registered
  * secrets removed from every string (keys included), secret-bearing keys blanked, binary data replaced,
  * and errors turned into plain objects (name, message, stack, cause, own fields) that are redacted too.
+ * Objects nested deeper than MAX_REDACT_DEPTH, and values past the first MAX_REDACT_NODES, become markers.
  */
 export function redact<T>(value: T): T {
-  return redactValue(value, new WeakMap()) as T;
+  return redactValue(value, { seen: new WeakMap(), nodes: 0 }, 0) as T;
 }
 
-function redactValue(value: unknown, seen: WeakMap<object, unknown>): unknown {
+/** One redact() call's walk: the copies made so far (for cycles) and how many values it has visited. */
+interface Walk {
+  readonly seen: WeakMap<object, unknown>;
+  nodes: number;
+}
+
+function redactValue(value: unknown, walk: Walk, depth: number): unknown {
+  if (++walk.nodes > MAX_REDACT_NODES) return TOO_LARGE;
   if (typeof value === "string") return redactText(value);
   // A function (an own toJSON, say) could hand JSON.stringify anything later: drop it, as JSON does.
   if (typeof value === "function" || typeof value === "symbol") return undefined;
   if (value === null || typeof value !== "object") return value;
+  const { seen } = walk;
   if (seen.has(value)) return seen.get(value);
   if (value instanceof Date) return value;
+  if (depth >= MAX_REDACT_DEPTH) return TOO_DEEP;
+  const inner = depth + 1;
   if (Buffer.isBuffer(value) || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return REDACTED;
-  if (value instanceof Error) return redactError(value, seen);
+  if (value instanceof Error) return redactError(value, walk, inner);
   if (value instanceof URL) return redactText(value.href);
   if (Array.isArray(value) || value instanceof Set) {
     const copy: unknown[] = [];
     seen.set(value, copy);
-    for (const item of value) copy.push(redactValue(item, seen));
+    for (const item of value) {
+      if (walk.nodes >= MAX_REDACT_NODES) {
+        copy.push(TOO_LARGE);
+        break;
+      }
+      copy.push(redactValue(item, walk, inner));
+    }
     return copy;
   }
   const toJSON = (value as { toJSON?: unknown }).toJSON;
@@ -144,7 +173,7 @@ function redactValue(value: unknown, seen: WeakMap<object, unknown>): unknown {
     // JSON.stringify prints what toJSON returns, not the object's own fields.
     seen.set(value, REDACTED);
     try {
-      return redactValue(toJSON.call(value), seen);
+      return redactValue(toJSON.call(value), walk, inner);
     } catch {
       return REDACTED;
     }
@@ -152,29 +181,30 @@ function redactValue(value: unknown, seen: WeakMap<object, unknown>): unknown {
   const copy: Record<string, unknown> = {};
   seen.set(value, copy);
   const entries = value instanceof Map ? [...value.entries()] : Object.entries(value);
-  for (const [key, inner] of entries) copyField(copy, String(key), inner, seen);
+  for (const [key, field] of entries) {
+    if (walk.nodes >= MAX_REDACT_NODES) {
+      copy["[TRUNCATED]"] = TOO_LARGE;
+      break;
+    }
+    copyField(copy, String(key), field, walk, inner);
+  }
   return copy;
 }
 
-function redactError(error: Error, seen: WeakMap<object, unknown>): Record<string, unknown> {
+function redactError(error: Error, walk: Walk, depth: number): Record<string, unknown> {
   const plain: Record<string, unknown> = {};
-  seen.set(error, plain);
+  walk.seen.set(error, plain);
   plain.name = redactText(String(error.name));
   plain.message = redactText(String(error.message));
   if (error.stack) plain.stack = redactText(error.stack);
-  for (const [key, inner] of Object.entries(error)) copyField(plain, key, inner, seen);
-  if (error.cause !== undefined) plain.cause = redactValue(error.cause, seen);
-  if (error instanceof AggregateError) plain.errors = redactValue(error.errors, seen);
+  for (const [key, field] of Object.entries(error)) copyField(plain, key, field, walk, depth);
+  if (error.cause !== undefined) plain.cause = redactValue(error.cause, walk, depth);
+  if (error instanceof AggregateError) plain.errors = redactValue(error.errors, walk, depth);
   return plain;
 }
 
 /** Copies one field into `target`: its key redacted too, its value blanked when the key names a secret. */
-function copyField(
-  target: Record<string, unknown>,
-  key: string,
-  value: unknown,
-  seen: WeakMap<object, unknown>,
-) {
+function copyField(target: Record<string, unknown>, key: string, value: unknown, walk: Walk, depth: number) {
   target[redactText(key)] =
-    isSecretKey(key) && value !== null && value !== undefined ? REDACTED : redactValue(value, seen);
+    isSecretKey(key) && value !== null && value !== undefined ? REDACTED : redactValue(value, walk, depth);
 }

@@ -4,10 +4,14 @@ import { describeError } from "../../lib/errors.ts";
 import { createLogger } from "../../lib/logger.ts";
 import {
   clearRegisteredSecrets,
+  MAX_REDACT_DEPTH,
+  MAX_REDACT_NODES,
   REDACTED,
   redact,
   registerSecret,
   registerSecretFields,
+  TOO_DEEP,
+  TOO_LARGE,
 } from "../../lib/redaction.ts";
 import { captureOutput } from "../helpers/output.ts";
 
@@ -133,6 +137,34 @@ describe("redact", () => {
     expect(result.endsWith(`y and ${REDACTED}`)).toBe(true);
   });
 
+  it("stops at MAX_REDACT_DEPTH levels instead of overflowing the stack on hostile nesting", () => {
+    // Arrange: 12,000 levels (about 25 KB of JSON), what a hostile finding's details once held.
+    const nested = JSON.parse(`${'{"a":'.repeat(12_000)}1${"}".repeat(12_000)}`);
+
+    // Act
+    const result = redact({ details: nested });
+
+    // Assert
+    let level: unknown = result.details;
+    let objectsKept = 1; // result itself
+    while (typeof level === "object" && level !== null) {
+      level = (level as { a: unknown }).a;
+      objectsKept += 1;
+    }
+    expect(level).toBe(TOO_DEEP);
+    expect(objectsKept).toBe(MAX_REDACT_DEPTH);
+  });
+
+  it("replaces what lies past MAX_REDACT_NODES values with a marker", () => {
+    const huge = Array.from({ length: MAX_REDACT_NODES + 10 }, () => SECRET);
+
+    const result = redact({ huge });
+
+    expect(result.huge.length).toBeLessThan(MAX_REDACT_NODES);
+    expect(result.huge.at(-1)).toBe(TOO_LARGE);
+    expect(result.huge.slice(0, -1).every((value) => value === REDACTED)).toBe(true);
+  });
+
   it("removes the doubly JSON-escaped form (a SecretString inside logged JSON text)", () => {
     const requestBody = JSON.stringify({ SecretString: JSON.stringify({ password: SECRET }) });
 
@@ -190,6 +222,14 @@ describe("redact", () => {
   it("ignores values too short to be secrets", () => {
     registerSecret("ab");
     expect(redact("abc")).toBe("abc");
+  });
+
+  it("registers a value holding a lone surrogate, which has no URL-encoded form", () => {
+    const odd = "half-\ud800-secret";
+
+    registerSecret(odd);
+
+    expect(redact(`got ${odd}`)).toBe(`got ${REDACTED}`);
   });
 });
 
