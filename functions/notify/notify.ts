@@ -1,11 +1,12 @@
 import type { SNSClient } from "@aws-sdk/client-sns";
 import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
 import { describeError, ValidationError } from "../../lib/errors.ts";
-import { type FindingsQueueMessage, parseQueueMessage } from "../../lib/finding.ts";
+import type { FindingsQueueMessage } from "../../lib/finding.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { NotifierConfig } from "./config.ts";
 import { DeliveryUnavailableError, PagerDutyRejectedError } from "./errors.ts";
 import { type AlertGroup, groupQueueItems, type QueueItem } from "./grouping.ts";
+import { readQueueMessage } from "./input.ts";
 import { isHttpUrl } from "./links.ts";
 import { type Clock, postPagerDutyEvent } from "./pagerduty-client.ts";
 import {
@@ -21,6 +22,7 @@ import type { RoutingKeySource } from "./routing-key.ts";
 import {
   buildFindingNotification,
   buildRotationNotification,
+  envelope,
   publishNotification,
   type SnsNotification,
 } from "./sns.ts";
@@ -43,6 +45,7 @@ export interface NotifierDependencies {
 /** What one batch did, for the log line and for benchmarks. */
 export interface BatchReport {
   received: number;
+  /** Messages refused alone: a body that is not a valid message, or one that cannot be rendered. */
   invalid: number;
   groups: number;
   /** HTTP requests made to PagerDuty, retries included. */
@@ -105,7 +108,7 @@ export async function notifyBatch(
     try {
       items.push({
         messageId: record.messageId,
-        message: withRunbookLink(parseQueueMessage(record.body), config.runbookBaseUrl),
+        message: withRunbookLink(readQueueMessage(record.body), config.runbookBaseUrl),
       });
     } catch (error) {
       report.invalid += 1;
@@ -123,6 +126,7 @@ export async function notifyBatch(
     }
   }
 
+  const itemsById = new Map(items.map((item) => [item.messageId, item]));
   const groups = groupQueueItems(items);
   report.groups = groups.length;
 
@@ -307,17 +311,49 @@ export async function notifyBatch(
     return delivered;
   };
 
-  await forEachWithConcurrency(groups, config.concurrency, async (group) => {
-    let delivered = false;
+  /** Delivers a group, or the part of it that can be rendered; returns the message ids to hand back. */
+  const deliverIsolated = async (group: AlertGroup): Promise<readonly string[]> => {
     try {
-      delivered = await deliverGroup(group);
+      return (await deliverGroup(group)) ? [] : group.messageIds;
+    } catch (error) {
+      logger.error("Unexpected error delivering a group; checking its messages one by one", {
+        groupKey: group.groupKey,
+        error,
+      });
+    }
+    // One message that breaks rendering must not hold back the others of its problem: find it, fail it
+    // alone (it reaches the DLQ after maxReceiveCount) and deliver the rest once more.
+    const renderable: QueueItem[] = [];
+    const refused: string[] = [];
+    for (const messageId of group.messageIds) {
+      const item = itemsById.get(messageId) as QueueItem;
+      try {
+        renderAlone(item);
+        renderable.push(item);
+      } catch (error) {
+        refused.push(messageId);
+        logger.error(
+          "Message cannot be rendered: returned to SQS, it goes to the DLQ after maxReceiveCount",
+          { messageId, groupKey: group.groupKey, problem: describeError(error) },
+        );
+      }
+    }
+    report.invalid += refused.length;
+    const [rest] = groupQueueItems(renderable);
+    if (refused.length === 0 || !rest) return group.messageIds;
+    try {
+      return (await deliverGroup(rest)) ? refused : group.messageIds;
     } catch (error) {
       logger.error("Unexpected error delivering a group; the messages go back to SQS", {
         groupKey: group.groupKey,
         error,
       });
+      return group.messageIds;
     }
-    if (!delivered) for (const messageId of group.messageIds) failed.add(messageId);
+  };
+
+  await forEachWithConcurrency(groups, config.concurrency, async (group) => {
+    for (const messageId of await deliverIsolated(group)) failed.add(messageId);
   });
 
   report.failed = failed.size;
@@ -327,6 +363,20 @@ export async function notifyBatch(
     response: { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) },
     report,
   };
+}
+
+/** Builds, as for a group of its own, everything that could be sent for one message; throws if it cannot. */
+function renderAlone(item: QueueItem): void {
+  const [group] = groupQueueItems([item]);
+  if (!group) return;
+  for (const rotation of group.rotations) {
+    JSON.stringify(buildChangeEvent(rotation));
+    envelope(buildRotationNotification(rotation, ""));
+  }
+  if (group.latest) {
+    if (group.state === "firing") JSON.stringify(buildTriggerEvent(group));
+    envelope(buildFindingNotification(group, ""));
+  }
 }
 
 /** Runs `work` over `items` with at most `limit` in flight. */

@@ -246,6 +246,52 @@ describe("notifyBatch", () => {
     expect(alertEvents()).toHaveLength(1);
   });
 
+  it("fails a finding whose details nest 12,000 levels deep alone, and pages the rest of its group", async () => {
+    // Arrange: the poison (about 25 KB) shares its group with an unrelated critical finding.
+    const poison = JSON.stringify(
+      makeFinding({ severity: "critical", lastSeen: "2026-11-27T10:05:00Z", details: { nested: "DEEP" } }),
+    ).replace('"DEEP"', `${"[".repeat(12_000)}${"]".repeat(12_000)}`);
+    const critical = makeFinding({ severity: "critical", summary: "a real intrusion" });
+
+    // Act
+    const { response } = await notifyBatch(
+      [sqsRecord(critical, "critical"), sqsRecord(poison, "poison")],
+      60_000,
+      deps(),
+    );
+
+    // Assert
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "poison" }]);
+    expect(alertEvents()).toHaveLength(1);
+    expect(alertEvents()[0]?.body).toMatchObject({
+      event_action: "trigger",
+      payload: { custom_details: { summary: "a real intrusion" } },
+    });
+    const rejected = log.lines().find((line) => line.messageId === "poison");
+    expect(rejected?.problem).toContain("nest");
+  });
+
+  it("fails a message that cannot be rendered alone, and delivers the rest of its group", async () => {
+    // Arrange: a lone surrogate in an event id (valid JSON, not a valid URI component).
+    const malformed = makeFinding({ lastSeen: "2026-11-27T10:05:00Z", eventIds: ["\ud800"] });
+    const good = makeFinding({ summary: "the real one" });
+
+    // Act
+    const { response } = await notifyBatch(
+      [sqsRecord(good, "good"), sqsRecord(malformed, "malformed")],
+      60_000,
+      deps(),
+    );
+
+    // Assert
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "malformed" }]);
+    expect(alertEvents()).toHaveLength(1);
+    expect(alertEvents()[0]?.body).toMatchObject({
+      payload: { custom_details: { summary: "the real one" } },
+    });
+    expect(published()).toHaveLength(1);
+  });
+
   it("sends medium and low to SNS only, or to the low-urgency service when one is configured", async () => {
     const medium = makeFinding({ severity: "medium", groupKey: "m" });
     await notifyBatch([sqsRecord(medium)], 60_000, deps());
