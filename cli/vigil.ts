@@ -1,10 +1,14 @@
 import { Command, CommanderError } from "commander";
-import { describeError, VigilError } from "../lib/errors.ts";
 import packageJson from "../package.json" with { type: "json" };
-import type { CommandRegistration } from "./command.ts";
+import { type CommandRegistration, describeFailure, describeStack } from "./command.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerIbkrStage } from "./commands/ibkr-stage.ts";
 import { registerSandbox } from "./commands/sandbox.ts";
+
+// dist/cli/vigil.mjs, which loads this program, has enabled source maps (see scripts/build.mjs).
+// Vigil supports Node 20.19+ (Lambda runs nodejs22.x); the SDK's notice that its future releases will
+// need Node 22 is for Vigil's maintainers, not for whoever runs a command. Every other warning shows.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 // One line per command; each command lives in cli/commands/<name>.ts.
 const commands: CommandRegistration[] = [registerDemo, registerIbkrStage, registerSandbox];
@@ -12,6 +16,8 @@ const commands: CommandRegistration[] = [registerDemo, registerIbkrStage, regist
 const program = new Command("vigil")
   .description("Vigil: secrets rotation and access alerting for AWS Secrets Manager")
   .version(packageJson.version)
+  .option("--verbose", "more detail: the functions' logs (demo) and the stack trace of a failure", false)
+  .configureHelp({ showGlobalOptions: true })
   .showHelpAfterError("(run with --help for usage)")
   // Usage errors come back here (commander would exit 1, which `vigil scan` uses for "findings").
   .exitOverride();
@@ -25,12 +31,12 @@ try {
     // Commander has printed the help, the version or the usage error already.
     process.exitCode = error.exitCode === 0 ? 0 : 2;
   } else {
-    // Expected failures print one clear line; anything else is a bug and keeps its stack.
-    const detail =
-      error instanceof VigilError
-        ? describeError(error)
-        : `unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
-    process.stderr.write(`vigil: ${detail}\n`);
+    // One line a person can act on; the stack only on request, redacted like everything else.
+    const failure = describeFailure(error);
+    const verbose = program.opts<{ verbose: boolean }>().verbose;
+    process.stderr.write(`vigil: ${failure.line}\n`);
+    if (verbose) process.stderr.write(`${describeStack(error)}\n`);
+    else if (failure.bug) process.stderr.write("vigil: run it again with --verbose for the stack trace\n");
     process.exitCode = 2;
   }
 }

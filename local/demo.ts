@@ -101,8 +101,6 @@ export async function runDemo(
     if (!existsSync(bundle)) throw new SandboxError(`${bundle} is missing: run \`npm run build\` first`);
   }
   if (!options.verbose) process.env.LOG_LEVEL = "SILENT";
-  // The demo runs the Lambda bundles on this machine's Node; Lambda itself runs nodejs22.x.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
   const work = await mkdtemp(join(tmpdir(), "vigil-demo-"));
   const cleanups: (() => Promise<unknown>)[] = [() => rm(work, { recursive: true, force: true })];

@@ -1,7 +1,7 @@
 // Builds one minified ESM bundle per function (dist/<function>/index.mjs, exporting `handler`) and the
-// `vigil` CLI (dist/cli/vigil.mjs). Functions that do not exist yet are skipped.
+// `vigil` CLI (dist/cli/main.mjs, loaded by dist/cli/vigil.mjs). Functions that do not exist yet are skipped.
 import { existsSync, readdirSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -47,19 +47,31 @@ const results = await Promise.all([
   existsSync(join(root, "cli", "vigil.ts"))
     ? build({
         entryPoints: [join(root, "cli", "vigil.ts")],
-        outfile: join(root, "dist", "cli", "vigil.mjs"),
+        outfile: join(root, "dist", "cli", "main.mjs"),
         bundle: true,
         packages: "external",
         sourcemap: true,
         platform: "node",
         target: "node20",
         format: "esm",
-        banner: { js: "#!/usr/bin/env node" },
         metafile: true,
         logLevel: "warning",
       }).then((result) => ({ name: "cli", result }))
     : undefined,
 ]);
+
+// The `vigil` entry point: Node applies source maps only to modules loaded after they are enabled, so
+// it enables them before loading the CLI bundle, and stack traces name the TypeScript sources.
+if (existsSync(join(root, "cli", "vigil.ts"))) {
+  await mkdir(join(root, "dist", "cli"), { recursive: true });
+  const entry = join(root, "dist", "cli", "vigil.mjs");
+  await writeFile(
+    entry,
+    '#!/usr/bin/env node\nprocess.setSourceMapsEnabled(true);\nawait import("./main.mjs");\n',
+  );
+  await chmod(entry, 0o755);
+  await rm(`${entry}.map`, { force: true });
+}
 
 for (const entry of results) {
   if (!entry) continue;

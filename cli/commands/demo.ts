@@ -9,10 +9,10 @@ export const registerDemo: CommandRegistration = (program: Command) => {
     .description(
       "run the whole loop locally: sandbox + throwaway PostgreSQL/MariaDB, rotate DB and IBKR secrets, replay hostile access, page",
     )
-    .option("--verbose", "also print the functions' JSON logs", false)
     .option("--keep", "keep the sandbox running afterwards (Ctrl-C stops it)", false)
-    .action(async (options: { verbose: boolean; keep: boolean }) => {
+    // --verbose is the program's option (it also shows a failure's stack): it prints the functions' logs.
+    .action(async (_options: { keep: boolean }, command: Command) => {
       await assertRepositoryRoot();
-      process.exitCode = await runDemo(options);
+      process.exitCode = await runDemo(command.optsWithGlobals<{ verbose: boolean; keep: boolean }>());
     });
 };
