@@ -10,6 +10,7 @@ import {
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import type { Command } from "commander";
+import { IbkrStagingUntrustedError } from "../../functions/rotate/strategies/ibkr-errors.ts";
 import { ibkrPasswordProblems, parseIbkrSecret } from "../../functions/rotate/strategies/ibkr-secret.ts";
 import {
   readStaging,
@@ -133,7 +134,7 @@ export async function stageIbkrCredentials(
             `Stage new values with \`vigil ibkr stage --secret-id ${name} --discard-pending\`.`,
         );
       }
-      await writeStaging(sm, {
+      await stageValues(sm, {
         targetArn: secretArn,
         targetName: name,
         kmsKeyId: kmsKeyFor(options, deps, metadata),
@@ -170,7 +171,7 @@ export async function stageIbkrCredentials(
       );
     }
     const kmsKeyId = kmsKeyFor(options, deps, metadata);
-    await writeStaging(sm, {
+    await stageValues(sm, {
       targetArn: secretArn,
       targetName: name,
       kmsKeyId,
@@ -197,6 +198,16 @@ export async function stageIbkrCredentials(
   say(`Rotation started: version ${versionId}.`);
   await followRotation({ sm, secretArn, name, staging, versionId, options, deps, say });
   return { secretArn, stagingSecret: staging, versionId, outcome: "rotated" };
+}
+
+/** writeStaging, refusing (as IbkrStageError) to write into a staging secret that cannot be trusted. */
+async function stageValues(sm: SecretsManagerClient, input: Parameters<typeof writeStaging>[1]) {
+  try {
+    return await writeStaging(sm, input);
+  } catch (error) {
+    if (error instanceof IbkrStagingUntrustedError) throw new IbkrStageError(error.message, { cause: error });
+    throw error;
+  }
 }
 
 async function describeTarget(
@@ -550,6 +561,8 @@ export function ibkrStageCommand(
               { cause: error },
             );
           }
+          if (error instanceof IbkrStagingUntrustedError)
+            throw new IbkrStageError(error.message, { cause: error });
           throw error;
         }
       });

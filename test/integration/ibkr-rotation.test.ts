@@ -16,6 +16,7 @@ import {
   SCRIPTED_STAGE_OPTIONS,
   stageIbkrCredentials,
 } from "../../cli/commands/ibkr-stage.ts";
+import { stagedValue } from "../../functions/rotate/strategies/ibkr-staging.ts";
 import type { RotationLambda, Sandbox } from "../../local/sandbox.ts";
 import { startSandbox } from "../../local/sandbox.ts";
 
@@ -338,6 +339,43 @@ describe("IBKR rotation through the sandbox", () => {
     const again = await stage(name, `${STAGED[6]}\n`);
     expect(again.error).toBeUndefined();
     expect((await currentValue(name)).password).toBe(STAGED[6]);
+  });
+
+  it("refuses a staging secret planted under another KMS key: nothing promoted, a high finding", async () => {
+    const name = await ibkrSecret();
+    const metadata = await client.send(new DescribeSecretCommand({ SecretId: name }));
+    const currentVersion = Object.entries(metadata.VersionIdsToStages ?? {}).find(([, stages]) =>
+      stages.includes("AWSCURRENT"),
+    )![0];
+    await client.send(
+      new CreateSecretCommand({
+        Name: `${name}/vigil-staging`,
+        KmsKeyId: "alias/attacker",
+        SecretString: JSON.stringify(
+          stagedValue({
+            targetArn: metadata.ARN!,
+            basedOnVersionId: currentVersion,
+            password: STAGED[7]!,
+            stagedAt: new Date().toISOString(),
+          }),
+        ),
+        Tags: [
+          { Key: "vigil:staging-for", Value: metadata.ARN! },
+          { Key: "vigil:purpose", Value: "ibkr-staging" },
+        ],
+      }),
+    );
+
+    await client.send(new RotateSecretCommand({ SecretId: name }));
+
+    expect(sandbox.rotations().at(-1)!.failure?.message).toContain(
+      "it is encrypted with KMS key alias/attacker, not the expected aws/secretsmanager",
+    );
+    expect(findingsFor(name).at(-1)).toMatchObject({ rule: "ibkr.staging-untrusted", severity: "high" });
+    expect(findingsFor(name).filter((message) => message.type === "secret.rotated")).toEqual([]);
+    expect((await currentValue(name)).password).toBe(OLD_PASSWORD);
+    expect(Object.values(await stagesOf(name)).flat()).not.toContain("AWSPENDING");
+    expect(await stagingExists(name)).toBe(true);
   });
 
   it("survives a replay of every step during the rotation and after it", async () => {

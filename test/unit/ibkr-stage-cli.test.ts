@@ -3,6 +3,8 @@ import {
   CreateSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
   ResourceNotFoundException,
   RotateSecretCommand,
   SecretsManagerClient,
@@ -248,6 +250,30 @@ describe("stageIbkrCredentials", () => {
     expect(secretsManager).toHaveReceivedCommandTimes(RotateSecretCommand, 1);
     // Polls at 0, 2, ..., 10 s of the injected clock: the describe of the target plus six.
     expect(secretsManager.commandCalls(DescribeSecretCommand, { SecretId: ARN })).toHaveLength(6);
+  });
+
+  it("refuses to write into a staging secret someone else created under another key", async () => {
+    givenSecret();
+    secretsManager
+      .on(CreateSecretCommand)
+      .rejects(new ResourceExistsException({ message: "exists", $metadata: {} }));
+    secretsManager.on(DescribeSecretCommand, { SecretId: `${NAME}/vigil-staging` }).resolves({
+      ARN: `${ARN}/vigil-staging`,
+      KmsKeyId: "arn:aws:kms:us-east-1:111122223333:key/not-ours",
+      Tags: [
+        { Key: "vigil:staging-for", Value: ARN },
+        { Key: "vigil:purpose", Value: "ibkr-staging" },
+      ],
+    });
+
+    const staging = stageIbkrCredentials(options, dependencies(Readable.from([`${NEW_PASSWORD}\n`])));
+
+    await expect(staging).rejects.toThrow(IbkrStageError);
+    await expect(staging).rejects.toThrow(
+      "it is encrypted with KMS key arn:aws:kms:us-east-1:111122223333:key/not-ours, not the expected aws/secretsmanager",
+    );
+    expect(secretsManager).not.toHaveReceivedCommand(PutSecretValueCommand);
+    expect(secretsManager).not.toHaveReceivedCommand(RotateSecretCommand);
   });
 
   it("encrypts the staging secret with the configured KMS key", async () => {

@@ -13,6 +13,7 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
+import { IbkrStagingUntrustedError } from "../../functions/rotate/strategies/ibkr-errors.ts";
 import {
   deleteStaging,
   readStaging,
@@ -20,6 +21,7 @@ import {
   recordStagingProgress,
   stagedValue,
   stagingSecretName,
+  stagingTrustProblems,
   writeStaging,
 } from "../../functions/rotate/strategies/ibkr-staging.ts";
 
@@ -32,6 +34,16 @@ const value = stagedValue({
   password: "N3wPassw0rd-2026",
   stagedAt: "2026-11-27T12:00:00Z",
 });
+
+const STAGING_ARN = `arn:aws:secretsmanager:us-east-1:111122223333:secret:${STAGING}-XyZ123`;
+const trusted = {
+  ARN: STAGING_ARN,
+  Name: STAGING,
+  Tags: [
+    { Key: "vigil:staging-for", Value: ARN },
+    { Key: "vigil:purpose", Value: "ibkr-staging" },
+  ],
+};
 
 const secretsManager = mockClient(SecretsManagerClient);
 const client = () => new SecretsManagerClient({ region: "us-east-1" });
@@ -64,6 +76,7 @@ describe("writeStaging", () => {
   });
 
   it("writes a new version when a staging secret already exists and resets its progress", async () => {
+    secretsManager.on(DescribeSecretCommand, { SecretId: STAGING }).resolves(trusted);
     secretsManager
       .on(CreateSecretCommand)
       .rejects(new ResourceExistsException({ message: "exists", $metadata: {} }));
@@ -77,6 +90,9 @@ describe("writeStaging", () => {
   });
 
   it("restores a staging secret scheduled for deletion before writing to it", async () => {
+    secretsManager
+      .on(DescribeSecretCommand, { SecretId: STAGING })
+      .resolves({ ...trusted, DeletedDate: new Date("2026-11-27T11:00:00Z") });
     secretsManager.on(CreateSecretCommand).rejects(
       new InvalidRequestException({
         message:
@@ -90,6 +106,73 @@ describe("writeStaging", () => {
 
     expect(secretsManager).toHaveReceivedCommandWith(RestoreSecretCommand, { SecretId: STAGING });
     expect(secretsManager).toHaveReceivedCommand(PutSecretValueCommand);
+  });
+  it("refuses to write into an existing staging secret that someone else created, writing nothing", async () => {
+    secretsManager
+      .on(CreateSecretCommand)
+      .rejects(new ResourceExistsException({ message: "exists", $metadata: {} }));
+    secretsManager
+      .on(DescribeSecretCommand, { SecretId: STAGING })
+      .resolves({ ARN: STAGING_ARN, Name: STAGING });
+
+    const write = writeStaging(client(), { targetArn: ARN, targetName: NAME, kmsKeyId: undefined, value });
+
+    await expect(write).rejects.toThrow(IbkrStagingUntrustedError);
+    await expect(write).rejects.toThrow(
+      `The existing staging secret ${STAGING} cannot be trusted: its tag vigil:staging-for is missing, not ${ARN}; its tag vigil:purpose is missing, not ibkr-staging. Nothing was written.`,
+    );
+    expect(secretsManager).not.toHaveReceivedCommand(PutSecretValueCommand);
+    expect(secretsManager).not.toHaveReceivedCommand(UpdateSecretCommand);
+  });
+});
+
+describe("stagingTrustProblems", () => {
+  const expected = { targetArn: ARN, kmsKeyId: "arn:aws:kms:us-east-1:111122223333:key/1234abcd" };
+
+  it("trusts a staging secret under the expected key, tagged for its target, beside it", () => {
+    expect(
+      stagingTrustProblems({ ...trusted, KmsKeyId: expected.kmsKeyId, $metadata: {} }, expected),
+    ).toEqual([]);
+  });
+
+  it("matches a key given by id against the same key's ARN in the target's account and region", () => {
+    const metadata = { ...trusted, KmsKeyId: "1234abcd", $metadata: {} };
+
+    expect(stagingTrustProblems(metadata, expected)).toEqual([]);
+    expect(
+      stagingTrustProblems(metadata, {
+        ...expected,
+        kmsKeyId: "arn:aws:kms:us-east-1:444455556666:key/1234abcd",
+      }),
+    ).toEqual([
+      "it is encrypted with KMS key 1234abcd, not the expected arn:aws:kms:us-east-1:444455556666:key/1234abcd",
+    ]);
+  });
+
+  it("treats no key and alias/aws/secretsmanager as the same default key", () => {
+    const metadata = { ...trusted, KmsKeyId: "alias/aws/secretsmanager", $metadata: {} };
+
+    expect(stagingTrustProblems(metadata, { targetArn: ARN, kmsKeyId: undefined })).toEqual([]);
+    expect(stagingTrustProblems({ ...trusted, $metadata: {} }, expected)).toEqual([
+      "it is encrypted with KMS key aws/secretsmanager (the account's default key), not the expected arn:aws:kms:us-east-1:111122223333:key/1234abcd",
+    ]);
+  });
+
+  it("names every other mismatch: owner service, account, replica region", () => {
+    const metadata = {
+      ...trusted,
+      ARN: `arn:aws:secretsmanager:eu-west-1:111122223333:secret:${STAGING}-XyZ123`,
+      KmsKeyId: expected.kmsKeyId,
+      OwningService: "appflow",
+      PrimaryRegion: "eu-west-1",
+      $metadata: {},
+    };
+
+    expect(stagingTrustProblems(metadata, expected)).toEqual([
+      "it is managed by appflow",
+      "it lives in 111122223333/eu-west-1, not beside its target",
+      "it is a replica written in eu-west-1",
+    ]);
   });
 });
 

@@ -20,6 +20,7 @@ import { createIbkrStrategy } from "../../functions/rotate/strategies/ibkr.ts";
 import {
   IbkrRotationDueError,
   IbkrStagingInvalidError,
+  IbkrStagingUntrustedError,
 } from "../../functions/rotate/strategies/ibkr-errors.ts";
 import { stagedValue } from "../../functions/rotate/strategies/ibkr-staging.ts";
 import type { RotationStep, StepContext } from "../../functions/rotate/strategy.ts";
@@ -58,7 +59,7 @@ const metadata = {
 
 const handshake = vi.fn<typeof twsHandshake>();
 const strategy = createIbkrStrategy({
-  settings: () => ({ verifyClientId: 917_001, verifyTimeoutMs: 3_000 }),
+  settings: () => ({ verifyClientId: 917_001, verifyTimeoutMs: 3_000, stagingKmsKeyId: undefined }),
   handshake,
   now: () => new Date("2026-11-27T12:00:00Z"),
 });
@@ -96,7 +97,25 @@ function givenPendingValue(value: Record<string, unknown>) {
     .resolves({ ARN, VersionId: TOKEN, SecretString: JSON.stringify(value) });
 }
 
+const STAGING_ARN = `arn:aws:secretsmanager:us-east-1:111122223333:secret:${STAGING}-XyZ123`;
+const trustedStagingMetadata = {
+  ARN: STAGING_ARN,
+  Name: STAGING,
+  Tags: [
+    { Key: "vigil:staging-for", Value: ARN },
+    { Key: "vigil:purpose", Value: "ibkr-staging" },
+  ],
+};
+
+function givenStagingMetadata(overrides: Record<string, unknown> = {}) {
+  secretsManager.on(DescribeSecretCommand, { SecretId: STAGING }).resolves({
+    ...trustedStagingMetadata,
+    ...overrides,
+  });
+}
+
 function givenStaging(overrides: Record<string, unknown> = {}) {
+  givenStagingMetadata();
   const value = {
     ...stagedValue({
       targetArn: ARN,
@@ -109,7 +128,7 @@ function givenStaging(overrides: Record<string, unknown> = {}) {
   };
   secretsManager
     .on(GetSecretValueCommand, { SecretId: STAGING })
-    .resolves({ ARN: `${ARN}/vigil-staging`, VersionId: "s1", SecretString: JSON.stringify(value) });
+    .resolves({ ARN: STAGING_ARN, VersionId: "s1", SecretString: JSON.stringify(value) });
 }
 
 function givenNoStaging() {
@@ -126,6 +145,20 @@ function gatewayAnswers(accounts: string[]) {
     nextValidId: 1,
     notices: [],
   });
+}
+
+/** What the protocol needs, publishing into `published`. */
+function dependencies(published: FindingsQueueMessage[]): RotationDependencies {
+  return {
+    secretsManager: new SecretsManagerClient({ region: "us-east-1" }),
+    ecs: () => new ECSClient({ region: "us-east-1" }),
+    logger: createLogger("ibkr-strategy-test"),
+    settings: loadRotationSettings({}),
+    publish: async (message) => {
+      published.push(message);
+    },
+    now: () => new Date("2026-11-27T12:00:00Z"),
+  };
 }
 
 let output: CapturedOutput;
@@ -174,15 +207,7 @@ describe("createSecret", () => {
     givenNoPendingValue();
     givenNoStaging();
     const published: FindingsQueueMessage[] = [];
-    const deps: RotationDependencies = {
-      secretsManager: new SecretsManagerClient({ region: "us-east-1" }),
-      ecs: () => new ECSClient({ region: "us-east-1" }),
-      logger: createLogger("ibkr-strategy-test"),
-      settings: loadRotationSettings({}),
-      publish: async (message) => {
-        published.push(message);
-      },
-    };
+    const deps = dependencies(published);
 
     const attempt = rotateSecretStep(
       { SecretId: ARN, ClientRequestToken: TOKEN, Step: "createSecret" },
@@ -279,6 +304,72 @@ describe("createSecret", () => {
     expect(update.SecretId).toBe(STAGING);
     expect(update.Description).toContain('"step":"createSecret","status":"failed"');
     expect(update.Description).not.toContain("nodigits-here");
+  });
+
+  it("refuses a staging secret planted under another KMS key, storing nothing, with a high finding", async () => {
+    givenCurrent();
+    givenNoPendingValue();
+    givenStaging();
+    givenStagingMetadata({ KmsKeyId: "arn:aws:kms:us-east-1:111122223333:key/attacker-key" });
+    const published: FindingsQueueMessage[] = [];
+    const deps = dependencies(published);
+
+    const attempt = rotateSecretStep(
+      { SecretId: ARN, ClientRequestToken: TOKEN, Step: "createSecret" },
+      new Deadline(() => 60_000),
+      deps,
+    );
+
+    await expect(attempt).rejects.toThrow(IbkrStagingUntrustedError);
+    expect(secretsManager).not.toHaveReceivedCommand(PutSecretValueCommand);
+    expect(secretsManager).toHaveReceivedCommandWith(UpdateSecretVersionStageCommand, {
+      VersionStage: "AWSPENDING",
+      RemoveFromVersionId: TOKEN,
+    });
+    const finding = published[0] as Finding;
+    expect(finding).toMatchObject({ rule: "ibkr.staging-untrusted", severity: "high", secretArn: ARN });
+    expect(finding.summary).toContain(
+      `Refused the staging secret ${STAGING_ARN} for ${NAME}: it is encrypted with KMS key arn:aws:kms:us-east-1:111122223333:key/attacker-key, not the expected aws/secretsmanager (the account's default key)`,
+    );
+    expect(finding.summary).toContain("Nothing was stored, promoted or restarted");
+  });
+
+  it("refuses a staging secret whose tags name another target", async () => {
+    givenNoPendingValue();
+    givenStaging();
+    givenStagingMetadata({
+      Tags: [
+        { Key: "vigil:staging-for", Value: `${ARN}-other` },
+        { Key: "vigil:purpose", Value: "ibkr-staging" },
+      ],
+    });
+
+    const attempt = strategy.createSecret(context("createSecret"));
+
+    await expect(attempt).rejects.toThrow(IbkrStagingUntrustedError);
+    await expect(attempt).rejects.toThrow(`its tag vigil:staging-for is "${ARN}-other", not ${ARN}`);
+    expect(secretsManager).not.toHaveReceivedCommand(PutSecretValueCommand);
+  });
+
+  it("trusts only the key configured in IBKR_STAGING_KMS_KEY_ID when it is set", async () => {
+    const configured = createIbkrStrategy({
+      settings: () => ({
+        verifyClientId: 917_001,
+        verifyTimeoutMs: 3_000,
+        stagingKmsKeyId: "arn:aws:kms:us-east-1:111122223333:key/operators",
+      }),
+      handshake,
+    });
+    givenNoPendingValue();
+    givenStaging();
+
+    const defaultKey = configured.createSecret(context("createSecret"));
+    await expect(defaultKey).rejects.toThrow(IbkrStagingUntrustedError);
+    await expect(defaultKey).rejects.toThrow("(expected key: IBKR_STAGING_KMS_KEY_ID)");
+
+    givenStagingMetadata({ KmsKeyId: "arn:aws:kms:us-east-1:111122223333:key/operators" });
+    await expect(configured.createSecret(context("createSecret"))).resolves.toBeUndefined();
+    expect(secretsManager).toHaveReceivedCommandTimes(PutSecretValueCommand, 1);
   });
 
   it("uses the value a concurrent invocation stored first", async () => {
@@ -384,19 +475,6 @@ describe("testSecret", () => {
 });
 
 describe("finishSecret", () => {
-  function dependencies(published: FindingsQueueMessage[]): RotationDependencies {
-    return {
-      secretsManager: new SecretsManagerClient({ region: "us-east-1" }),
-      ecs: () => new ECSClient({ region: "us-east-1" }),
-      logger: createLogger("ibkr-strategy-test"),
-      settings: loadRotationSettings({}),
-      publish: async (message) => {
-        published.push(message);
-      },
-      now: () => new Date("2026-11-27T12:00:00Z"),
-    };
-  }
-
   it("deletes the staging secret without recovery, promotes and announces the new version", async () => {
     givenCurrent();
     const published: FindingsQueueMessage[] = [];

@@ -30,6 +30,21 @@ export class IbkrStagingInvalidError extends RotationError {
   }
 }
 
+/**
+ * Thrown by createSecret when the staging secret does not show that someone allowed to stage wrote it (its
+ * KMS key, tags or location): a possible attempt to plant a password. Nothing is promoted or restarted.
+ */
+export class IbkrStagingUntrustedError extends RotationError {
+  override readonly severity: Severity = "high";
+  override readonly rule: string = "ibkr.staging-untrusted";
+  readonly runbook = "docs/ibkr.md#an-untrusted-staging-secret";
+  readonly headline = "untrusted IBKR staging secret refused";
+  constructor(message: string) {
+    super(message);
+    this.name = "IbkrStagingUntrustedError";
+  }
+}
+
 /** Thrown by finishSecret, after promotion, when the staging secret could not be deleted. */
 export class IbkrStagingCleanupError extends RotationError {
   override readonly severity: Severity = "medium";

@@ -6,12 +6,17 @@ export interface IbkrSettings {
   verifyClientId: number;
   /** Budget for connect + handshake with the gateway (capped by the Lambda deadline). */
   verifyTimeoutMs: number;
+  /**
+   * KMS key a staging secret must be encrypted with to be trusted (IBKR_STAGING_KMS_KEY_ID); undefined
+   * means the target secret's own key. Its key policy decides who may stage.
+   */
+  stagingKmsKeyId: string | undefined;
 }
 
 /** Default handshake client id: far from the small ids trading applications use (0 is TWS's own). */
 export const DEFAULT_VERIFY_CLIENT_ID = 917_001;
 
-/** Parses IBKR_VERIFY_CLIENT_ID and IBKR_VERIFY_TIMEOUT_MS; throws ConfigError naming the variable. */
+/** Parses IBKR_VERIFY_CLIENT_ID, IBKR_VERIFY_TIMEOUT_MS and IBKR_STAGING_KMS_KEY_ID; throws ConfigError naming the variable. */
 export function loadIbkrSettings(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): IbkrSettings {
@@ -23,5 +28,6 @@ export function loadIbkrSettings(
       max: 2_147_483_647,
     }),
     verifyTimeoutMs: read.integer("IBKR_VERIFY_TIMEOUT_MS", { fallback: 10_000, min: 500, max: 120_000 }),
+    stagingKmsKeyId: read.optionalString("IBKR_STAGING_KMS_KEY_ID"),
   };
 }

@@ -2,6 +2,7 @@ import {
   CreateSecretCommand,
   DeleteSecretCommand,
   DescribeSecretCommand,
+  type DescribeSecretCommandOutput,
   GetSecretValueCommand,
   InvalidRequestException,
   PutSecretValueCommand,
@@ -13,6 +14,7 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import * as z from "zod/mini";
 import { registerSecret, registerSecretFields } from "../../../lib/redaction.ts";
+import { IbkrStagingUntrustedError } from "./ibkr-errors.ts";
 
 /**
  * The staging secret: how `vigil ibkr stage` hands a new IBKR password to the rotation without relying on
@@ -97,8 +99,9 @@ function getValue(client: SecretsManagerClient, stagingName: string) {
 
 /**
  * Writes (or replaces) the staging secret. Creates it encrypted with `kmsKeyId` (undefined = the account's
- * aws/secretsmanager key) and tagged; an existing one gets a new AWSCURRENT version; one scheduled for
- * deletion is restored first. Returns its ARN.
+ * aws/secretsmanager key) and tagged; an existing one gets a new AWSCURRENT version, and one scheduled for
+ * deletion is restored first, but only when it passes `stagingTrustProblems` (else
+ * IbkrStagingUntrustedError, nothing written). Returns its ARN.
  */
 export async function writeStaging(
   client: SecretsManagerClient,
@@ -111,7 +114,7 @@ export async function writeStaging(
     const created = await client.send(
       new CreateSecretCommand({
         Name: name,
-        Description: describeStaging(input.targetName),
+        Description: stagingDescription(input.targetName),
         SecretString: secretString,
         ...(input.kmsKeyId ? { KmsKeyId: input.kmsKeyId } : {}),
         Tags: [
@@ -122,18 +125,125 @@ export async function writeStaging(
     );
     return created.ARN ?? name;
   } catch (error) {
-    if (error instanceof InvalidRequestException && /deletion/i.test(error.message)) {
-      await client.send(new RestoreSecretCommand({ SecretId: name }));
-    } else if (!(error instanceof ResourceExistsException)) {
-      throw error;
-    }
+    const scheduledForDeletion = error instanceof InvalidRequestException && /deletion/i.test(error.message);
+    if (!scheduledForDeletion && !(error instanceof ResourceExistsException)) throw error;
+    // Someone else's secret of that name could carry a resource policy that lets them read the new password.
+    await assertTrustedStaging(client, name, { targetArn: input.targetArn, kmsKeyId: input.kmsKeyId });
+    if (scheduledForDeletion) await client.send(new RestoreSecretCommand({ SecretId: name }));
   }
   const put = await client.send(new PutSecretValueCommand({ SecretId: name, SecretString: secretString }));
   // A replaced staging starts with a clean progress line.
   await client.send(
-    new UpdateSecretCommand({ SecretId: name, Description: describeStaging(input.targetName) }),
+    new UpdateSecretCommand({ SecretId: name, Description: stagingDescription(input.targetName) }),
   );
   return put.ARN ?? name;
+}
+
+/** What a staging secret must show, besides its name, to be trusted: see `stagingTrustProblems`. */
+export interface StagingExpectations {
+  /** The secret the staging is for. */
+  targetArn: string;
+  /** The KMS key it must be encrypted with; undefined means the account's aws/secretsmanager key. */
+  kmsKeyId: string | undefined;
+}
+
+/** The staging secret's metadata (also when scheduled for deletion); undefined when it does not exist. */
+export async function describeStagingSecret(
+  client: SecretsManagerClient,
+  stagingName: string,
+): Promise<DescribeSecretCommandOutput | undefined> {
+  try {
+    return await client.send(new DescribeSecretCommand({ SecretId: stagingName }));
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Why a staging secret cannot be trusted, empty when it can. Anyone allowed to create a secret of that name
+ * can plant one, so the name proves nothing, and neither do tags alone (their writer chooses them). What an
+ * attacker cannot forge is the KMS key: writing a value under a key takes kms:GenerateDataKey on it, which the
+ * key's policy grants only to those allowed to stage. Tags, owner and region are checked too, as consistency.
+ */
+export function stagingTrustProblems(
+  metadata: DescribeSecretCommandOutput,
+  expected: StagingExpectations,
+): string[] {
+  const problems: string[] = [];
+  const expectedKey = kmsKeyLabel(expected.kmsKeyId);
+  if (!sameKmsKey(metadata.KmsKeyId, expected.kmsKeyId, expected.targetArn)) {
+    problems.push(
+      `it is encrypted with KMS key ${kmsKeyLabel(metadata.KmsKeyId)}, not the expected ${expectedKey}`,
+    );
+  }
+  const tag = (key: string) => metadata.Tags?.find((entry) => entry.Key === key)?.Value;
+  if (tag(STAGING_FOR_TAG) !== expected.targetArn) {
+    problems.push(`its tag ${STAGING_FOR_TAG} is ${quoted(tag(STAGING_FOR_TAG))}, not ${expected.targetArn}`);
+  }
+  if (tag(STAGING_PURPOSE_TAG) !== STAGING_PURPOSE) {
+    problems.push(
+      `its tag ${STAGING_PURPOSE_TAG} is ${quoted(tag(STAGING_PURPOSE_TAG))}, not ${STAGING_PURPOSE}`,
+    );
+  }
+  if (metadata.OwningService) problems.push(`it is managed by ${metadata.OwningService}`);
+  const [target, staging] = [arnLocation(expected.targetArn), arnLocation(metadata.ARN ?? "")];
+  if (staging.account !== target.account || staging.region !== target.region) {
+    problems.push(`it lives in ${staging.account || "?"}/${staging.region || "?"}, not beside its target`);
+  }
+  if (metadata.PrimaryRegion && metadata.PrimaryRegion !== target.region) {
+    problems.push(`it is a replica written in ${metadata.PrimaryRegion}`);
+  }
+  return problems;
+}
+
+async function assertTrustedStaging(
+  client: SecretsManagerClient,
+  name: string,
+  expected: StagingExpectations,
+): Promise<void> {
+  const metadata = await describeStagingSecret(client, name);
+  const problems = metadata
+    ? stagingTrustProblems(metadata, expected)
+    : ["it disappeared while being written"];
+  if (problems.length === 0) return;
+  throw new IbkrStagingUntrustedError(
+    `The existing staging secret ${name} cannot be trusted: ${problems.join("; ")}. Nothing was written. ` +
+      "Check in CloudTrail who created it, delete it " +
+      `(\`aws secretsmanager delete-secret --secret-id ${name} --force-delete-without-recovery\`) and stage again.`,
+  );
+}
+
+const DEFAULT_KMS_ALIAS = "alias/aws/secretsmanager";
+
+/** A key identifier as DescribeSecret or an operator may give it: id, alias, key ARN or alias ARN. */
+function kmsKeyReference(keyId: string | undefined, targetArn: string) {
+  const target = arnLocation(targetArn);
+  const value = keyId?.trim() || DEFAULT_KMS_ALIAS;
+  if (value.startsWith("arn:")) {
+    const [, , , region = "", account = "", ...resource] = value.split(":");
+    return { region, account, resource: resource.join(":") };
+  }
+  const resource = value.startsWith("alias/") ? value : `key/${value}`;
+  return { region: target.region, account: target.account, resource };
+}
+
+function sameKmsKey(actual: string | undefined, expected: string | undefined, targetArn: string): boolean {
+  const [a, b] = [kmsKeyReference(actual, targetArn), kmsKeyReference(expected, targetArn)];
+  return a.resource === b.resource && a.account === b.account && a.region === b.region;
+}
+
+function kmsKeyLabel(keyId: string | undefined): string {
+  return keyId?.trim() || "aws/secretsmanager (the account's default key)";
+}
+
+function arnLocation(arn: string): { region: string; account: string } {
+  const [, , , region = "", account = ""] = arn.split(":");
+  return { region, account };
+}
+
+function quoted(value: string | undefined): string {
+  return value === undefined ? "missing" : `"${value}"`;
 }
 
 /** Force-deletes the staging secret (no recovery window: it holds a password). False when already gone. */
@@ -147,7 +257,7 @@ export async function deleteStaging(client: SecretsManagerClient, stagingName: s
   }
 }
 
-function describeStaging(targetName: string): string {
+function stagingDescription(targetName: string): string {
   return `Vigil: new IBKR credentials staged for ${targetName}; consumed by its rotation and deleted when it finishes.`;
 }
 
@@ -171,7 +281,7 @@ export async function recordStagingProgress(
   targetName: string,
   progress: StagingProgress,
 ): Promise<boolean> {
-  const prefix = `${describeStaging(targetName)} ${PROGRESS_MARKER}`;
+  const prefix = `${stagingDescription(targetName)} ${PROGRESS_MARKER}`;
   const describe = (message: string | undefined) =>
     prefix + JSON.stringify({ ...progress, ...(message === undefined ? {} : { message }) });
   // Cut the message, never the JSON, so the whole Description stays within Secrets Manager's limit.

@@ -13,15 +13,22 @@ import {
   versionWithStage,
 } from "../secrets.ts";
 import type { RotationStrategy, StepContext } from "../strategy.ts";
-import { IbkrRotationDueError, IbkrStagingCleanupError, IbkrStagingInvalidError } from "./ibkr-errors.ts";
+import {
+  IbkrRotationDueError,
+  IbkrStagingCleanupError,
+  IbkrStagingInvalidError,
+  IbkrStagingUntrustedError,
+} from "./ibkr-errors.ts";
 import { type IbkrSecret, ibkrPasswordProblems, paperPortProblem, parseIbkrSecret } from "./ibkr-secret.ts";
 import { type IbkrSettings, loadIbkrSettings } from "./ibkr-settings.ts";
 import {
   deleteStaging,
+  describeStagingSecret,
   readStaging,
   recordStagingProgress,
   type StagedValue,
   stagingSecretName,
+  stagingTrustProblems,
 } from "./ibkr-staging.ts";
 
 /**
@@ -105,6 +112,13 @@ export function createIbkrStrategy(options: IbkrStrategyOptions = {}): RotationS
         if (staging.state === "absent") {
           await releaseEmptyPending(context);
           throw new IbkrRotationDueError(rotationDueMessage(names.target));
+        }
+        // Read after the value: a key changed in between shows here, and changing it back is not possible
+        // without the expected key (re-encrypting the versions needs it).
+        const untrusted = await untrustedStaging(context, currentSettings().stagingKmsKeyId);
+        if (untrusted) {
+          await releaseEmptyPending(context);
+          throw untrusted;
         }
         const problems =
           staging.state === "invalid" ? staging.problems : stagingProblems(context, staging.value, current);
@@ -236,6 +250,28 @@ export function createIbkrStrategy(options: IbkrStrategyOptions = {}): RotationS
       }
     },
   };
+}
+
+/**
+ * Checks that the staging secret was written by someone allowed to stage: encrypted with the configured key
+ * (else the target's own key), tagged for this target, in its account and region. Returns the refusal.
+ */
+async function untrustedStaging(
+  context: StepContext,
+  configuredKey: string | undefined,
+): Promise<IbkrStagingUntrustedError | undefined> {
+  const { target, staging } = secretNames(context);
+  const metadata = await describeStagingSecret(context.secretsManager, staging);
+  const expected = { targetArn: context.secretArn, kmsKeyId: configuredKey ?? context.metadata.KmsKeyId };
+  const problems = metadata ? stagingTrustProblems(metadata, expected) : ["it disappeared while being read"];
+  if (problems.length === 0) return undefined;
+  const keySource = configuredKey ? "IBKR_STAGING_KMS_KEY_ID" : "the key of the IBKR secret itself";
+  return new IbkrStagingUntrustedError(
+    `Refused the staging secret ${metadata?.ARN ?? staging} for ${target}: ${problems.join("; ")} ` +
+      `(expected key: ${keySource}). Nothing was stored, promoted or restarted; the staging secret is left for investigation. ` +
+      `Check in CloudTrail who created or wrote it (CreateSecret, PutSecretValue, UpdateSecret, TagResource on ${staging}). ` +
+      `If an operator staged it, delete it and stage again with \`vigil ibkr stage --secret-id ${target}\` using the expected key.`,
+  );
 }
 
 /** The strategy registered for `vigil:rotation=ibkr`. */
