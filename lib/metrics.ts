@@ -136,3 +136,43 @@ export class VigilMetrics {
 export function createMetrics(service: string): VigilMetrics {
   return new VigilMetrics(service);
 }
+
+/** Counts one rotation step: its outcome by strategy, its duration, and a failure unless an operator stop. */
+export function recordRotationStep(
+  metrics: VigilMetrics,
+  step: {
+    step: string;
+    strategy: string | undefined;
+    outcome: string;
+    durationMs: number;
+    operatorStop: boolean;
+  },
+): void {
+  const outcome: RotationOutcome =
+    step.outcome !== "failed" ? "done" : step.operatorStop ? "operator-stop" : "failed";
+  metrics.count("RotationSteps", { Strategy: step.strategy ?? "unknown", Outcome: outcome });
+  metrics.record("RotationStepDuration", { Step: step.step }, step.durationMs);
+  // Zero on success too: the alarm then sees data points, not a missing metric.
+  metrics.count("RotationFailures", {}, outcome === "failed" ? 1 : 0);
+}
+
+/** Counts one notifier batch: pages sent, failed and retried, resolves, batch size and grouping ratio. */
+export function recordNotifyBatch(
+  metrics: VigilMetrics,
+  batch: {
+    received: number;
+    invalid: number;
+    groups: number;
+    pagesSent: number;
+    pagesFailed: number;
+    pagerDutyRetries: number;
+    resolves: number;
+  },
+): void {
+  metrics.count("PagesSent", {}, batch.pagesSent);
+  metrics.count("PagesFailed", {}, batch.pagesFailed);
+  metrics.count("PagesRetried", {}, batch.pagerDutyRetries);
+  metrics.count("Resolves", {}, batch.resolves);
+  metrics.record("BatchSize", {}, batch.received);
+  if (batch.groups > 0) metrics.record("GroupingRatio", {}, (batch.received - batch.invalid) / batch.groups);
+}

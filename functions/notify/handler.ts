@@ -1,6 +1,7 @@
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { secretsManagerClient, snsClient } from "../../lib/aws.ts";
 import { createLogger } from "../../lib/logger.ts";
+import { createMetrics, recordNotifyBatch } from "../../lib/metrics.ts";
 import { loadNotifierConfig } from "./config.ts";
 import { notifyBatch } from "./notify.ts";
 import { systemClock } from "./pagerduty-client.ts";
@@ -8,6 +9,7 @@ import { createRecentNotifications } from "./recent.ts";
 import { createRoutingKeySource } from "./routing-key.ts";
 
 const logger = createLogger("vigil-notify");
+const metrics = createMetrics("notify");
 const config = loadNotifierConfig();
 const sns = snsClient();
 const secretsManager = secretsManagerClient();
@@ -41,7 +43,7 @@ const recent = createRecentNotifications(config.repeatIntervalMs);
 /** SQS findings queue -> PagerDuty and SNS, with partial-batch failure reporting. */
 export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
   logger.addContext(context);
-  const { response } = await notifyBatch(event.Records, context.getRemainingTimeInMillis(), {
+  const { response, report } = await notifyBatch(event.Records, context.getRemainingTimeInMillis(), {
     config,
     sns,
     routingKeys,
@@ -50,5 +52,7 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
     logger,
     recent,
   });
+  recordNotifyBatch(metrics, report);
+  metrics.flush();
   return response;
 };

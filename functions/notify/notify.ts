@@ -52,6 +52,13 @@ export interface BatchReport {
   pagerDutyRequests: number;
   /** Events PagerDuty accepted. */
   pagerDutyEvents: number;
+  /** Trigger events PagerDuty accepted, and those not delivered (handed back to SQS or rejected). */
+  pagesSent: number;
+  pagesFailed: number;
+  /** PagerDuty calls repeated after a 429, a 5xx or a network error. */
+  pagerDutyRetries: number;
+  /** Resolve events PagerDuty accepted. */
+  resolves: number;
   snsMessages: number;
   /** Groups not paged or published again because they were within the repeat interval. */
   suppressed: number;
@@ -96,6 +103,10 @@ export async function notifyBatch(
     groups: 0,
     pagerDutyRequests: 0,
     pagerDutyEvents: 0,
+    pagesSent: 0,
+    pagesFailed: 0,
+    pagerDutyRetries: 0,
+    resolves: 0,
     snsMessages: 0,
     suppressed: 0,
     failed: 0,
@@ -152,8 +163,10 @@ export async function notifyBatch(
         clock,
         retry: config.retry,
         deadline: pagerDutyDeadline,
-        onRetry: ({ attempt, delayMs, reason }) =>
-          logger.warn("PagerDuty call failed, retrying", { ...context, attempt, delayMs, reason }),
+        onRetry: ({ attempt, delayMs, reason }) => {
+          report.pagerDutyRetries += 1;
+          logger.warn("PagerDuty call failed, retrying", { ...context, attempt, delayMs, reason });
+        },
       });
       report.pagerDutyEvents += 1;
       logger.debug("PagerDuty accepted the event", { ...context, attempts: result.attempts });
@@ -259,6 +272,7 @@ export async function notifyBatch(
         },
       );
       resolveNotes.push(note(outcome, `resolved (dedup key ${dedupKey})`));
+      if (outcome.ok) report.resolves += 1;
     }
     if (route.resolve.length > 0) deps.recent.forget(dedupKey);
     // One failed resolve is what a reader must see, even if another service took it.
@@ -286,6 +300,7 @@ export async function notifyBatch(
         `alert triggered on the ${SERVICE_LABEL[route.trigger]} service (dedup key ${dedupKey})`,
       );
       if (outcome.ok) deps.recent.remember("pagerduty", dedupKey, group.severity, clock.now());
+      report[outcome.ok ? "pagesSent" : "pagesFailed"] += 1;
       // A page PagerDuty refused must still reach a human: SNS gets it whatever the routing says.
       forceSns = !outcome.ok && !outcome.retryable;
     }

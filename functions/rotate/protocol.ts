@@ -2,6 +2,7 @@ import type { ECSClient } from "@aws-sdk/client-ecs";
 import { DescribeSecretCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { RotationStrategyName } from "../../lib/finding.ts";
 import type { Logger } from "../../lib/logger.ts";
+import { recordRotationStep, type VigilMetrics } from "../../lib/metrics.ts";
 import { redactText } from "../../lib/redaction.ts";
 import { consumingServices, restartConsumers } from "./consumers.ts";
 import type { Deadline } from "./deadline.ts";
@@ -24,6 +25,8 @@ export interface RotationDependencies {
   settings: RotationSettings;
   /** Where failure findings and `secret.rotated` events go; undefined = log only. */
   publish: PublishOutcome | undefined;
+  /** Where each step's outcome and duration are counted (flushed by the handler); undefined = not counted. */
+  metrics?: VigilMetrics;
   now?: () => Date;
 }
 
@@ -139,8 +142,10 @@ export async function rotateSecretStep(
     throw error;
   } finally {
     result.durationMs = Date.now() - started;
+    const operatorStop = failure instanceof RotationError && ["low", "info"].includes(failure.severity);
+    if (deps.metrics) recordRotationStep(deps.metrics, { ...result, operatorStop });
     if (result.outcome !== "failed") logger.info("rotation step finished", { rotation: result });
-    else if (failure instanceof RotationError && ["low", "info"].includes(failure.severity)) {
+    else if (operatorStop) {
       // An expected stop (e.g. an IBKR rotation waiting for its operator) must not look like an outage.
       logger.warn("rotation step stopped", { rotation: result, error: failure });
     } else logger.error("rotation step failed", { rotation: result, error: failure });
