@@ -1,4 +1,5 @@
 import { describeError } from "../../lib/errors.ts";
+import { redactText } from "../../lib/redaction.ts";
 import type { RetryPolicy } from "./config.ts";
 import { DeliveryUnavailableError, PagerDutyConfigurationError, PagerDutyRejectedError } from "./errors.ts";
 import { truncate } from "./text.ts";
@@ -85,11 +86,13 @@ export async function postPagerDutyEvent(
       const text = await response.text();
       if (response.ok) return { status: response.status, attempts: attempt, body: text };
       const status = response.status;
+      // Redacted before it is cut: a cut through an echoed key would leave a prefix redaction misses.
+      const kept = () => truncate(redactText(text), MAX_LOGGED_BODY_CHARS);
       if (status === 400 || status === 413 || status === 422) {
-        throw new PagerDutyRejectedError(status, truncate(text, MAX_LOGGED_BODY_CHARS));
+        throw new PagerDutyRejectedError(status, kept());
       }
       if (status !== 408 && status !== 429 && status < 500) {
-        throw new PagerDutyConfigurationError(status, truncate(text, MAX_LOGGED_BODY_CHARS));
+        throw new PagerDutyConfigurationError(status, kept());
       }
       lastReason = `HTTP ${status}`;
       lastError = undefined;

@@ -57,10 +57,13 @@ export function alertSummary(title: string, summary: string, count: number): str
   return truncate(text, MAX_SUMMARY_CHARS - suffix.length) + suffix;
 }
 
-/** A trigger event for a firing group, redacted and trimmed to PagerDuty's limits. */
+/**
+ * A trigger event for a firing group, redacted and trimmed to PagerDuty's limits. The finding is redacted
+ * before anything is cut: a cut through a secret would leave a prefix that no longer matches it.
+ */
 export function buildTriggerEvent(group: AlertGroup): AlertEventBody {
-  const finding = group.latest;
-  if (!finding) throw new Error(`group ${group.groupKey} has no finding to trigger on`);
+  if (!group.latest) throw new Error(`group ${group.groupKey} has no finding to trigger on`);
+  const finding = redact(group.latest);
   const latestEventId = group.eventIds.values[0];
   const links = findingLinks({ ...finding, latestEventId });
   const customDetails: Record<string, unknown> = {
@@ -115,7 +118,9 @@ export function buildResolveEvent(groupKey: string): AlertEventBody {
 }
 
 /** A change event for a successful rotation: shown on the service's timeline, never pages. */
-export function buildChangeEvent(rotation: SecretRotatedEvent): ChangeEventBody {
+export function buildChangeEvent(rotated: SecretRotatedEvent): ChangeEventBody {
+  // Redacted before anything is cut (see buildTriggerEvent).
+  const rotation = redact(rotated);
   const name = secretName(rotation.secretArn);
   const region = rotation.secretArn.split(":")[3] || "us-east-1";
   const event: ChangeEventBody = {

@@ -127,7 +127,8 @@ function fitDefaultMessage(text: string, finding: Finding | undefined, budget: n
   return fitEscaped(text, budget);
 }
 
-function chatNotification(fields: {
+/** A chat notification; its fields are redacted before they are cut (see buildTriggerEvent). */
+function chatNotification(unredacted: {
   id: string;
   threadId: string;
   title: string;
@@ -138,6 +139,7 @@ function chatNotification(fields: {
   secretArn: string | undefined;
   context: Record<string, string | number | undefined>;
 }): ChatNotification {
+  const fields = redact(unredacted);
   const additionalContext: Record<string, string> = {};
   for (const [key, value] of Object.entries(fields.context)) {
     if (value !== undefined && value !== "") additionalContext[key] = truncate(String(value), 256);

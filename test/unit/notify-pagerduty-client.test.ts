@@ -7,6 +7,7 @@ import {
   PagerDutyRejectedError,
 } from "../../functions/notify/errors.ts";
 import { backoffDelay, type Clock, postPagerDutyEvent } from "../../functions/notify/pagerduty-client.ts";
+import { clearRegisteredSecrets, registerSecret } from "../../lib/redaction.ts";
 import { type PagerDutyStub, startPagerDutyStub } from "../helpers/notify-fixtures.ts";
 
 const retry: RetryPolicy = {
@@ -50,6 +51,7 @@ describe("postPagerDutyEvent", () => {
   });
   afterEach(async () => {
     await stub.close();
+    clearRegisteredSecrets();
   });
 
   it("posts the event as JSON once when PagerDuty accepts it", async () => {
@@ -119,6 +121,21 @@ describe("postPagerDutyEvent", () => {
     expect(error).toBeInstanceOf(PagerDutyRejectedError);
     expect(error).toMatchObject({ status: 400, responseBody: body });
     expect(stub.requests).toHaveLength(1);
+  });
+
+  it("redacts the kept response body before cutting it, so a secret at the cut leaves no prefix", async () => {
+    // Arrange: PagerDuty echoes the routing key just before the 4,096 characters the error keeps.
+    const routingKey = "EchoedRoutingKey0123456789abcdef";
+    registerSecret(routingKey);
+    stub.script({ kind: "status", status: 400, body: `${"x".repeat(4_080)}${routingKey}` });
+
+    // Act
+    const error = await postPagerDutyEvent(stub.eventsUrl, event, options()).catch((thrown) => thrown);
+
+    // Assert
+    expect(error).toBeInstanceOf(PagerDutyRejectedError);
+    expect((error as PagerDutyRejectedError).responseBody).not.toContain("EchoedR");
+    expect((error as PagerDutyRejectedError).message).not.toContain("EchoedR");
   });
 
   it("does not retry a 404 and reports it as a configuration problem", async () => {

@@ -134,6 +134,25 @@ describe("buildTriggerEvent", () => {
     expect(text).not.toContain("p@ss-word-1");
     expect(text).toContain(REDACTED);
   });
+  it("redacts before it truncates: a secret straddling the summary's limit leaves no prefix", () => {
+    // Arrange: the limit falls inside a registered value and inside a URL's unregistered password.
+    const secret = "Straddling-Secret-Value-42";
+    registerSecret(secret);
+    const title = "T";
+    const padding = (before: number) => "x".repeat(MAX_SUMMARY_CHARS - `${title}: `.length - before);
+    const registered = groupOf(makeFinding({ title, summary: `${padding(10)}${secret}` }));
+    const url = groupOf(makeFinding({ title, summary: `${padding(30)}postgres://app:Unregistered9pw@db` }));
+
+    // Act
+    const summaries = [buildTriggerEvent(registered), buildTriggerEvent(url)].map(
+      (event) => event.payload?.summary ?? "",
+    );
+
+    // Assert
+    expect(summaries[0]).not.toContain("Strad");
+    expect(summaries[1]).not.toContain("Unreg");
+    expect(summaries.every((summary) => summary.length <= MAX_SUMMARY_CHARS)).toBe(true);
+  });
 });
 
 describe("buildResolveEvent", () => {

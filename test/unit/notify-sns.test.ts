@@ -130,6 +130,21 @@ describe("buildFindingNotification", () => {
 });
 
 describe("chat notification (Amazon Q Developer in chat applications / AWS Chatbot)", () => {
+  afterEach(() => clearRegisteredSecrets());
+
+  it("redacts before it truncates: a secret straddling the description's limit leaves no prefix", () => {
+    // Arrange: the chat description keeps 3,500 characters; the secret starts 10 before that.
+    const secret = "Straddling-Secret-Value-42";
+    registerSecret(secret);
+    const finding = makeFinding({ summary: `${"x".repeat(3_490)}${secret}` });
+
+    // Act
+    const { chatMessage } = buildFindingNotification(groupOf(finding), "not paged");
+
+    // Assert
+    expect(chatMessage.content.description).not.toContain("Strad");
+  });
+
   it("is a custom notification threaded by problem, with the runbook and links as next steps", () => {
     const group = groupOf(makeFinding({ severity: "critical" }));
 
