@@ -1,0 +1,109 @@
+import type { AuditEvent } from "./normalise.ts";
+import type { ScanState } from "./state.ts";
+
+/**
+ * Recognises the rotation function's own calls without being told its role. Secrets Manager records a
+ * RotationStarted service event for the secret; the function then reads the pending version by id and
+ * stage (expecting ResourceNotFoundException in createSecret), writes it with the AWSPENDING stage, and
+ * finally moves AWSCURRENT to it. A call is the rotation's own when it touches the secret (or its IBKR
+ * staging secret) within ROTATION_SPAN_MS after a RotationStarted, by the principal that made that
+ * rotation's pending-version calls, and — for a stage move — onto that rotation's pending version.
+ *
+ * Evidence lives in the ScanState (so a rotation split across files and invocations is still
+ * recognised when its RotationStarted is scanned no later than its calls) and in memory for the batch
+ * being scanned (so order inside one batch does not matter).
+ */
+
+/** Time buckets the evidence is kept in. */
+const BUCKET_MS = 10 * 60_000;
+/** How long after RotationStarted the rotation's calls are expected (four Lambda steps, with retries). */
+export const ROTATION_SPAN_MS = 3 * BUCKET_MS;
+/** Probes ask recordSeen with this time: it never lowers a real earliest time, and marks "absent". */
+const PROBE = Number.MAX_SAFE_INTEGER;
+export const STAGING_SUFFIX = "/vigil-staging";
+
+export class RotationTracker {
+  private readonly known = new Set<string>();
+  private readonly absent = new Set<string>();
+  private readonly toRecord = new Map<string, number>();
+
+  constructor(private readonly state: ScanState) {}
+
+  /** Notes the rotation evidence in one batch of events (call before asking isRotationCall about it). */
+  async observe(events: readonly AuditEvent[]): Promise<void> {
+    // Another invocation may have recorded what an earlier probe found absent.
+    this.absent.clear();
+    for (const event of events) {
+      if (event.service !== "secretsmanager") continue;
+      const bucket = Math.floor(event.timeMs / BUCKET_MS);
+      for (const secretArn of event.secretArns) {
+        if (event.eventName === "RotationStarted")
+          this.note(`rotation#${secretArn}#start#${bucket}`, event.timeMs);
+        const version = pendingVersionOf(event);
+        if (version === undefined) continue;
+        this.note(`rotation#${secretArn}#pending#${event.principal.id}#${bucket}`, event.timeMs);
+        if (version !== "") this.note(`rotation#${secretArn}#version#${version}`, event.timeMs);
+      }
+    }
+    for (const [key, atMs] of this.toRecord) await this.state.recordSeen(key, atMs);
+    this.toRecord.clear();
+  }
+
+  /** True when event is the rotation function's own call on secretArn (see the module comment). */
+  async isRotationCall(event: AuditEvent, secretArn: string): Promise<boolean> {
+    const target = secretArn.endsWith(STAGING_SUFFIX)
+      ? secretArn.slice(0, -STAGING_SUFFIX.length)
+      : secretArn;
+    const bucket = Math.floor(event.timeMs / BUCKET_MS);
+    let started = false;
+    for (let back = 0; back <= ROTATION_SPAN_MS / BUCKET_MS && !started; back++) {
+      started = await this.exists(`rotation#${target}#start#${bucket - back}`);
+    }
+    if (!started) return false;
+    let byRotator = false;
+    const span = ROTATION_SPAN_MS / BUCKET_MS;
+    for (let offset = -span; offset <= span && !byRotator; offset++) {
+      byRotator = await this.exists(`rotation#${target}#pending#${event.principal.id}#${bucket + offset}`);
+    }
+    if (!byRotator) return false;
+    if (event.eventName === "UpdateSecretVersionStage" && target === secretArn) {
+      const moveTo = event.request.moveToVersionId;
+      // Moving a stage onto anything but this rotation's pending version is not the rotation's doing.
+      if (typeof moveTo === "string") return this.exists(`rotation#${target}#version#${moveTo}`);
+    }
+    return true;
+  }
+
+  private note(key: string, atMs: number) {
+    this.known.add(key);
+    this.absent.delete(key);
+    const before = this.toRecord.get(key);
+    if (before === undefined || atMs < before) this.toRecord.set(key, atMs);
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    if (this.known.has(key)) return true;
+    if (this.absent.has(key)) return false;
+    const earliest = await this.state.recordSeen(key, PROBE);
+    const found = earliest !== undefined && earliest !== PROBE;
+    (found ? this.known : this.absent).add(key);
+    return found;
+  }
+}
+
+/** The version a rotation's pending-version call names ("" when it names none); undefined for other calls. */
+export function pendingVersionOf(event: AuditEvent): string | undefined {
+  const { request, response } = event;
+  if (event.eventName === "GetSecretValue" && request.versionStage === "AWSPENDING") {
+    return typeof request.versionId === "string" ? request.versionId : "";
+  }
+  if (event.eventName === "PutSecretValue") {
+    const stages = [request.versionStages, response.versionStages].flatMap((value) =>
+      Array.isArray(value) ? value : [],
+    );
+    if (!stages.includes("AWSPENDING")) return undefined;
+    const version = request.clientRequestToken ?? response.versionId;
+    return typeof version === "string" ? version : "";
+  }
+  return undefined;
+}

@@ -1,0 +1,112 @@
+import type { Severity } from "../../lib/finding.ts";
+import type { AuditEvent } from "./normalise.ts";
+import type { Policy, SecretPolicy } from "./policy.ts";
+
+/**
+ * A detection rule: a pure function from one normalised event (plus what the policy and the rotation
+ * tracker say about it) to signals. The engine turns signals into findings: it counts windows and
+ * first sightings in the shared ScanState, claims each finding once, applies suppressions.
+ */
+export interface Rule {
+  /** Stable id: the finding's `rule`, the docs anchor (`docs/detections.md#<id>`), the suppression key. */
+  id: string;
+  /** The severity most findings of this rule carry (the docs list the exceptions). */
+  severity: Severity;
+  /** One paragraph: what it catches. */
+  description: string;
+  /** What to check and what to do. */
+  runbook: string;
+  /** When it fires on harmless activity, and how to tune that away. */
+  falsePositives: string;
+  /** The signals this event raises (most events raise none). */
+  evaluate(event: AuditEvent, context: RuleContext): Signal[];
+}
+
+/** What a rule may ask about an event besides the event itself. */
+export interface RuleContext {
+  policy: Policy;
+  /** What the policy says about a secret (canonical ARN). */
+  secretPolicy(secretArn: string): SecretPolicy;
+  /** True when the caller is one of the policy's rotationRoles. (Calls made inside a secret's rotation by its
+   *  rotation function are recognised by the engine, which drops the signals they raise.) */
+  isRotationRole(event: AuditEvent): boolean;
+  /** True when the principal is a rotation role or one of the secret's writers. */
+  isExpectedWriter(event: AuditEvent, secretArn: string): boolean;
+}
+
+/** What a finding says; the engine adds id, counts, times, event ids and the runbook link. */
+export interface Detection {
+  severity: Severity;
+  /** Short: the rule's headline with the secret or principal. */
+  title: string;
+  /** Who, what secret, from where; the engine appends how many times and since when. */
+  summary: string;
+  secretArn?: string;
+  principal?: string;
+  sourceIp?: string;
+  /** What makes this one problem (the engine prefixes the rule id); one incident per group. */
+  group: string;
+  /** Overrides the group key (shared with other producers, e.g. `rotation:<arn>`). */
+  groupKey?: string;
+  details?: Record<string, unknown>;
+  /** Marks the group's problem as cleared (a later successful rotation). */
+  resolves?: boolean;
+}
+
+export type Signal =
+  /** Fires at once (once per group per UTC day). */
+  | { kind: "alert"; detection: Detection }
+  /** Fires when the distinct members at key reach threshold within windowMs. */
+  | { kind: "window"; key: string; member: string; threshold: number; windowMs: number; detection: Detection }
+  /** Fires when key is seen for the first time after the learning period. */
+  | { kind: "first-seen"; key: string; detection: Detection };
+
+const ORDER: readonly Severity[] = ["info", "low", "medium", "high", "critical"];
+
+/** One level up (capped at critical): for secrets the policy marks `sensitivity: critical`. */
+export function raised(severity: Severity, steps = 1): Severity {
+  return ORDER[Math.min(ORDER.length - 1, ORDER.indexOf(severity) + steps)] as Severity;
+}
+
+/** Severity raised one level when the secret is critical. */
+export function forSensitivity(severity: Severity, secret: SecretPolicy): Severity {
+  return secret.sensitivity === "critical" ? raised(severity) : severity;
+}
+
+/** True when a is at least as severe as b. */
+export function atLeast(a: Severity, b: Severity): boolean {
+  return ORDER.indexOf(a) >= ORDER.indexOf(b);
+}
+
+/** How the principal reads in a sentence: the role or user, with the session when there is one. */
+export function describePrincipal(event: AuditEvent): string {
+  const principal = event.principal;
+  if (principal.type === "AWSService") return `the AWS service ${principal.id}`;
+  const session = principal.session ? ` (session ${principal.session})` : "";
+  const via = principal.invokedBy ? ` via ${principal.invokedBy}` : "";
+  return `${principal.id}${session}${via}`;
+}
+
+/** How the origin reads in a sentence: VPC endpoint, IP address, user agent's first word. */
+export function describeOrigin(event: AuditEvent): string {
+  const origin = event.origin;
+  const parts: string[] = [];
+  if (origin.sourceIp) parts.push(origin.sourceIp);
+  if (origin.vpcEndpointId) parts.push(`through ${origin.vpcEndpointId}`);
+  const agent = origin.userAgent?.split(" ")[0];
+  if (agent) parts.push(`with ${agent}`);
+  return parts.length > 0 ? parts.join(" ") : "an unknown origin";
+}
+
+/** The events that return a secret's value. */
+export function isValueRead(event: AuditEvent): boolean {
+  return (
+    event.service === "secretsmanager" &&
+    (event.eventName === "GetSecretValue" || event.eventName === "BatchGetSecretValue")
+  );
+}
+
+/** True when the call succeeded (CloudTrail records failures with an errorCode). */
+export function succeeded(event: AuditEvent): boolean {
+  return event.errorCode === undefined;
+}

@@ -1,0 +1,302 @@
+import { pipeline, Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import { NotCloudTrailError, TruncatedTrailFileError } from "./errors.ts";
+
+/**
+ * Streaming reader of CloudTrail log files: `{"Records": [...]}` (the S3 delivery format), the output of
+ * `aws cloudtrail lookup-events` (`{"Events": [{"CloudTrailEvent": "..."}]}`), or a bare JSON array of
+ * records; gzip-compressed or not. A hand-written splitter finds each top-level element of the array
+ * without parsing it, so memory stays bounded by the largest single record, and a caller can skip the
+ * (majority of) records of other services without paying for JSON.parse.
+ */
+
+export interface TrailReadStats {
+  /** Array elements found so far. */
+  elements: number;
+  /** Elements skipped by `relevant` without being parsed. */
+  ignored: number;
+  /** What the file turned out to be. */
+  format?: "records" | "lookup-events" | "array";
+}
+
+export interface TrailReadOptions {
+  /** Looks at one element's raw bytes [start, end); false skips it unparsed. Default: every element. */
+  relevant?: (bytes: Buffer, start: number, end: number) => boolean;
+  /** Counters the reader updates as it goes (also when it throws). */
+  stats?: TrailReadStats;
+  /** Names the file in errors. */
+  source?: string;
+}
+
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const GZIP_CHUNK = 256 * 1024;
+
+type Phase =
+  | "start" // before the top-level value
+  | "key" // in the top-level object, expecting a key or }
+  | "colon" // after a top-level key
+  | "value" // expecting a top-level value
+  | "after-value" // expecting , or } in the top-level object
+  | "element" // in the records array, expecting an element or ]
+  | "after-element" // expecting , or ] in the records array
+  | "done";
+
+/** Yields the records of one CloudTrail file (see the module comment), streaming and decompressing. */
+export async function* readTrailRecords(
+  input: Readable | AsyncIterable<Buffer | string>,
+  options: TrailReadOptions = {},
+): AsyncGenerator<unknown> {
+  const source = options.source ?? "input";
+  const stats = options.stats ?? { elements: 0, ignored: 0 };
+  const relevant = options.relevant;
+  let data = Buffer.allocUnsafe(1 << 16);
+  let length = 0;
+  let pos = 0;
+  let phase: Phase = "start";
+  let topIsArray = false;
+  let currentKey = "";
+  let arrayKind: "records" | "events" = "records";
+  let sawArray = false;
+
+  for await (const chunk of decompressed(input, source)) {
+    // Keep only the unconsumed tail, then append the chunk (doubling the buffer when it is too small).
+    if (pos > 0) {
+      data.copy(data, 0, pos, length);
+      length -= pos;
+      pos = 0;
+    }
+    if (length + chunk.length > data.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(data.length * 2, length + chunk.length));
+      data.copy(bigger, 0, 0, length);
+      data = bigger;
+    }
+    chunk.copy(data, length);
+    length += chunk.length;
+    const bytes = data.subarray(0, length);
+
+    for (;;) {
+      pos = skipWhitespace(bytes, pos, length);
+      if (pos >= length) break;
+      const byte = bytes[pos] as number;
+      if (phase === "start") {
+        if (pos === 0 && byte === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+          pos = 3; // UTF-8 byte order mark
+          continue;
+        }
+        if (byte === OPEN_BRACE) phase = "key";
+        else if (byte === OPEN_BRACKET) {
+          topIsArray = true;
+          sawArray = true;
+          stats.format = "array";
+          phase = "element";
+        } else throw notCloudTrail(source, "it is not JSON");
+        pos++;
+      } else if (phase === "key") {
+        if (byte === CLOSE_BRACE) {
+          pos++;
+          phase = "done";
+          continue;
+        }
+        if (byte !== QUOTE) throw notCloudTrail(source, `expected a key at byte ${pos}`);
+        const end = stringEnd(bytes, pos + 1, length);
+        if (end < 0) break;
+        currentKey = bytes.toString("utf8", pos + 1, end - 1);
+        pos = end;
+        phase = "colon";
+      } else if (phase === "colon") {
+        if (byte !== COLON) throw notCloudTrail(source, `expected ":" at byte ${pos}`);
+        pos++;
+        phase = "value";
+      } else if (phase === "value") {
+        if ((currentKey === "Records" || currentKey === "Events") && byte === OPEN_BRACKET) {
+          arrayKind = currentKey === "Records" ? "records" : "events";
+          stats.format = currentKey === "Records" ? "records" : "lookup-events";
+          sawArray = true;
+          pos++;
+          phase = "element";
+          continue;
+        }
+        const end = valueEnd(bytes, pos, length);
+        if (end < 0) break;
+        pos = end;
+        phase = "after-value";
+      } else if (phase === "after-value") {
+        if (byte === COMMA) phase = "key";
+        else if (byte === CLOSE_BRACE) phase = "done";
+        else throw notCloudTrail(source, `expected "," or "}" at byte ${pos}`);
+        pos++;
+      } else if (phase === "element") {
+        if (byte === CLOSE_BRACKET) {
+          pos++;
+          phase = topIsArray ? "done" : "after-value";
+          continue;
+        }
+        const end = valueEnd(bytes, pos, length);
+        if (end < 0) break;
+        stats.elements++;
+        const start = pos;
+        pos = end;
+        phase = "after-element";
+        if (relevant && arrayKind === "records" && !relevant(bytes, start, end)) {
+          stats.ignored++;
+          continue;
+        }
+        const text = bytes.toString("utf8", start, end);
+        yield arrayKind === "events" ? lookupEventRecord(text) : parseOrText(text);
+      } else if (phase === "after-element") {
+        if (byte === COMMA) phase = "element";
+        else if (byte === CLOSE_BRACKET) phase = topIsArray ? "done" : "after-value";
+        else throw notCloudTrail(source, `expected "," or "]" after record ${stats.elements}`);
+        pos++;
+      } else {
+        throw notCloudTrail(source, `unexpected data after the end of the JSON at byte ${pos}`);
+      }
+    }
+  }
+  if (phase === "start") throw notCloudTrail(source, "it is empty");
+  if (phase !== "done") {
+    throw new TruncatedTrailFileError(
+      `${source}: truncated: the JSON ends after ${stats.elements} record(s), in the middle of ${
+        phase === "element" || phase === "after-element" ? "the records array" : "the top-level object"
+      }`,
+    );
+  }
+  if (!sawArray) throw notCloudTrail(source, 'it has no "Records" (or lookup-events "Events") array');
+}
+
+/** The byte stream of input, gunzipped when it starts with the gzip magic number. */
+async function* decompressed(input: Readable | AsyncIterable<Buffer | string>, source: string) {
+  const iterator = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  for (;;) {
+    // Two bytes decide; a source may hand them over one at a time.
+    const next = await iterator.next();
+    if (next.done) {
+      if (head.length > 0) yield head;
+      return;
+    }
+    head = Buffer.concat([head, toBuffer(next.value)]);
+    if (head.length >= 2) break;
+  }
+  if (head[0] !== 0x1f || head[1] !== 0x8b) {
+    yield head;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield toBuffer(next.value);
+    }
+  }
+  const compressed = Readable.from(
+    (async function* () {
+      yield head;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield toBuffer(next.value);
+      }
+    })(),
+  );
+  const gunzip = createGunzip({ chunkSize: GZIP_CHUNK });
+  // pipeline() destroys the gunzip stream when the source fails, so the loop below sees that error.
+  pipeline(compressed, gunzip, () => {});
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "Z_BUF_ERROR" || code === "Z_DATA_ERROR") {
+      const reason = code === "Z_BUF_ERROR" ? "the gzip stream is truncated" : "the gzip data is corrupt";
+      throw new TruncatedTrailFileError(`${source}: ${reason}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+function toBuffer(chunk: Buffer | string | Uint8Array): Buffer {
+  if (typeof chunk === "string") return Buffer.from(chunk, "utf8");
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+function notCloudTrail(source: string, reason: string): NotCloudTrailError {
+  return new NotCloudTrailError(`${source}: not a CloudTrail log file: ${reason}`);
+}
+
+/** A parsed record, or the element's text when it is not JSON (the scanner counts it as malformed). */
+function parseOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** One lookup-events element: its CloudTrailEvent string (parsed by the scanner), else the element. */
+function lookupEventRecord(text: string): unknown {
+  const element = parseOrText(text);
+  if (typeof element === "object" && element !== null && "CloudTrailEvent" in element) {
+    return (element as { CloudTrailEvent: unknown }).CloudTrailEvent;
+  }
+  return element;
+}
+
+function skipWhitespace(bytes: Buffer, pos: number, length: number): number {
+  let at = pos;
+  while (at < length) {
+    const byte = bytes[at] as number;
+    if (byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) break;
+    at++;
+  }
+  return at;
+}
+
+/** Index just past the closing quote of the string whose content starts at start; -1 if not all here. */
+function stringEnd(bytes: Buffer, start: number, length: number): number {
+  let from = start;
+  for (;;) {
+    const quote = bytes.indexOf(QUOTE, from);
+    if (quote < 0 || quote >= length) return -1;
+    let backslashes = 0;
+    for (let at = quote - 1; at >= start && bytes[at] === BACKSLASH; at--) backslashes++;
+    if (backslashes % 2 === 0) return quote + 1;
+    from = quote + 1;
+  }
+}
+
+/** Index just past the JSON value starting at pos; -1 if the value is not complete in the buffer yet. */
+function valueEnd(bytes: Buffer, pos: number, length: number): number {
+  const first = bytes[pos] as number;
+  if (first === QUOTE) return stringEnd(bytes, pos + 1, length);
+  if (first !== OPEN_BRACE && first !== OPEN_BRACKET) {
+    // A number, true, false or null: it ends at the next delimiter (which must be in the buffer).
+    let at = pos;
+    while (at < length) {
+      const byte = bytes[at] as number;
+      if (byte === COMMA || byte === CLOSE_BRACE || byte === CLOSE_BRACKET || byte <= 0x20) return at;
+      at++;
+    }
+    return -1;
+  }
+  let depth = 0;
+  let at = pos;
+  while (at < length) {
+    const byte = bytes[at] as number;
+    if (byte === QUOTE) {
+      at = stringEnd(bytes, at + 1, length);
+      if (at < 0) return -1;
+      continue;
+    }
+    if (byte === OPEN_BRACE || byte === OPEN_BRACKET) depth++;
+    else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
+      depth--;
+      if (depth === 0) return at + 1;
+    }
+    at++;
+  }
+  return -1;
+}
