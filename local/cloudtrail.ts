@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
-import { AwsServiceError } from "./errors.ts";
+import { AwsServiceError, SandboxError } from "./errors.ts";
 
 const gzipAsync = promisify(gzip);
 
@@ -72,7 +72,9 @@ export interface CallRecordInput {
 
 interface StoredRecord {
   sequence: number;
+  /** The event's time (LookupEvents' window); `deliveredAt` is when the sandbox got it (later when injected). */
   time: number;
+  deliveredAt: number;
   record: CloudTrailRecord;
   username?: string;
   accessKeyId?: string;
@@ -164,7 +166,8 @@ function isoSeconds(time: number): string {
 export class Trail {
   private readonly records: StoredRecord[] = [];
   private sequence = 0;
-  private readonly writtenPerDirectory = new Map<string, number>();
+  private readonly deliveredPerCursor = new Map<string, number>();
+  private readonly listeners: ((record: CloudTrailRecord) => void)[] = [];
 
   constructor(
     readonly region: string,
@@ -237,6 +240,45 @@ export class Trail {
     return record;
   }
 
+  /**
+   * Adds records as if CloudTrail delivered them now, late: `eventTime` may lie in the past. Each needs
+   * `eventTime`, `eventSource` and `eventName`; what else a record lacks gets this trail's defaults.
+   * Throws SandboxError naming the record and field, and then adds none.
+   */
+  inject(records: unknown[]): CloudTrailRecord[] {
+    const complete = records.map((record, index) =>
+      completeRecord(record, index, this.region, this.accountId),
+    );
+    for (const record of complete) {
+      const identity = record.userIdentity as {
+        type?: string;
+        userName?: string;
+        arn?: string;
+        accessKeyId?: string;
+      };
+      const username =
+        identity.type === "Root"
+          ? "root"
+          : identity.type === "AssumedRole"
+            ? identity.arn?.split("/").at(-1)
+            : identity.userName;
+      const resource = record.resources?.[0];
+      this.store(
+        Date.parse(record.eventTime),
+        record,
+        username,
+        identity.accessKeyId,
+        resource ? { type: resource.type, name: resource.ARN } : undefined,
+      );
+    }
+    return complete;
+  }
+
+  /** Calls `listener` with every record from now on, as it is recorded or injected. */
+  onRecord(listener: (record: CloudTrailRecord) => void): void {
+    this.listeners.push(listener);
+  }
+
   private store(
     time: number,
     record: CloudTrailRecord,
@@ -245,7 +287,17 @@ export class Trail {
     resource: { type: string; name: string } | undefined,
   ): void {
     this.sequence += 1;
-    this.records.push({ sequence: this.sequence, time, record, username, accessKeyId, resource });
+    const deliveredAt = Date.now();
+    this.records.push({
+      sequence: this.sequence,
+      time,
+      deliveredAt,
+      record,
+      username,
+      accessKeyId,
+      resource,
+    });
+    for (const listener of this.listeners) listener(record);
   }
 
   /** Every record, oldest first. */
@@ -336,29 +388,85 @@ export class Trail {
    * one file per day, and returns their paths.
    */
   async writeTrailFiles(directory: string): Promise<string[]> {
-    const from = this.writtenPerDirectory.get(directory) ?? 0;
-    const pending = this.records.slice(from);
-    this.writtenPerDirectory.set(directory, this.records.length);
-    const byDay = new Map<string, StoredRecord[]>();
-    for (const stored of pending) {
-      const day = stored.record.eventTime.slice(0, 10);
-      byDay.set(day, [...(byDay.get(day) ?? []), stored]);
-    }
+    const files = await this.trailFiles(`directory:${directory}`);
     const paths: string[] = [];
-    for (const [day, stored] of byDay) {
-      const [year, month, date] = day.split("-") as [string, string, string];
-      const folder = join(directory, "AWSLogs", this.accountId, "CloudTrail", this.region, year, month, date);
-      await mkdir(folder, { recursive: true });
-      const lastTime = new Date(stored.at(-1)!.time);
-      const stamp = lastTime.toISOString().replace(/[-:]/g, "").slice(0, 13);
-      const unique = createHash("sha256").update(`${from}:${randomUUID()}`).digest("hex").slice(0, 16);
-      const path = join(folder, `${this.accountId}_CloudTrail_${this.region}_${stamp}Z_${unique}.json.gz`);
-      const body = JSON.stringify({ Records: stored.map((entry) => entry.record) });
-      await writeFile(path, await gzipAsync(body));
+    for (const file of files) {
+      const path = join(directory, ...file.key.split("/"));
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, file.body);
       paths.push(path);
     }
     return paths;
   }
+
+  /**
+   * The records not yet delivered to `cursor` (a folder, a bucket) as gzipped trail files, one per day of
+   * delivery, keyed `AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/<account>_CloudTrail_<region>_<time>_<id>.json.gz`.
+   */
+  async trailFiles(cursor: string): Promise<{ key: string; body: Buffer }[]> {
+    const from = this.deliveredPerCursor.get(cursor) ?? 0;
+    const pending = this.records.slice(from);
+    this.deliveredPerCursor.set(cursor, this.records.length);
+    const byDay = new Map<string, StoredRecord[]>();
+    for (const stored of pending) {
+      const day = isoSeconds(stored.deliveredAt).slice(0, 10);
+      byDay.set(day, [...(byDay.get(day) ?? []), stored]);
+    }
+    const files: { key: string; body: Buffer }[] = [];
+    for (const [day, stored] of byDay) {
+      const [year, month, date] = day.split("-") as [string, string, string];
+      const folder = `AWSLogs/${this.accountId}/CloudTrail/${this.region}/${year}/${month}/${date}`;
+      const stamp = new Date(stored.at(-1)!.deliveredAt).toISOString().replace(/[-:]/g, "").slice(0, 13);
+      const unique = createHash("sha256").update(`${from}:${randomUUID()}`).digest("hex").slice(0, 16);
+      const body = JSON.stringify({ Records: stored.map((entry) => entry.record) });
+      files.push({
+        key: `${folder}/${this.accountId}_CloudTrail_${this.region}_${stamp}Z_${unique}.json.gz`,
+        body: await gzipAsync(body),
+      });
+    }
+    return files;
+  }
+}
+
+/** An injected record with this trail's defaults for what it lacks; throws SandboxError naming the field. */
+function completeRecord(value: unknown, index: number, region: string, accountId: string): CloudTrailRecord {
+  const problem = (message: string) => new SandboxError(`CloudTrail record ${index}: ${message}`);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw problem("expected a JSON object with eventTime, eventSource and eventName");
+  }
+  const record = value as Record<string, unknown>;
+  for (const field of ["eventTime", "eventSource", "eventName"]) {
+    if (typeof record[field] !== "string" || record[field] === "")
+      throw problem(`${field} must be a non-empty string`);
+  }
+  if (Number.isNaN(Date.parse(record.eventTime as string))) {
+    throw problem(
+      `eventTime must be an ISO 8601 time such as 2026-11-26T14:00:00Z, got ${String(record.eventTime)}`,
+    );
+  }
+  if (
+    record.userIdentity !== undefined &&
+    (typeof record.userIdentity !== "object" || record.userIdentity === null)
+  )
+    throw problem("userIdentity must be an object");
+  const category = record.eventCategory === "Data" ? "Data" : "Management";
+  return {
+    eventVersion: "1.11",
+    userIdentity: { type: "Unknown" },
+    awsRegion: region,
+    sourceIPAddress: "127.0.0.1",
+    userAgent: "",
+    requestParameters: null,
+    responseElements: null,
+    requestID: randomUUID(),
+    eventID: randomUUID(),
+    readOnly: false,
+    eventType: "AwsApiCall",
+    managementEvent: category === "Management",
+    recipientAccountId: accountId,
+    eventCategory: category,
+    ...(record as Partial<CloudTrailRecord>),
+  } as CloudTrailRecord;
 }
 
 function parseNextToken(token: string, fingerprint: string): { time: number; sequence: number } {
@@ -415,29 +523,6 @@ function toLookupEvent(stored: StoredRecord): Record<string, unknown> {
       : [],
     CloudTrailEvent: JSON.stringify(record),
   };
-}
-
-/** The 2 requests/s per account and region LookupEvents allows, as a token bucket. */
-export class RateLimiter {
-  private tokens: number;
-  private updatedAt = Date.now();
-
-  constructor(private readonly perSecond: number) {
-    this.tokens = perSecond;
-  }
-
-  /** Takes one token; false when the caller must be throttled. A limit of 0 never throttles. */
-  tryTake(): boolean {
-    if (this.perSecond <= 0) return true;
-    const now = Date.now();
-    // A clock set backwards (fake timers) refills nothing rather than draining the bucket.
-    const elapsedMs = Math.max(0, now - this.updatedAt);
-    this.tokens = Math.min(this.perSecond, this.tokens + (elapsedMs / 1000) * this.perSecond);
-    this.updatedAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
 }
 
 /** CloudTrail spells request and response keys in lower camel case ("SecretId" -> "secretId"). */

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { awsJson } from "./aws-json.ts";
 import { AwsServiceError } from "./errors.ts";
+import { awsFaults, type ServiceContext, type ServiceFactory, withApi } from "./service.ts";
 
 /**
  * Just enough Amazon ECS (JSON 1.1, `AmazonEC2ContainerServiceV20141113.<Op>`) for the rotate function's
@@ -132,3 +134,26 @@ function splitService(entry: string): [string, string] {
   const slash = entry.indexOf("/");
   return slash < 0 ? ["default", entry] : [entry.slice(0, slash), entry.slice(slash + 1)];
 }
+
+/** The sandbox's ECS: AWS JSON 1.1, `AmazonEC2ContainerServiceV20141113.<Operation>`. */
+export const ecsService = ((context: ServiceContext) => {
+  const ecs = new Ecs(context.region, context.accountId, context.options.ecsServices);
+  return withApi(
+    {
+      name: "ecs",
+      protocol: awsJson({ version: "1.1", target: "AmazonEC2ContainerServiceV20141113." }),
+      operations: ["UpdateService", "DescribeServices"],
+      handle: (call) => ecs.handle(call.operation, call.input),
+      cloudTrail: {
+        eventSource: "ecs.amazonaws.com",
+        readOnly: (operation) => operation.startsWith("Describe"),
+        requestParameters: (call) => call.input,
+      },
+      faults: awsFaults("ServerException"),
+      views: { ecs: () => ecs.recorded() },
+    },
+    {
+      recorded: () => ecs.recorded(),
+    },
+  );
+}) satisfies ServiceFactory;

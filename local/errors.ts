@@ -8,8 +8,16 @@ export class SandboxError extends VigilError {
   }
 }
 
+/** Thrown when a configured Lambda handler (scanner, notifier) cannot be loaded or does not export `handler`. */
+export class LambdaHandlerError extends SandboxError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "LambdaHandlerError";
+  }
+}
+
 /** Thrown when the configured rotation handler cannot be loaded or does not export `handler`. */
-export class RotationHandlerError extends SandboxError {
+export class RotationHandlerError extends LambdaHandlerError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "RotationHandlerError";

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { type ServiceFactory, type WireProtocol, withApi } from "./service.ts";
 
 /**
  * PagerDuty Events API v2 (`/v2/enqueue`) and Change Events (`/v2/change/enqueue`) with PagerDuty's
@@ -206,3 +207,60 @@ function validateChange(body: unknown): string[] {
   }
   return errors;
 }
+
+/** PagerDuty's HTTP API: `POST /v2/enqueue` (operation "enqueue") and `POST /v2/change/enqueue` ("change"). */
+const pagerDutyProtocol: WireProtocol = {
+  signed: false,
+  operationOf(request) {
+    if (request.method !== "POST") return undefined;
+    if (request.url.pathname === "/v2/enqueue") return "enqueue";
+    return request.url.pathname === "/v2/change/enqueue" ? "change" : undefined;
+  },
+  decode: (request) => ({ body: request.body.toString("utf8") }),
+  encode: (output) => ({
+    status: (output as PagerDutyResponse).status,
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify((output as PagerDutyResponse).body),
+  }),
+  encodeError: (error) => ({
+    status: error.status,
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ status: error.code, message: error.message }),
+  }),
+};
+
+/** The sandbox's PagerDuty Events API v2; not AWS, so calls are unsigned and not in CloudTrail. */
+export const pagerDutyService = (() => {
+  const pagerDuty = new PagerDuty();
+  const kindOf = (operation: string) => (operation === "enqueue" ? "alert" : "change");
+  return withApi(
+    {
+      name: "pagerduty",
+      protocol: pagerDutyProtocol,
+      operations: ["enqueue", "change"],
+      handle: ({ operation, input }) =>
+        operation === "enqueue"
+          ? pagerDuty.enqueue(String(input.body))
+          : pagerDuty.change(String(input.body)),
+      recordFault: ({ operation, input }, status) =>
+        pagerDuty.recordFaulted(kindOf(operation), String(input.body), status),
+      faults: {
+        throttle: {
+          code: "throttle event",
+          message: "Requests for this service are arriving too quickly. Please retry later.",
+          status: 429,
+        },
+        server: { code: "error", message: "Internal server error", status: 500 },
+      },
+      views: {
+        pagerduty: () => ({ events: pagerDuty.recorded(), incidents: pagerDuty.incidents() }),
+        "pagerduty/events": () => pagerDuty.recorded(),
+        "pagerduty/incidents": () => pagerDuty.incidents(),
+      },
+    },
+    {
+      recorded: () => pagerDuty.recorded(),
+      incidents: () => pagerDuty.incidents(),
+    },
+  );
+}) satisfies ServiceFactory;

@@ -1,8 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
-import { describeError } from "../lib/errors.ts";
 import { RotationHandlerError } from "./errors.ts";
+import { loadLambdaHandler } from "./lambda.ts";
 
 /** A Secrets Manager rotation function, called in-process the way Lambda would call it. */
 export type RotationLambda = (
@@ -27,22 +25,32 @@ export interface RotationRecord {
 }
 
 /** Loads a rotation handler from a module path (which must export `handler`) or returns the function given. */
-export async function loadRotationLambda(source: string | RotationLambda): Promise<RotationLambda> {
-  if (typeof source === "function") return source;
-  let module: { handler?: unknown };
-  try {
-    module = (await import(pathToFileURL(resolve(source)).href)) as { handler?: unknown };
-  } catch (error) {
-    throw new RotationHandlerError(`cannot import rotation handler ${source}: ${describeError(error)}`, {
-      cause: error,
-    });
-  }
-  if (typeof module.handler !== "function") {
-    throw new RotationHandlerError(
-      `rotation handler module ${source} does not export a function named handler`,
-    );
-  }
-  return module.handler as RotationLambda;
+export function loadRotationLambda(source: string | RotationLambda): Promise<RotationLambda> {
+  return loadLambdaHandler(source, "rotation handler", RotationHandlerError);
+}
+
+/**
+ * The rotation handler for a Lambda ARN: from `byFunction` (keyed by ARN or function name), else `fallback`.
+ * Modules are imported once; one that failed to load (not built yet) is tried again on the next rotation.
+ */
+export function rotationHandlerResolver(
+  fallback: string | RotationLambda | undefined,
+  byFunction: Record<string, string | RotationLambda> = {},
+): (lambdaArn: string) => Promise<RotationLambda | undefined> {
+  const loaded = new Map<string | RotationLambda, Promise<RotationLambda>>();
+  const load = (source: string | RotationLambda) => {
+    let handler = loaded.get(source);
+    if (!handler) {
+      handler = loadRotationLambda(source);
+      loaded.set(source, handler);
+      handler.catch(() => loaded.delete(source));
+    }
+    return handler;
+  };
+  return async (lambdaArn) => {
+    const source = byFunction[lambdaArn] ?? byFunction[functionNameOf(lambdaArn)] ?? fallback;
+    return source === undefined ? undefined : load(source);
+  };
 }
 
 /** Lambda's "Task timed out" as an error, raised when a step outlives the configured timeout. */

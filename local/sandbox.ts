@@ -1,29 +1,27 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { describeError } from "../lib/errors.ts";
-import {
-  type CloudTrailRecord,
-  consoleDate,
-  lowerCamel,
-  RateLimiter,
-  type SandboxIdentity,
-  Trail,
-} from "./cloudtrail.ts";
-import { Ecs, type EcsDeploymentRecord } from "./ecs.ts";
+import { type CloudTrailRecord, type SandboxIdentity, Trail } from "./cloudtrail.ts";
+import type { EcsDeploymentRecord } from "./ecs.ts";
 import { AwsServiceError, SandboxError } from "./errors.ts";
-import { delay, FaultInjector, type FaultRule, type FaultTarget } from "./faults.ts";
+import { delay, FaultInjector, type FaultRule } from "./faults.ts";
 import { type IbGateway, startIbGateway } from "./ib-gateway.ts";
+import { LambdaDelivery, type LambdaHandler, type LambdaInvocation } from "./lambda.ts";
 import { LOOPBACK, listenOnLoopback } from "./loopback.ts";
-import { PagerDuty, type PagerDutyEventRecord, type PagerDutyIncident } from "./pagerduty.ts";
-import { loadRotationLambda, type RotationLambda, type RotationRecord } from "./rotation.ts";
-import { type CallContext, readOnlyOperations, SecretsManager } from "./secrets-manager.ts";
-import { queryErrorXml, Sns, type SnsMessageRecord } from "./sns.ts";
-import { Sqs, type SqsQueueSnapshot } from "./sqs.ts";
+import type { PagerDutyEventRecord, PagerDutyIncident } from "./pagerduty.ts";
+import type { RotationLambda, RotationRecord } from "./rotation.ts";
+import type { SandboxRequest, SandboxResponse, SandboxService, ServiceCall } from "./service.ts";
+import { type RunningServices, startServices } from "./services.ts";
+import type { SnsMessageRecord } from "./sns.ts";
+import type { SqsQueueSnapshot } from "./sqs.ts";
 
 export type { CloudTrailRecord, SandboxIdentity } from "./cloudtrail.ts";
 export type { EcsDeploymentRecord } from "./ecs.ts";
 export type { FaultRule, FaultTarget } from "./faults.ts";
+export type { LambdaHandler, LambdaInvocation } from "./lambda.ts";
 export type { PagerDutyEventRecord, PagerDutyIncident } from "./pagerduty.ts";
 export type { RotationLambda, RotationRecord } from "./rotation.ts";
 export type { SnsMessageRecord } from "./sns.ts";
@@ -57,6 +55,17 @@ export interface SandboxOptions {
   ecsServices?: string[];
   /** Starts the TWS peer. */
   ibGateway?: { accounts: string[]; port?: number; serverVersion?: number };
+  /** DynamoDB table created at start with Vigil's state-table schema (default "vigil-local-state"). */
+  stateTable?: string;
+  /** S3 bucket the sandbox's CloudTrail delivers trail files into (default "vigil-local-trail"). */
+  trailBucket?: string;
+  /** Delivers pending CloudTrail records to the trail bucket this often (default 0: only when asked). */
+  trailDeliveryIntervalMs?: number;
+  /**
+   * The scanner: module path (must export handler) or a function. It receives the trail bucket's
+   * ObjectCreated notifications and the write-side CloudTrail calls as EventBridge events.
+   */
+  scannerLambda?: string | LambdaHandler;
 }
 
 export interface Sandbox {
@@ -67,9 +76,11 @@ export interface Sandbox {
   accountId: string;
   /** AWS_ENDPOINT_URL, AWS_REGION, AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, PAGERDUTY_EVENTS_URL, ... */
   env: Record<string, string>;
-  faults: { inject(rule: FaultRule): void; clear(): void };
+  faults: { inject(rule: FaultRule): void; clear(): void; list(): FaultRule[] };
   /** Oldest first. */
   cloudTrailRecords(): CloudTrailRecord[];
+  /** Adds records as if CloudTrail delivered them now (late): `eventTime` may be in the past. */
+  injectCloudTrailRecords(records: unknown[]): CloudTrailRecord[];
   snsMessages(): SnsMessageRecord[];
   pagerDutyEvents(): PagerDutyEventRecord[];
   pagerDutyIncidents(): PagerDutyIncident[];
@@ -80,6 +91,12 @@ export interface Sandbox {
   rotations(): RotationRecord[];
   /** Resolves when asynchronous rotations have finished. */
   rotationsSettled(): Promise<void>;
+  /** Every delivery to the scanner handler (S3 notifications, EventBridge events) and its outcome. */
+  scannerInvocations(): LambdaInvocation[];
+  /** Resolves when every delivery to the scanner handler so far has finished. */
+  scannerSettled(): Promise<void>;
+  /** Calls `listener` with each finished scanner invocation. */
+  onScannerInvocation(listener: (invocation: LambdaInvocation) => void): void;
   /** Creates an SNS topic / SQS queue without an API call (no CloudTrail record); returns its ARN / URL. */
   createTopic(name: string): string;
   createQueue(name: string, attributes?: Record<string, string>): string;
@@ -102,34 +119,9 @@ const defaultIdentity: SandboxIdentity = {
   type: "IAMUser",
   name: "sandbox-developer",
 };
+const sandboxSecretAccessKey = "sandbox-secret-access-key-not-verified";
 
-const secretsManagerTarget = "secretsmanager.";
-/** SDK v3 sends "CloudTrail_20131101.<Op>"; botocore (the AWS CLI) the long form with the namespace. */
-const cloudTrailTarget = /^(?:com\.amazonaws\.cloudtrail\.v20131101\.)?CloudTrail_20131101\.(\w+)$/;
-const sqsTarget = "AmazonSQS.";
-const ecsTarget = "AmazonEC2ContainerServiceV20141113.";
-
-/** SQS calls CloudTrail logs as management events; the message calls are data events. */
-const sqsManagementOperations = new Set([
-  "CreateQueue",
-  "DeleteQueue",
-  "ListQueues",
-  "GetQueueUrl",
-  "GetQueueAttributes",
-  "SetQueueAttributes",
-  "PurgeQueue",
-]);
-
-/** The throttling and server error codes each AWS service answers with. */
-const faultCodes: Record<string, { throttle: string; server: string }> = {
-  secretsmanager: { throttle: "ThrottlingException", server: "InternalServiceError" },
-  cloudtrail: { throttle: "ThrottlingException", server: "InternalFailure" },
-  sqs: { throttle: "ThrottlingException", server: "InternalFailure" },
-  sns: { throttle: "Throttling", server: "InternalFailure" },
-  ecs: { throttle: "ThrottlingException", server: "ServerException" },
-};
-
-/** Starts the sandbox on 127.0.0.1: Secrets Manager, CloudTrail, SNS, SQS and PagerDuty on one port. */
+/** Starts the sandbox on 127.0.0.1: every service of `local/services.ts` and PagerDuty on one port. */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const region = options.region ?? "us-east-1";
   const accountId = options.accountId ?? "111122223333";
@@ -137,43 +129,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   for (const identity of options.identities ?? []) identities.set(identity.accessKeyId, identity);
 
   const trail = new Trail(region, accountId);
-  const faults = new FaultInjector();
-  const lookupLimiter = new RateLimiter(options.lookupEventsPerSecond ?? 2);
-  const pagerDuty = new PagerDuty();
-  const sns = new Sns(region, accountId);
-  let endpoint = "";
-  const sqs = new Sqs(() => endpoint, region, accountId);
-  const ecs = new Ecs(region, accountId, options.ecsServices);
-
-  const loadedHandlers = new Map<string | RotationLambda, Promise<RotationLambda>>();
-  const load = (source: string | RotationLambda) => {
-    let loaded = loadedHandlers.get(source);
-    if (!loaded) {
-      loaded = loadRotationLambda(source);
-      loadedHandlers.set(source, loaded);
-      // A module that failed to load (not built yet) is tried again on the next RotateSecret.
-      loaded.catch(() => loadedHandlers.delete(source));
-    }
-    return loaded;
-  };
-  const secretsManager = new SecretsManager({
-    region,
-    accountId,
-    trail,
-    rotationTimeoutMs: options.rotationTimeoutMs ?? 30_000,
-    rotateAsynchronously: options.rotateAsynchronously ?? false,
-    rotationHandler: async (lambdaArn) => {
-      const functionName = /:function:([^:]+)/.exec(lambdaArn)?.[1];
-      const source =
-        options.rotationLambdas?.[lambdaArn] ??
-        (functionName ? options.rotationLambdas?.[functionName] : undefined) ??
-        options.rotationLambda;
-      return source === undefined ? undefined : load(source);
-    },
+  const scanner = new LambdaDelivery("vigil-local-audit-scan", options.scannerLambda);
+  let services: SandboxService[] = [];
+  let faults = new FaultInjector({});
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
   });
 
-  const identityOf = (request: IncomingMessage): SandboxIdentity | undefined => {
-    const authorization = request.headers.authorization ?? "";
+  const identityOf = (headers: IncomingHttpHeaders): SandboxIdentity | undefined => {
+    const authorization = headers.authorization ?? "";
     const key = /Credential=([^/,\s]+)\//.exec(authorization)?.[1];
     if (!key) return undefined;
     return identities.get(key) ?? { accessKeyId: key, type: "IAMUser", name: key };
@@ -195,331 +160,198 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     socket.on("close", () => sockets.delete(socket));
   });
 
-  async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const body = await readBody(request);
-    const url = new URL(request.url ?? "/", "http://127.0.0.1");
-    if (url.pathname.startsWith("/_sandbox")) return inspect(request.method ?? "GET", url, body, response);
-    if (
-      request.method === "POST" &&
-      (url.pathname === "/v2/enqueue" || url.pathname === "/v2/change/enqueue")
-    ) {
-      return servePagerDuty(url.pathname === "/v2/enqueue" ? "enqueue" : "change", body, response);
+  async function serve(incoming: IncomingMessage, response: ServerResponse): Promise<void> {
+    const request: SandboxRequest = {
+      method: incoming.method ?? "GET",
+      url: new URL(incoming.url ?? "/", "http://127.0.0.1"),
+      headers: incoming.headers,
+      body: await readBody(incoming),
+    };
+    await ready;
+    if (request.url.pathname.startsWith("/_sandbox")) return inspect(request, response);
+    for (const service of services) {
+      const operation = service.protocol?.operationOf(request);
+      if (operation !== undefined) return serveCall(service, operation, request, response);
     }
-    const target = String(request.headers["x-amz-target"] ?? "");
-    if (target.startsWith(secretsManagerTarget)) {
-      return serveJson(
-        request,
-        response,
-        "secretsmanager",
-        target.slice(secretsManagerTarget.length),
-        body,
-        "1.1",
-      );
-    }
-    const cloudTrailOperation = cloudTrailTarget.exec(target)?.[1];
-    if (cloudTrailOperation) {
-      return serveJson(request, response, "cloudtrail", cloudTrailOperation, body, "1.1");
-    }
-    if (target.startsWith(sqsTarget)) {
-      return serveJson(request, response, "sqs", target.slice(sqsTarget.length), body, "1.0");
-    }
-    if (target.startsWith(ecsTarget)) {
-      return serveJson(request, response, "ecs", target.slice(ecsTarget.length), body, "1.1");
-    }
-    const contentType = String(request.headers["content-type"] ?? "");
-    if (request.method === "POST" && contentType.startsWith("application/x-www-form-urlencoded")) {
-      return serveSns(request, response, new URLSearchParams(body));
-    }
-    response.writeHead(404, { "content-type": "application/json" });
-    response.end(JSON.stringify({ message: `the sandbox serves no ${request.method} ${url.pathname}` }));
+    return writeResponse(response, request.method, {
+      status: 404,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ message: `the sandbox serves no ${request.method} ${request.url.pathname}` }),
+    });
   }
 
-  /** Applies an injected fault; true when the request was answered (or dropped) by it. */
-  async function applyFault(
-    target: FaultTarget,
+  /** The pipeline every call goes through: decode, faults, caller, handler, CloudTrail, answer. */
+  async function serveCall(
+    service: SandboxService,
     operation: string,
+    request: SandboxRequest,
     response: ServerResponse,
-    answer: (rule: FaultRule) => void,
-  ): Promise<boolean> {
-    const rule = faults.take(target, operation);
-    if (!rule) return false;
-    if (rule.kind === "latency") {
-      await delay(rule.latencyMs ?? 1000);
-      return false;
+  ): Promise<void> {
+    const protocol = service.protocol!;
+    const requestId = randomUUID();
+    const call: ServiceCall = {
+      operation,
+      input: {},
+      identity: identityOf(request.headers),
+      requestId,
+      userAgent: String(request.headers["user-agent"] ?? ""),
+    };
+    const answer = (value: SandboxResponse) => writeResponse(response, request.method, value);
+    try {
+      call.input = protocol.decode(request, operation);
+    } catch (error) {
+      if (!(error instanceof AwsServiceError)) throw error;
+      return answer(protocol.encodeError(error, requestId));
     }
-    if (rule.kind === "drop") {
+    const fail = (error: AwsServiceError) => {
+      record(service, call, error);
+      return answer(protocol.encodeError(error, requestId));
+    };
+
+    const rule = faults.take(service.name, operation);
+    if (rule?.kind === "latency") await delay(rule.latencyMs ?? 1000);
+    else if (rule?.kind === "drop") {
       response.socket?.destroy();
-      return true;
+      service.recordFault?.(call, 0);
+      return;
+    } else if (rule) {
+      const fault = rule.kind === "throttle" ? service.faults.throttle : service.faults.server;
+      const error = new AwsServiceError(fault.code, fault.message, rule.status ?? fault.status);
+      service.recordFault?.(call, error.status);
+      return fail(error);
     }
-    answer(rule);
-    return true;
-  }
-
-  async function serveJson(
-    request: IncomingMessage,
-    response: ServerResponse,
-    service: "secretsmanager" | "cloudtrail" | "sqs" | "ecs",
-    operation: string,
-    body: string,
-    jsonVersion: "1.0" | "1.1",
-  ): Promise<void> {
-    const requestId = randomUUID();
-    const identity = identityOf(request);
-    const contentType = `application/x-amz-json-${jsonVersion}`;
-    const sendError = (error: AwsServiceError) => {
-      const headers: Record<string, string> = {
-        "content-type": contentType,
-        "x-amzn-requestid": requestId,
-        "x-amzn-errortype": error.code,
-      };
-      if (service === "sqs") {
-        headers["x-amzn-query-error"] =
-          `${error.queryCode ?? error.code.replace(/^.*#/, "")};${error.status >= 500 ? "Receiver" : "Sender"}`;
-      }
-      response.writeHead(error.status, headers);
-      response.end(JSON.stringify({ __type: error.code, message: error.message }));
-    };
-    let input: Record<string, unknown>;
-    try {
-      input = body.trim() === "" ? {} : (JSON.parse(body) as Record<string, unknown>);
-    } catch {
-      return sendError(
-        new AwsServiceError("SerializationException", "Start of structure or map found where not expected."),
-      );
-    }
-    const context: CallContext = {};
-    const record = (error?: AwsServiceError, output?: Record<string, unknown>) => {
-      if (!identity) return;
-      trail.recordCall({
-        identity,
-        userAgent: String(request.headers["user-agent"] ?? ""),
-        eventSource: `${service}.amazonaws.com`,
-        eventName: operation,
-        requestParameters: requestParametersOf(service, input),
-        responseElements:
-          error || !output
-            ? null
-            : service === "secretsmanager"
-              ? SecretsManager.responseElements(operation, output)
-              : null,
-        readOnly: isReadOnly(service, operation),
-        errorCode: error ? error.code.replace(/^.*#/, "") : undefined,
-        errorMessage: error?.message,
-        requestId,
-        category: service === "sqs" && !sqsManagementOperations.has(operation) ? "Data" : "Management",
-        resource: context.secretArn
-          ? { type: "AWS::SecretsManager::Secret", name: context.secretArn }
-          : service === "sqs" && sqs.queueArnOf(input)
-            ? { type: "AWS::SQS::Queue", name: sqs.queueArnOf(input)! }
-            : undefined,
-      });
-    };
-    const faulted = await applyFault(service, operation, response, (rule) => {
-      const codes = faultCodes[service]!;
-      const error =
-        rule.kind === "throttle"
-          ? new AwsServiceError(codes.throttle, "Rate exceeded", 400)
-          : new AwsServiceError(
-              codes.server,
-              "We encountered an internal error. Please try again.",
-              rule.status ?? 500,
-            );
-      record(error);
-      sendError(error);
-    });
-    if (faulted) return;
-    if (!identity) {
-      return sendError(
-        new AwsServiceError("MissingAuthenticationTokenException", "Missing Authentication Token", 403),
-      );
-    }
-    try {
-      let output: Record<string, unknown>;
-      if (service === "secretsmanager") {
-        output = await secretsManager.handle(operation, input, context);
-      } else if (service === "cloudtrail") {
-        if (operation !== "LookupEvents") {
-          throw new AwsServiceError(
-            "UnknownOperationException",
-            `The sandbox does not implement ${operation}.`,
-          );
-        }
-        if (!lookupLimiter.tryTake()) throw new AwsServiceError("ThrottlingException", "Rate exceeded");
-        output = trail.lookupEvents(input);
-      } else if (service === "ecs") {
-        output = ecs.handle(operation, input);
-      } else {
-        output = await sqs.handle(operation, input);
-      }
-      record(undefined, output);
-      for (const implied of context.impliedCalls ?? []) {
-        trail.recordCall({
-          identity,
-          userAgent: String(request.headers["user-agent"] ?? ""),
-          eventSource: "secretsmanager.amazonaws.com",
-          eventName: implied.eventName,
-          requestParameters: implied.requestParameters,
-          responseElements: null,
-          readOnly: true,
-          errorCode: implied.errorCode,
-          errorMessage: implied.errorMessage,
+    if (protocol.signed && !call.identity) {
+      return answer(
+        protocol.encodeError(
+          new AwsServiceError(
+            protocol.missingAuthenticationCode ?? "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+            403,
+          ),
           requestId,
-          resource: implied.secretArn
-            ? { type: "AWS::SecretsManager::Secret", name: implied.secretArn }
-            : undefined,
-        });
-      }
-      if (service === "secretsmanager") await secretsManager.afterCall(context);
-      response.writeHead(200, { "content-type": contentType, "x-amzn-requestid": requestId });
-      response.end(JSON.stringify(output));
-    } catch (error) {
-      const serviceError =
-        error instanceof AwsServiceError
-          ? error
-          : new AwsServiceError("InternalServiceError", `sandbox failure: ${describeError(error)}`, 500);
-      record(serviceError);
-      sendError(serviceError);
-    }
-  }
-
-  async function serveSns(
-    request: IncomingMessage,
-    response: ServerResponse,
-    params: URLSearchParams,
-  ): Promise<void> {
-    const requestId = randomUUID();
-    const action = params.get("Action") ?? "";
-    const identity = identityOf(request);
-    const sendError = (error: AwsServiceError) => {
-      response.writeHead(error.status, { "content-type": "text/xml", "x-amzn-requestid": requestId });
-      response.end(queryErrorXml(error.code, error.message, error.status, requestId));
-    };
-    const record = (error?: AwsServiceError, resource?: string) => {
-      if (!identity) return;
-      const topicArn = params.get("TopicArn") ?? params.get("TargetArn") ?? undefined;
-      trail.recordCall({
-        identity,
-        userAgent: String(request.headers["user-agent"] ?? ""),
-        eventSource: "sns.amazonaws.com",
-        eventName: action,
-        // Never the message or subject: only what identifies the call.
-        requestParameters:
-          action === "CreateTopic" ? { name: params.get("Name") } : topicArn ? { topicArn } : null,
-        responseElements: null,
-        readOnly: action === "ListTopics" || action === "GetTopicAttributes",
-        errorCode: error?.code,
-        errorMessage: error?.message,
-        requestId,
-        category: action === "Publish" ? "Data" : "Management",
-        resource: resource ? { type: "AWS::SNS::Topic", name: resource } : undefined,
-      });
-    };
-    const faulted = await applyFault("sns", action, response, (rule) => {
-      const error =
-        rule.kind === "throttle"
-          ? new AwsServiceError("Throttling", "Rate exceeded", 400)
-          : new AwsServiceError("InternalFailure", "Internal Error", rule.status ?? 500);
-      record(error);
-      sendError(error);
-    });
-    if (faulted) return;
-    if (!identity) {
-      return sendError(
-        new AwsServiceError("MissingAuthenticationToken", "Missing Authentication Token", 403),
-      );
-    }
-    try {
-      const result = sns.handle(action, params);
-      record(undefined, result.resource);
-      response.writeHead(200, { "content-type": "text/xml", "x-amzn-requestid": requestId });
-      response.end(result.xml);
-    } catch (error) {
-      const serviceError =
-        error instanceof AwsServiceError
-          ? error
-          : new AwsServiceError("InternalFailure", describeError(error), 500);
-      record(serviceError);
-      sendError(serviceError);
-    }
-  }
-
-  async function servePagerDuty(
-    operation: "enqueue" | "change",
-    body: string,
-    response: ServerResponse,
-  ): Promise<void> {
-    const kind = operation === "enqueue" ? "alert" : "change";
-    const faulted = await applyFault("pagerduty", operation, response, (rule) => {
-      const status = rule.kind === "throttle" ? (rule.status ?? 429) : (rule.status ?? 500);
-      pagerDuty.recordFaulted(kind, body, status);
-      response.writeHead(status, { "content-type": "application/json" });
-      response.end(
-        JSON.stringify(
-          status === 429
-            ? {
-                status: "throttle event",
-                message: "Requests for this service are arriving too quickly. Please retry later.",
-              }
-            : { status: "error", message: "Internal server error" },
         ),
       );
-    });
-    if (faulted) {
-      if (response.socket?.destroyed) pagerDuty.recordFaulted(kind, body, 0);
-      return;
     }
-    const result = operation === "enqueue" ? pagerDuty.enqueue(body) : pagerDuty.change(body);
-    response.writeHead(result.status, { "content-type": "application/json" });
-    response.end(JSON.stringify(result.body));
+    let output: unknown;
+    try {
+      output = await service.handle?.(call);
+    } catch (error) {
+      return fail(
+        error instanceof AwsServiceError
+          ? error
+          : new AwsServiceError(service.faults.server.code, `sandbox failure: ${describeError(error)}`, 500),
+      );
+    }
+    record(service, call, undefined, output);
+    await call.after?.();
+    return answer(protocol.encode(output, requestId));
   }
 
-  function inspect(method: string, url: URL, body: string, response: ServerResponse): void {
-    const send = (status: number, value: unknown) => {
-      response.writeHead(status, { "content-type": "application/json" });
-      response.end(JSON.stringify(value, null, 2));
+  /** Records a call (and the records it implies) in CloudTrail; unsigned calls are not recorded. */
+  function record(
+    service: SandboxService,
+    call: ServiceCall,
+    error?: AwsServiceError,
+    output?: unknown,
+  ): void {
+    const mapping = service.cloudTrail;
+    if (!mapping || !call.identity || !service.protocol?.signed) return;
+    const base = {
+      identity: call.identity,
+      userAgent: call.userAgent,
+      eventSource: mapping.eventSource,
+      requestId: call.requestId,
     };
-    const path = url.pathname.replace(/\/+$/, "");
-    if (method === "GET") {
-      const views: Record<string, () => unknown> = {
-        "/_sandbox": () => ({ endpoint, region, accountId, views: Object.keys(views) }),
-        "/_sandbox/health": () => ({ status: "ok", endpoint, region, accountId }),
-        "/_sandbox/cloudtrail": () => ({ Records: trail.all() }),
-        "/_sandbox/sns": () => sns.recorded(),
-        "/_sandbox/sqs": () => sqs.snapshot(),
-        "/_sandbox/pagerduty": () => ({ events: pagerDuty.recorded(), incidents: pagerDuty.incidents() }),
-        "/_sandbox/pagerduty/events": () => pagerDuty.recorded(),
-        "/_sandbox/pagerduty/incidents": () => pagerDuty.incidents(),
-        "/_sandbox/rotations": () => secretsManager.rotations(),
-        "/_sandbox/ecs": () => ecs.recorded(),
-      };
-      const view = views[path];
-      if (view) send(200, view());
-      else send(404, { message: `no such view; try ${Object.keys(views).join(", ")}` });
-      return;
+    trail.recordCall({
+      ...base,
+      eventName: call.operation,
+      requestParameters: mapping.requestParameters(call),
+      responseElements: error ? null : (mapping.responseElements?.(call, output) ?? null),
+      readOnly: mapping.readOnly(call.operation),
+      errorCode: error ? error.code.replace(/^.*#/, "") : undefined,
+      errorMessage: error?.message,
+      category: mapping.category?.(call.operation) ?? "Management",
+      resource: call.resource ?? mapping.resource?.(call),
+    });
+    if (error) return;
+    for (const implied of call.impliedRecords ?? []) {
+      trail.recordCall({
+        ...base,
+        eventName: implied.eventName,
+        requestParameters: implied.requestParameters,
+        responseElements: null,
+        readOnly: mapping.readOnly(implied.eventName),
+        errorCode: implied.errorCode,
+        errorMessage: implied.errorMessage,
+        resource: implied.resource,
+      });
     }
-    if (path === "/_sandbox/faults" && method === "POST") {
+  }
+
+  async function inspect(request: SandboxRequest, response: ServerResponse): Promise<void> {
+    const send = (status: number, value: unknown) =>
+      writeResponse(response, request.method, {
+        status,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(value, null, 2),
+      });
+    const path = request.url.pathname.replace(/\/+$/, "").replace(/^\/_sandbox\/?/, "");
+    const views: Record<string, () => unknown> = {
+      "": () => ({ endpoint, region, accountId, views: Object.keys(views).map(viewPath) }),
+      health: () => ({ status: "ok", endpoint, region, accountId }),
+      faults: () => ({ rules: faults.list(), targets: faults.targets() }),
+    };
+    const controls: Record<string, (body: unknown) => unknown> = {
+      faults: (rule) => {
+        faults.inject(rule);
+        return { status: "injected" };
+      },
+    };
+    for (const service of services) {
+      Object.assign(views, service.views);
+      Object.assign(controls, service.controls);
+    }
+    if (request.method === "GET") {
+      const view = views[path];
+      if (view) return send(200, view());
+      return send(404, {
+        message: `no such view; try ${Object.keys(views).filter(Boolean).map(viewPath).join(", ")}`,
+      });
+    }
+    if (request.method === "DELETE" && path === "faults") {
+      faults.clear();
+      return send(200, { status: "cleared" });
+    }
+    const control = controls[path];
+    if (request.method === "POST" && control) {
+      let body: unknown;
       try {
-        faults.inject(JSON.parse(body));
-        send(200, { status: "injected" });
-        return;
+        body = JSON.parse(request.body.toString("utf8"));
+      } catch {
+        return send(400, {
+          message: `POST /_sandbox/${path}: the body must be JSON (got ${request.body.length} bytes that do not parse)`,
+        });
+      }
+      try {
+        return send(200, await control(body));
       } catch (error) {
-        send(400, { message: describeError(error) });
-        return;
+        if (error instanceof SandboxError) return send(400, { message: error.message });
+        throw error;
       }
     }
-    if (path === "/_sandbox/faults" && method === "DELETE") {
-      faults.clear();
-      send(200, { status: "cleared" });
-      return;
-    }
-    send(405, { message: `${method} ${path} is not supported` });
+    return send(405, { message: `${request.method} ${request.url.pathname} is not supported` });
   }
 
   const port = await listenOnLoopback(server, options.port);
-  endpoint = `http://${LOOPBACK}:${port}`;
-
-  for (const topic of options.snsTopics ?? []) sns.createTopic(topic);
-  for (const queue of options.sqsQueues ?? []) sqs.createQueue(queue);
+  const endpoint = `http://${LOOPBACK}:${port}`;
+  let running: RunningServices;
+  try {
+    running = await startServices({ region, accountId, endpoint, options, trail, scanner });
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  services = Object.values(running);
 
   let gateway: IbGateway | undefined;
   if (options.ibGateway) {
@@ -530,16 +362,23 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       });
     } catch (error) {
       server.close();
+      await Promise.all(services.map((service) => service.stop?.()));
       throw new SandboxError(`cannot start the IB Gateway peer: ${describeError(error)}`, { cause: error });
     }
   }
+  faults = new FaultInjector({
+    ...Object.fromEntries(services.map((service) => [service.name, service.operations])),
+    // The IB Gateway peer is not an HTTP service; a rule for it applies once a gateway runs.
+    ibgateway: ["connect"],
+  });
+  markReady();
 
   const env: Record<string, string> = {
     AWS_ENDPOINT_URL: endpoint,
     AWS_REGION: region,
     AWS_DEFAULT_REGION: region,
     AWS_ACCESS_KEY_ID: defaultAccessKeyId,
-    AWS_SECRET_ACCESS_KEY: "sandbox-secret-access-key-not-verified",
+    AWS_SECRET_ACCESS_KEY: sandboxSecretAccessKey,
     AWS_EC2_METADATA_DISABLED: "true",
     PAGERDUTY_EVENTS_URL: `${endpoint}/v2/enqueue`,
     PAGERDUTY_CHANGE_EVENTS_URL: `${endpoint}/v2/change/enqueue`,
@@ -559,21 +398,25 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     region,
     accountId,
     env,
-    faults: { inject: (rule) => faults.inject(rule), clear: () => faults.clear() },
+    faults: { inject: (rule) => faults.inject(rule), clear: () => faults.clear(), list: () => faults.list() },
     cloudTrailRecords: () => trail.all(),
-    snsMessages: () => sns.recorded(),
-    pagerDutyEvents: () => pagerDuty.recorded(),
-    pagerDutyIncidents: () => pagerDuty.incidents(),
-    sqsQueues: () => sqs.snapshot(),
-    ecsDeployments: () => ecs.recorded(),
-    rotations: () => secretsManager.rotations(),
-    rotationsSettled: () => secretsManager.settled(),
-    createTopic: (name) => sns.createTopic(name),
-    createQueue: (name, attributes) => sqs.createQueue(name, attributes),
+    injectCloudTrailRecords: (records) => trail.inject(records),
+    snsMessages: () => running.sns.recorded(),
+    pagerDutyEvents: () => running.pagerduty.recorded(),
+    pagerDutyIncidents: () => running.pagerduty.incidents(),
+    sqsQueues: () => running.sqs.snapshot(),
+    ecsDeployments: () => running.ecs.recorded(),
+    rotations: () => running.secretsmanager.rotations(),
+    rotationsSettled: () => running.secretsmanager.settled(),
+    scannerInvocations: () => scanner.invocations(),
+    scannerSettled: () => scanner.settled(),
+    onScannerInvocation: (listener) => scanner.onInvocation(listener),
+    createTopic: (name) => running.sns.createTopic(name),
+    createQueue: (name, attributes) => running.sqs.createQueue(name, attributes),
     clientConfig: (accessKeyId = defaultAccessKeyId) => ({
       endpoint,
       region,
-      credentials: { accessKeyId, secretAccessKey: "sandbox-secret-access-key-not-verified" },
+      credentials: { accessKeyId, secretAccessKey: sandboxSecretAccessKey },
     }),
     writeTrailFiles,
     ...(gateway
@@ -588,7 +431,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       : {}),
     stop: () => {
       stopped ??= (async () => {
-        sqs.stop();
+        await Promise.all(services.map((service) => service.stop?.()));
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           for (const socket of sockets) socket.destroy();
@@ -601,41 +444,34 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 }
 
-function readBody(request: IncomingMessage): Promise<string> {
+function viewPath(key: string): string {
+  return key === "" ? "/_sandbox" : `/_sandbox/${key}`;
+}
+
+function readBody(request: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    request.on("end", () => resolve(Buffer.concat(chunks)));
     request.on("error", reject);
   });
 }
 
-function isReadOnly(service: string, operation: string): boolean {
-  if (service === "secretsmanager") return readOnlyOperations.has(operation);
-  if (service === "cloudtrail") return true;
-  if (service === "ecs") return operation.startsWith("Describe");
-  return ["ReceiveMessage", "GetQueueUrl", "GetQueueAttributes", "ListQueues"].includes(operation);
-}
-
-/** The request as CloudTrail logs it: lower-camel keys, and never a secret value or message body. */
-function requestParametersOf(
-  service: string,
-  input: Record<string, unknown>,
-): Record<string, unknown> | null {
-  if (service === "secretsmanager") return SecretsManager.requestParameters(input);
-  if (service === "ecs") return input;
-  if (service === "cloudtrail") {
-    const { NextToken: _token, StartTime, EndTime, ...rest } = input;
-    // CloudTrail logs its own timestamps in the console format, like DeleteSecret's deletionDate.
-    const parameters = {
-      ...(lowerCamel(rest) as Record<string, unknown>),
-      ...(typeof StartTime === "number" ? { startTime: consoleDate(StartTime * 1000) } : {}),
-      ...(typeof EndTime === "number" ? { endTime: consoleDate(EndTime * 1000) } : {}),
-    };
-    return Object.keys(parameters).length > 0 ? parameters : null;
+async function writeResponse(
+  response: ServerResponse,
+  method: string,
+  answer: SandboxResponse,
+): Promise<void> {
+  response.writeHead(answer.status, answer.headers);
+  const body = answer.body;
+  if (method === "HEAD" || body === undefined) {
+    if (body instanceof Readable) body.destroy();
+    response.end();
+    return;
   }
-  const parameters: Record<string, unknown> = {};
-  if (typeof input.QueueUrl === "string") parameters.queueUrl = input.QueueUrl;
-  if (typeof input.QueueName === "string") parameters.queueName = input.QueueName;
-  return Object.keys(parameters).length > 0 ? parameters : null;
+  if (body instanceof Readable) {
+    await pipeline(body, response);
+    return;
+  }
+  response.end(body);
 }

@@ -1,5 +1,6 @@
 import { randomInt, randomUUID } from "node:crypto";
 import { describeError } from "../lib/errors.ts";
+import { awsJson } from "./aws-json.ts";
 import { consoleDate, lowerCamel, type Trail } from "./cloudtrail.ts";
 import { AwsServiceError } from "./errors.ts";
 import {
@@ -8,8 +9,59 @@ import {
   type RotationLambda,
   type RotationRecord,
   type RotationStep,
+  rotationHandlerResolver,
   rotationSteps,
 } from "./rotation.ts";
+import { awsFaults, type ServiceCall, type ServiceContext, type ServiceFactory, withApi } from "./service.ts";
+
+/** The sandbox's Secrets Manager: AWS JSON 1.1, `X-Amz-Target: secretsmanager.<Operation>`. */
+export const secretsManagerService = ((context: ServiceContext) => {
+  const secretsManager = new SecretsManager({
+    region: context.region,
+    accountId: context.accountId,
+    trail: context.trail,
+    rotationTimeoutMs: context.options.rotationTimeoutMs ?? 30_000,
+    rotateAsynchronously: context.options.rotateAsynchronously ?? false,
+    rotationHandler: rotationHandlerResolver(context.options.rotationLambda, context.options.rotationLambdas),
+  });
+  return withApi(
+    {
+      name: "secretsmanager",
+      protocol: awsJson({ version: "1.1", target: "secretsmanager." }),
+      operations: secretsManagerOperations,
+      async handle(call: ServiceCall): Promise<Json> {
+        const noted: CallContext = {};
+        try {
+          return await secretsManager.handle(call.operation, call.input, noted);
+        } finally {
+          if (noted.secretArn) call.resource = secretResource(noted.secretArn);
+          call.impliedRecords = noted.impliedCalls?.map(({ secretArn, ...implied }) => ({
+            ...implied,
+            ...(secretArn ? { resource: secretResource(secretArn) } : {}),
+          }));
+          if (noted.startRotation) call.after = () => secretsManager.afterCall(noted);
+        }
+      },
+      cloudTrail: {
+        eventSource: "secretsmanager.amazonaws.com",
+        readOnly: (operation: string) => readOnlyOperations.has(operation),
+        requestParameters: (call: ServiceCall) => SecretsManager.requestParameters(call.input),
+        responseElements: (call: ServiceCall, output: unknown) =>
+          SecretsManager.responseElements(call.operation, output as Json),
+      },
+      faults: awsFaults("InternalServiceError"),
+      views: { rotations: () => secretsManager.rotations() },
+    },
+    {
+      rotations: () => secretsManager.rotations(),
+      settled: () => secretsManager.settled(),
+    },
+  );
+}) satisfies ServiceFactory;
+
+function secretResource(arn: string): { type: string; name: string } {
+  return { type: "AWS::SecretsManager::Secret", name: arn };
+}
 
 /**
  * An in-memory AWS Secrets Manager with the semantics the API reference documents: ARNs with a random
@@ -55,6 +107,29 @@ interface Secret {
   deleted?: number;
   resourcePolicy?: string;
 }
+
+/** Every operation the sandbox's Secrets Manager serves. */
+export const secretsManagerOperations = [
+  "CreateSecret",
+  "DescribeSecret",
+  "GetSecretValue",
+  "BatchGetSecretValue",
+  "PutSecretValue",
+  "UpdateSecret",
+  "UpdateSecretVersionStage",
+  "ListSecrets",
+  "ListSecretVersionIds",
+  "GetRandomPassword",
+  "RotateSecret",
+  "CancelRotateSecret",
+  "DeleteSecret",
+  "RestoreSecret",
+  "TagResource",
+  "UntagResource",
+  "PutResourcePolicy",
+  "GetResourcePolicy",
+  "DeleteResourcePolicy",
+] as const;
 
 /** Operations that only read; their records have readOnly true and no responseElements. */
 export const readOnlyOperations = new Set([

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { AwsServiceError } from "./errors.ts";
+import { type ServiceContext, type ServiceFactory, type WireProtocol, withApi } from "./service.ts";
 
 /** Amazon SNS over the query protocol (form-encoded requests, XML responses): topics and Publish. */
 
@@ -222,3 +223,64 @@ export function queryErrorXml(code: string, message: string, status: number, req
     `<RequestId>${requestId}</RequestId></ErrorResponse>`
   );
 }
+
+/** SNS's query protocol: a form-encoded POST with `Action=<Operation>`, answered in XML. */
+const snsQueryProtocol: WireProtocol = {
+  signed: true,
+  missingAuthenticationCode: "MissingAuthenticationToken",
+  operationOf(request) {
+    const contentType = String(request.headers["content-type"] ?? "");
+    if (request.method !== "POST" || !contentType.startsWith("application/x-www-form-urlencoded"))
+      return undefined;
+    return new URLSearchParams(request.body.toString("utf8")).get("Action") ?? "";
+  },
+  decode: (request) => Object.fromEntries(new URLSearchParams(request.body.toString("utf8"))),
+  encode: (output, requestId) => ({
+    status: 200,
+    headers: { "content-type": "text/xml", "x-amzn-requestid": requestId },
+    body: (output as { xml: string }).xml,
+  }),
+  encodeError: (error, requestId) => ({
+    status: error.status,
+    headers: { "content-type": "text/xml", "x-amzn-requestid": requestId },
+    body: queryErrorXml(error.code, error.message, error.status, requestId),
+  }),
+};
+
+/** The sandbox's SNS: topics and Publish over the query protocol. */
+export const snsService = ((context: ServiceContext) => {
+  const sns = new Sns(context.region, context.accountId);
+  for (const topic of context.options.snsTopics ?? []) sns.createTopic(topic);
+  return withApi(
+    {
+      name: "sns",
+      protocol: snsQueryProtocol,
+      operations: ["CreateTopic", "ListTopics", "DeleteTopic", "GetTopicAttributes", "Publish"],
+      handle(call) {
+        const result = sns.handle(call.operation, new URLSearchParams(call.input as Record<string, string>));
+        if (result.resource) call.resource = { type: "AWS::SNS::Topic", name: result.resource };
+        return result;
+      },
+      cloudTrail: {
+        eventSource: "sns.amazonaws.com",
+        readOnly: (action) => action === "ListTopics" || action === "GetTopicAttributes",
+        // Never the message or subject: only what identifies the call.
+        requestParameters({ operation, input }) {
+          const topicArn = input.TopicArn ?? input.TargetArn;
+          if (operation === "CreateTopic") return { name: input.Name ?? null };
+          return typeof topicArn === "string" ? { topicArn } : null;
+        },
+        category: (action) => (action === "Publish" ? "Data" : "Management"),
+      },
+      faults: {
+        throttle: { code: "Throttling", message: "Rate exceeded", status: 400 },
+        server: { code: "InternalFailure", message: "Internal Error", status: 500 },
+      },
+      views: { sns: () => sns.recorded() },
+    },
+    {
+      recorded: () => sns.recorded(),
+      createTopic: (name: string) => sns.createTopic(name),
+    },
+  );
+}) satisfies ServiceFactory;

@@ -1,5 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
+import { awsJson } from "./aws-json.ts";
 import { AwsServiceError } from "./errors.ts";
+import { awsFaults, type ServiceContext, type ServiceFactory, withApi } from "./service.ts";
 
 /**
  * A minimal Amazon SQS over AWS JSON 1.0 (`AmazonSQS.<Op>`, what SDK v3 speaks): standard queues with
@@ -422,3 +424,73 @@ function parseRedrive(
   }
   return undefined;
 }
+
+/** Every operation the sandbox's SQS serves. */
+const sqsOperations = [
+  "CreateQueue",
+  "GetQueueUrl",
+  "ListQueues",
+  "GetQueueAttributes",
+  "SetQueueAttributes",
+  "PurgeQueue",
+  "DeleteQueue",
+  "SendMessage",
+  "SendMessageBatch",
+  "ReceiveMessage",
+  "DeleteMessage",
+  "DeleteMessageBatch",
+  "ChangeMessageVisibility",
+] as const;
+
+/** SQS calls CloudTrail logs as management events; the message calls are data events. */
+const sqsManagementOperations = new Set<string>([
+  "CreateQueue",
+  "DeleteQueue",
+  "ListQueues",
+  "GetQueueUrl",
+  "GetQueueAttributes",
+  "SetQueueAttributes",
+  "PurgeQueue",
+]);
+const sqsReadOnlyOperations = new Set<string>([
+  "ReceiveMessage",
+  "GetQueueUrl",
+  "GetQueueAttributes",
+  "ListQueues",
+]);
+
+/** The sandbox's SQS: AWS JSON 1.0 with awsQueryCompatible errors (`AmazonSQS.<Operation>`). */
+export const sqsService = ((context: ServiceContext) => {
+  const sqs = new Sqs(() => context.endpoint, context.region, context.accountId);
+  for (const queue of context.options.sqsQueues ?? []) sqs.createQueue(queue);
+  return withApi(
+    {
+      name: "sqs",
+      protocol: awsJson({ version: "1.0", target: "AmazonSQS.", queryCompatible: true }),
+      operations: sqsOperations,
+      handle: (call) => sqs.handle(call.operation, call.input),
+      cloudTrail: {
+        eventSource: "sqs.amazonaws.com",
+        readOnly: (operation) => sqsReadOnlyOperations.has(operation),
+        requestParameters({ input }) {
+          const parameters: Json = {};
+          if (typeof input.QueueUrl === "string") parameters.queueUrl = input.QueueUrl;
+          if (typeof input.QueueName === "string") parameters.queueName = input.QueueName;
+          return Object.keys(parameters).length > 0 ? parameters : null;
+        },
+        category: (operation) => (sqsManagementOperations.has(operation) ? "Management" : "Data"),
+        resource({ input }) {
+          const arn = sqs.queueArnOf(input);
+          return arn ? { type: "AWS::SQS::Queue", name: arn } : undefined;
+        },
+      },
+      faults: awsFaults("InternalFailure"),
+      views: { sqs: () => sqs.snapshot() },
+      stop: () => sqs.stop(),
+    },
+    {
+      snapshot: () => sqs.snapshot(),
+      createQueue: (name: string, attributes?: Record<string, string>) => sqs.createQueue(name, attributes),
+    },
+  );
+}) satisfies ServiceFactory;

@@ -226,7 +226,10 @@ describe("LookupEvents", () => {
 
     await expect(third).rejects.toMatchObject({ name: "ThrottlingException", message: "Rate exceeded" });
     vi.advanceTimersByTime(500);
-    await expect(cloudTrail.send(new LookupEventsCommand({}))).resolves.toBeDefined();
+    await expect(cloudTrail.send(new LookupEventsCommand({}))).resolves.toMatchObject({
+      $metadata: { httpStatusCode: 200 },
+      Events: expect.any(Array),
+    });
     await expect(cloudTrail.send(new LookupEventsCommand({}))).rejects.toMatchObject({
       name: "ThrottlingException",
     });

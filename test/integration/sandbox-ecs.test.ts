@@ -52,7 +52,7 @@ describe("ECS", () => {
         ecs.send(
           new UpdateServiceCommand({ cluster: "trading", service: "order-router", forceNewDeployment: true }),
         ),
-      ).resolves.toBeDefined();
+      ).resolves.toMatchObject({ service: { serviceName: "order-router", deployments: expect.any(Array) } });
     } finally {
       ecs.destroy();
       await strict.stop();

@@ -101,7 +101,10 @@ describe("faults.inject", () => {
 
     await expect(failure).rejects.toMatchObject({ $metadata: {} });
     await expect(failure).rejects.not.toHaveProperty("$metadata.httpStatusCode");
-    await expect(cloudTrail.send(new LookupEventsCommand({}))).resolves.toBeDefined();
+    await expect(cloudTrail.send(new LookupEventsCommand({}))).resolves.toMatchObject({
+      $metadata: { httpStatusCode: 200 },
+      Events: expect.any(Array),
+    });
   });
 
   it("throttles SNS Publish with the query protocol's Throttling error", async () => {
@@ -162,7 +165,9 @@ describe("faults.inject", () => {
     await expect(secrets.send(new GetSecretValueCommand({ SecretId: "prod/db" }))).rejects.toMatchObject({
       $metadata: { httpStatusCode: 500 },
     });
-    await expect(secrets.send(new GetSecretValueCommand({ SecretId: "prod/db" }))).resolves.toBeDefined();
+    await expect(secrets.send(new GetSecretValueCommand({ SecretId: "prod/db" }))).resolves.toMatchObject({
+      SecretString: "v1",
+    });
   });
 
   it("refuses a rule that could never apply, naming the field, and injects nothing", async () => {
@@ -172,13 +177,65 @@ describe("faults.inject", () => {
     });
 
     expect(response.status).toBe(400);
-    expect(((await response.json()) as { message: string }).message).toBe(
-      "fault rule: target must be one of secretsmanager, cloudtrail, sns, sqs, pagerduty, ibgateway, ecs",
-    );
+    const message = ((await response.json()) as { message: string }).message;
+    expect(message).toMatch(/^fault rule: target must be one of [a-z0-9, ]+$/);
+    for (const target of ["secretsmanager", "cloudtrail", "sns", "sqs", "pagerduty", "ibgateway", "ecs"]) {
+      expect(message.split("one of ")[1]!.split(", ")).toContain(target);
+    }
     expect(() => sandbox.faults.inject({ target: "sns", kind: "latency", latencyMs: -1 })).toThrow(
       "fault rule: latencyMs must be an integer 0-600000",
     );
-    await expect(secrets.send(new GetSecretValueCommand({ SecretId: "prod/db" }))).resolves.toBeDefined();
+    await expect(secrets.send(new GetSecretValueCommand({ SecretId: "prod/db" }))).resolves.toMatchObject({
+      SecretString: "v1",
+    });
+  });
+
+  it("refuses an operation the target does not have, listing the valid ones", async () => {
+    const response = await fetch(`${sandbox.endpoint}/_sandbox/faults`, {
+      method: "POST",
+      body: JSON.stringify({ target: "secretsmanager", operation: "GetSecretValu", kind: "5xx" }),
+    });
+
+    expect(response.status).toBe(400);
+    const { message } = (await response.json()) as { message: string };
+    expect(message).toMatch(
+      /^fault rule: operation "GetSecretValu" is not an operation of secretsmanager; valid: /,
+    );
+    expect(message).toContain("GetSecretValue, ");
+    expect(sandbox.faults.list()).toEqual([]);
+  });
+
+  it("refuses a body that is not JSON with a message saying so", async () => {
+    const response = await fetch(`${sandbox.endpoint}/_sandbox/faults`, {
+      method: "POST",
+      body: "target=sns",
+    });
+
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { message: string }).message).toBe(
+      "POST /_sandbox/faults: the body must be JSON (got 10 bytes that do not parse)",
+    );
+  });
+
+  it("lists the active rules with the uses they have left", async () => {
+    sandbox.faults.inject({ target: "sqs", operation: "SendMessage", kind: "throttle", times: 2 });
+    sandbox.faults.inject({ target: "pagerduty", kind: "latency", latencyMs: 10 });
+    const sqs = new SQSClient({ ...sandbox.clientConfig(), maxAttempts: 1 });
+    await sqs
+      .send(
+        new SendMessageCommand({ QueueUrl: `${sandbox.endpoint}/111122223333/findings`, MessageBody: "{}" }),
+      )
+      .catch(() => undefined);
+
+    const response = await fetch(`${sandbox.endpoint}/_sandbox/faults`);
+
+    expect(response.status).toBe(200);
+    const listed = (await response.json()) as { rules: unknown[]; targets: Record<string, string[]> };
+    expect(listed.rules).toEqual([
+      { target: "sqs", operation: "SendMessage", kind: "throttle", times: 1 },
+      { target: "pagerduty", kind: "latency", latencyMs: 10 },
+    ]);
+    expect(listed.targets.pagerduty).toEqual(["enqueue", "change"]);
   });
 
   it("fails ECS UpdateService with a server error", async () => {
