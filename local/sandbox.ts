@@ -313,7 +313,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
     if (request.method === "GET") {
       const view = views[path];
-      if (view) return send(200, view());
+      if (view) return send(200, await view());
       return send(404, {
         message: `no such view; try ${Object.keys(views).filter(Boolean).map(viewPath).join(", ")}`,
       });
@@ -382,6 +382,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     AWS_EC2_METADATA_DISABLED: "true",
     PAGERDUTY_EVENTS_URL: `${endpoint}/v2/enqueue`,
     PAGERDUTY_CHANGE_EVENTS_URL: `${endpoint}/v2/change/enqueue`,
+    STATE_TABLE_NAME: running.dynamodb.stateTable,
     ...(gateway ? { IBKR_GATEWAY_HOST: gateway.host, IBKR_GATEWAY_PORT: String(gateway.port) } : {}),
   };
 

@@ -1,4 +1,5 @@
 import { cloudTrailService } from "./cloudtrail-service.ts";
+import { dynamoDbService } from "./dynamodb.ts";
 import { ecsService } from "./ecs.ts";
 import { pagerDutyService } from "./pagerduty.ts";
 import { secretsManagerService } from "./secrets-manager.ts";
@@ -16,6 +17,7 @@ export const sandboxServices = {
   cloudtrail: cloudTrailService,
   sqs: sqsService,
   ecs: ecsService,
+  dynamodb: dynamoDbService,
   sns: snsService,
 } satisfies Record<string, ServiceFactory>;
 

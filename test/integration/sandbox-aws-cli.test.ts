@@ -173,4 +173,27 @@ describe("the AWS CLI against the sandbox", () => {
     expect(stderr).toContain("(ResourceNotFoundException)");
     expect(stderr).toContain("Secrets Manager can't find the specified secret.");
   });
+
+  it("reads and writes the DynamoDB state table", async () => {
+    const table = sandbox.env.STATE_TABLE_NAME!;
+    await aws(
+      "dynamodb",
+      "put-item",
+      "--table-name",
+      table,
+      "--item",
+      JSON.stringify({ pk: { S: "meta#cli" }, sk: { S: "state" } }),
+    );
+
+    const item = await aws(
+      "dynamodb",
+      "get-item",
+      "--table-name",
+      table,
+      "--key",
+      JSON.stringify({ pk: { S: "meta#cli" }, sk: { S: "state" } }),
+    );
+
+    expect(item).toEqual({ Item: { pk: { S: "meta#cli" }, sk: { S: "state" } } });
+  });
 });
