@@ -2,6 +2,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { secretsManagerClient, snsClient } from "../../lib/aws.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { createMetrics, recordNotifyBatch } from "../../lib/metrics.ts";
+import { createChannels } from "./channels/index.ts";
 import { loadNotifierConfig } from "./config.ts";
 import { notifyBatch } from "./notify.ts";
 import { systemClock } from "./pagerduty-client.ts";
@@ -39,18 +40,23 @@ logger.info("Notifier configured", {
 
 // Lives as long as the container, so a burst over several batches pages once per repeat interval.
 const recent = createRecentNotifications(config.repeatIntervalMs);
+const dependencies = {
+  config,
+  sns,
+  routingKeys,
+  fetch: globalThis.fetch,
+  clock: systemClock,
+  logger,
+  recent,
+};
+const channels = createChannels(dependencies);
 
-/** SQS findings queue -> PagerDuty and SNS, with partial-batch failure reporting. */
+/** SQS findings queue -> every notification channel (PagerDuty, SNS), with partial-batch failure reporting. */
 export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
   logger.addContext(context);
   const { response, report } = await notifyBatch(event.Records, context.getRemainingTimeInMillis(), {
-    config,
-    sns,
-    routingKeys,
-    fetch: globalThis.fetch,
-    clock: systemClock,
-    logger,
-    recent,
+    ...dependencies,
+    channels,
   });
   recordNotifyBatch(metrics, report);
   metrics.flush();

@@ -1,45 +1,22 @@
-import type { SNSClient } from "@aws-sdk/client-sns";
 import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
 import { describeError, ValidationError } from "../../lib/errors.ts";
 import type { FindingsQueueMessage } from "../../lib/finding.ts";
-import type { Logger } from "../../lib/logger.ts";
-import type { NotifierConfig } from "./config.ts";
-import { DeliveryUnavailableError, PagerDutyRejectedError } from "./errors.ts";
+import {
+  type ChannelDependencies,
+  type ChannelReport,
+  createChannels,
+  type DeliveryContext,
+  type NotificationChannel,
+} from "./channels/index.ts";
 import { type AlertGroup, groupQueueItems, type QueueItem } from "./grouping.ts";
 import { readQueueMessage } from "./input.ts";
 import { isHttpUrl } from "./links.ts";
-import { type Clock, postPagerDutyEvent } from "./pagerduty-client.ts";
-import {
-  buildChangeEvent,
-  buildResolveEvent,
-  buildTriggerEvent,
-  dedupKeyFor,
-  withRoutingKey,
-} from "./pagerduty-events.ts";
-import type { RecentNotifications } from "./recent.ts";
-import { type PagerDutyService, routeGroup } from "./routing.ts";
-import type { RoutingKeySource } from "./routing-key.ts";
-import {
-  buildFindingNotification,
-  buildRotationNotification,
-  envelope,
-  publishNotification,
-  type SnsNotification,
-} from "./sns.ts";
+import { dedupKeyFor } from "./pagerduty-events.ts";
 
 /** Everything the notifier talks to; the handler builds the real ones, tests pass mocks or the sandbox. */
-export interface NotifierDependencies {
-  readonly config: NotifierConfig;
-  readonly sns: SNSClient;
-  readonly routingKeys: {
-    readonly primary: RoutingKeySource;
-    readonly lowUrgency?: RoutingKeySource | undefined;
-  };
-  readonly fetch: typeof fetch;
-  readonly clock: Clock;
-  readonly logger: Logger;
-  /** What this container sent recently (see NOTIFY_REPEAT_INTERVAL_SECONDS). */
-  readonly recent: RecentNotifications;
+export interface NotifierDependencies extends ChannelDependencies {
+  /** Where alerts go, in delivery order; `createChannels(deps)` unless a test passes its own. */
+  readonly channels?: readonly NotificationChannel[];
 }
 
 /** What one batch did, for the log line and for benchmarks. */
@@ -72,19 +49,9 @@ export interface BatchOutcome {
   readonly report: BatchReport;
 }
 
-// SNS gets what is left after PagerDuty's share of the deadline, less this, to return in time.
-const RESPONSE_MARGIN_MS = 1_000;
-
-const SERVICE_LABEL: Record<PagerDutyService, string> = {
-  primary: "paging",
-  lowUrgency: "low-urgency",
-};
-
-type PagerDutyOutcome = { ok: true } | { ok: false; retryable: boolean; reason: string };
-
 /**
- * Delivers one SQS batch: parses every message, groups findings by problem, sends one PagerDuty event per
- * group (trigger, resolve or change) and the SNS messages, and reports the messages to hand back to SQS:
+ * Delivers one SQS batch: parses every message, groups findings by problem, hands each group to every
+ * notification channel that takes it (PagerDuty, then SNS), and reports the messages to hand back to SQS:
  * those of groups whose delivery may still succeed later, and those whose body is invalid (so they reach
  * the DLQ after maxReceiveCount, where an operator can inspect and redrive them).
  */
@@ -96,7 +63,6 @@ export async function notifyBatch(
   const { clock, config, logger } = deps;
   const started = clock.now();
   const lambdaDeadline = started + remainingTimeMs;
-  const pagerDutyDeadline = lambdaDeadline - config.retry.deadlineMarginMs;
   const report: BatchReport = {
     received: records.length,
     invalid: 0,
@@ -141,186 +107,35 @@ export async function notifyBatch(
   const groups = groupQueueItems(items);
   report.groups = groups.length;
 
-  // Counts every HTTP request to PagerDuty, retries included.
-  const countingFetch: typeof fetch = (input, init) => {
-    report.pagerDutyRequests += 1;
-    return deps.fetch(input, init);
-  };
+  const channels = deps.channels ?? createChannels(deps);
 
-  const sendToPagerDuty = async (
-    service: PagerDutyService,
-    url: string,
-    body: object,
-    context: Record<string, unknown>,
-  ): Promise<PagerDutyOutcome> => {
-    const source = service === "primary" ? deps.routingKeys.primary : deps.routingKeys.lowUrgency;
-    try {
-      if (!source) throw new Error(`no routing key configured for the ${SERVICE_LABEL[service]} service`);
-      // Reading the key counts against PagerDuty's share of the deadline, like the calls themselves.
-      const routingKey = await source.get(AbortSignal.timeout(Math.max(1, pagerDutyDeadline - clock.now())));
-      const result = await postPagerDutyEvent(url, withRoutingKey(body, routingKey), {
-        fetch: countingFetch,
-        clock,
-        retry: config.retry,
-        deadline: pagerDutyDeadline,
-        onRetry: ({ attempt, delayMs, reason }) => {
-          report.pagerDutyRetries += 1;
-          logger.warn("PagerDuty call failed, retrying", { ...context, attempt, delayMs, reason });
-        },
-      });
-      report.pagerDutyEvents += 1;
-      logger.debug("PagerDuty accepted the event", { ...context, attempts: result.attempts });
-      return { ok: true };
-    } catch (error) {
-      if (error instanceof PagerDutyRejectedError) {
-        logger.error("PagerDuty rejected the event; not retried", {
-          ...context,
-          status: error.status,
-          responseBody: error.responseBody,
-        });
-        return { ok: false, retryable: false, reason: `rejected by PagerDuty (HTTP ${error.status})` };
-      }
-      logger.error("PagerDuty delivery failed; the messages go back to SQS", {
-        ...context,
-        error: describeError(error),
-        attempts: error instanceof DeliveryUnavailableError ? error.attempts : undefined,
-        cause: error instanceof Error && error.cause ? describeError(error.cause) : undefined,
-      });
-      return { ok: false, retryable: true, reason: describeError(error) };
-    }
-  };
-
-  const publish = async (
-    notification: SnsNotification,
-    context: Record<string, unknown>,
-  ): Promise<boolean> => {
-    const remaining = lambdaDeadline - RESPONSE_MARGIN_MS - clock.now();
-    try {
-      if (remaining <= 0) throw new Error("no time left before the invocation's deadline");
-      await publishNotification(
-        deps.sns,
-        config.alertsTopicArn,
-        notification,
-        AbortSignal.timeout(remaining),
-      );
-      report.snsMessages += 1;
-      return true;
-    } catch (error) {
-      logger.error("SNS publish failed; the messages go back to SQS", {
-        ...context,
-        error: describeError(error),
-      });
-      return false;
-    }
-  };
-
-  /** Delivers one group; false when its messages must go back to SQS. */
+  /** Delivers one group through every channel that takes it; false when its messages must go back to SQS. */
   const deliverGroup = async (group: AlertGroup): Promise<boolean> => {
-    const route = routeGroup(group, config.routing, deps.routingKeys.lowUrgency !== undefined);
     const dedupKey = dedupKeyFor(group.groupKey);
-    const context = { groupKey: group.groupKey, dedupKey, state: group.state, severity: group.severity };
-    let delivered = true;
-    const note = (outcome: PagerDutyOutcome, success: string): string => {
-      if (outcome.ok) return success;
-      if (outcome.retryable) delivered = false;
-      return outcome.retryable
-        ? `not delivered yet (${outcome.reason}); the notifier retries`
-        : `NOT DELIVERED: ${outcome.reason}; see the notifier's log`;
-    };
-
-    for (const rotation of group.rotations) {
-      // Change events have no dedup_key: a redelivery (say, after SNS failed) must not record a second one.
-      const rotationKey = dedupKeyFor(`secret.rotated\u0000${rotation.secretArn}\u0000${rotation.versionId}`);
-      let pagerDuty = "change event recorded (it does not page)";
-      if (!deps.recent.isRecent("pagerduty", rotationKey, "info", clock.now())) {
-        const outcome = await sendToPagerDuty(
-          "primary",
-          config.pagerDutyChangeEventsUrl,
-          buildChangeEvent(rotation),
-          {
-            ...context,
-            event: "change",
-            secretArn: rotation.secretArn,
-            versionId: rotation.versionId,
-          },
-        );
-        pagerDuty = note(outcome, pagerDuty);
-        if (outcome.ok) deps.recent.remember("pagerduty", rotationKey, "info", clock.now());
-      }
-      if (route.rotationsToSns && !deps.recent.isRecent("sns", rotationKey, "info", clock.now())) {
-        const published = await publish(buildRotationNotification(rotation, pagerDuty), {
-          ...context,
-          versionId: rotation.versionId,
-        });
-        if (published) deps.recent.remember("sns", rotationKey, "info", clock.now());
-        delivered &&= published;
-      }
+    const logContext = { groupKey: group.groupKey, dedupKey, state: group.state, severity: group.severity };
+    const earlier: ChannelReport[] = [];
+    for (const channel of channels) {
+      if (!channel.takes(group, earlier)) continue;
+      const context: DeliveryContext = {
+        deadline: lambdaDeadline,
+        report,
+        earlier: [...earlier],
+        logContext,
+      };
+      const outcome =
+        group.state === "firing"
+          ? await channel.deliver(group, context)
+          : await channel.resolve(group, context);
+      earlier.push({ channel: channel.name, outcome });
     }
-
-    let findingNote = `not paged (severity ${group.severity} is routed to SNS only)`;
-    let forceSns = false;
-    const resolveNotes: string[] = [];
-    for (const service of route.resolve) {
-      const outcome = await sendToPagerDuty(
-        service,
-        config.pagerDutyEventsUrl,
-        buildResolveEvent(group.groupKey),
-        {
-          ...context,
-          event: "resolve",
-          pagerDutyService: service,
-        },
-      );
-      resolveNotes.push(note(outcome, `resolved (dedup key ${dedupKey})`));
-      if (outcome.ok) report.resolves += 1;
-    }
-    if (route.resolve.length > 0) deps.recent.forget(dedupKey);
-    // One failed resolve is what a reader must see, even if another service took it.
-    findingNote = resolveNotes.find((text) => !text.startsWith("resolved")) ?? resolveNotes[0] ?? findingNote;
-
-    const repeatMinutes = Math.round(config.repeatIntervalMs / 60_000);
-    let suppressed = false;
-    if (route.trigger && deps.recent.isRecent("pagerduty", dedupKey, group.severity, clock.now())) {
-      findingNote = `already triggered within the last ${repeatMinutes} min (dedup key ${dedupKey})`;
-      suppressed = true;
-    } else if (route.trigger) {
-      const outcome = await sendToPagerDuty(
-        route.trigger,
-        config.pagerDutyEventsUrl,
-        buildTriggerEvent(group),
-        {
-          ...context,
-          event: "trigger",
-          pagerDutyService: route.trigger,
-          count: group.count,
-        },
-      );
-      findingNote = note(
-        outcome,
-        `alert triggered on the ${SERVICE_LABEL[route.trigger]} service (dedup key ${dedupKey})`,
-      );
-      if (outcome.ok) deps.recent.remember("pagerduty", dedupKey, group.severity, clock.now());
-      report[outcome.ok ? "pagesSent" : "pagesFailed"] += 1;
-      // A page PagerDuty refused must still reach a human: SNS gets it whatever the routing says.
-      forceSns = !outcome.ok && !outcome.retryable;
-    }
-
-    const firing = group.state === "firing";
-    if ((route.findingToSns || forceSns) && group.latest) {
-      if (!forceSns && firing && deps.recent.isRecent("sns", dedupKey, group.severity, clock.now())) {
-        suppressed = true;
-      } else {
-        const published = await publish(buildFindingNotification(group, findingNote), context);
-        if (published && firing) deps.recent.remember("sns", dedupKey, group.severity, clock.now());
-        delivered &&= published;
-      }
-    }
+    const delivered = earlier.every((entry) => entry.outcome.delivered);
+    const suppressed = earlier.some((entry) => entry.outcome.suppressed);
     if (suppressed) report.suppressed += 1;
     logger.info(delivered ? "Group delivered" : "Group not delivered", {
-      ...context,
+      ...logContext,
       count: group.count,
       messages: group.messageIds.length,
-      pagerDuty: findingNote,
+      channels: Object.fromEntries(earlier.map((entry) => [entry.channel, entry.outcome.note ?? "sent"])),
       suppressed,
     });
     return delivered;
@@ -343,7 +158,8 @@ export async function notifyBatch(
     for (const messageId of group.messageIds) {
       const item = itemsById.get(messageId) as QueueItem;
       try {
-        renderAlone(item);
+        const [alone] = groupQueueItems([item]);
+        for (const channel of channels) if (alone) channel.render(alone);
         renderable.push(item);
       } catch (error) {
         refused.push(messageId);
@@ -378,20 +194,6 @@ export async function notifyBatch(
     response: { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) },
     report,
   };
-}
-
-/** Builds, as for a group of its own, everything that could be sent for one message; throws if it cannot. */
-function renderAlone(item: QueueItem): void {
-  const [group] = groupQueueItems([item]);
-  if (!group) return;
-  for (const rotation of group.rotations) {
-    JSON.stringify(buildChangeEvent(rotation));
-    envelope(buildRotationNotification(rotation, ""));
-  }
-  if (group.latest) {
-    if (group.state === "firing") JSON.stringify(buildTriggerEvent(group));
-    envelope(buildFindingNotification(group, ""));
-  }
 }
 
 /** Runs `work` over `items` with at most `limit` in flight. */

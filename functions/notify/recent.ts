@@ -1,7 +1,7 @@
 import { SEVERITIES, type Severity } from "../../lib/finding.ts";
 
-/** Where a notification went. */
-export type Channel = "pagerduty" | "sns";
+/** The name of the notification channel a notification went to (`pagerduty`, `sns`, ...). */
+export type Channel = string;
 
 /**
  * What this Lambda container notified recently, so a burst spread over several batches pages and
@@ -12,32 +12,32 @@ export type Channel = "pagerduty" | "sns";
 export interface RecentNotifications {
   isRecent(channel: Channel, dedupKey: string, severity: Severity, now: number): boolean;
   remember(channel: Channel, dedupKey: string, severity: Severity, now: number): void;
+  /** Forgets the group on every channel. */
   forget(dedupKey: string): void;
 }
 
 const rank = (severity: Severity) => SEVERITIES.indexOf(severity);
 
-/** An in-memory RecentNotifications; `intervalMs` 0 turns suppression off. */
+/** An in-memory RecentNotifications over at most `maxEntries` groups; `intervalMs` 0 turns suppression off. */
 export function createRecentNotifications(intervalMs: number, maxEntries = 10_000): RecentNotifications {
-  const entries = new Map<string, { at: number; severity: Severity }>();
-  const keyOf = (channel: Channel, dedupKey: string) => `${channel}:${dedupKey}`;
+  const groups = new Map<string, Map<Channel, { at: number; severity: Severity }>>();
   return {
     isRecent(channel, dedupKey, severity, now) {
       if (intervalMs <= 0) return false;
-      const entry = entries.get(keyOf(channel, dedupKey));
+      const entry = groups.get(dedupKey)?.get(channel);
       return entry !== undefined && now - entry.at < intervalMs && rank(severity) >= rank(entry.severity);
     },
     remember(channel, dedupKey, severity, now) {
       if (intervalMs <= 0) return;
-      const key = keyOf(channel, dedupKey);
-      entries.delete(key);
-      entries.set(key, { at: now, severity });
-      // Oldest first in a Map: drop from the front to stay bounded.
-      while (entries.size > maxEntries) entries.delete(entries.keys().next().value as string);
+      const channels = groups.get(dedupKey) ?? new Map();
+      channels.set(channel, { at: now, severity });
+      // Oldest first in a Map: re-inserting moves the group to the back, and the front is dropped.
+      groups.delete(dedupKey);
+      groups.set(dedupKey, channels);
+      while (groups.size > maxEntries) groups.delete(groups.keys().next().value as string);
     },
     forget(dedupKey) {
-      entries.delete(keyOf("pagerduty", dedupKey));
-      entries.delete(keyOf("sns", dedupKey));
+      groups.delete(dedupKey);
     },
   };
 }

@@ -2,6 +2,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-sec
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createChannels, type NotificationChannel } from "../../functions/notify/channels/index.ts";
 import { loadNotifierConfig } from "../../functions/notify/config.ts";
 import { type NotifierDependencies, notifyBatch } from "../../functions/notify/notify.ts";
 import type { Clock } from "../../functions/notify/pagerduty-client.ts";
@@ -290,6 +291,55 @@ describe("notifyBatch", () => {
       payload: { custom_details: { summary: "the real one" } },
     });
     expect(published()).toHaveLength(1);
+  });
+
+  it("hands each group to every channel that takes it, in order, each seeing what the earlier ones did", async () => {
+    // Arrange: the registered channels plus a third one, the way a new channel plugs in.
+    const seen: { groupKey: string; state: string; earlier: string[] }[] = [];
+    const recording: NotificationChannel = {
+      name: "recording",
+      takes: (group) => group.severity === "critical",
+      deliver: async (group, context) => {
+        seen.push({
+          groupKey: group.groupKey,
+          state: group.state,
+          earlier: context.earlier.map((entry) => `${entry.channel}: ${entry.outcome.note}`),
+        });
+        return { delivered: true, note: "recorded" };
+      },
+      resolve: async (group) => {
+        seen.push({ groupKey: group.groupKey, state: group.state, earlier: [] });
+        return { delivered: true };
+      },
+      render: () => undefined,
+    };
+    const base = deps();
+    const channels = [...createChannels(base), recording];
+
+    // Act
+    const { response } = await notifyBatch(
+      [
+        sqsRecord(makeFinding({ groupKey: "loud", severity: "critical" })),
+        sqsRecord(makeFinding({ groupKey: "quiet", severity: "medium" })),
+      ],
+      60_000,
+      { ...base, channels },
+    );
+
+    // Assert
+    expect(response.batchItemFailures).toEqual([]);
+    expect(seen).toEqual([
+      {
+        groupKey: "loud",
+        state: "firing",
+        earlier: [
+          `pagerduty: alert triggered on the paging service (dedup key ${dedupKeyFor("loud")})`,
+          "sns: published",
+        ],
+      },
+    ]);
+    expect(alertEvents()).toHaveLength(1);
+    expect(published()).toHaveLength(2);
   });
 
   it("sends medium and low to SNS only, or to the low-urgency service when one is configured", async () => {
