@@ -1,0 +1,154 @@
+import type { Readable } from "node:stream";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { describeError } from "../../../lib/errors.ts";
+import { TrailObjectError } from "./errors.ts";
+
+/** One trail file to read, and where an SQS message carried its notification (for partial batch failures). */
+export interface TrailObjectRef {
+  bucket: string;
+  key: string;
+  size?: number | undefined;
+  /** The SQS message the notification came in, when it came through a queue. */
+  messageId?: string | undefined;
+}
+
+/** The account and region a trail file's key names (organisation trails add `o-xxx/` before the account). */
+export interface TrailKeyInfo {
+  account: string;
+  region: string;
+  organisationId?: string | undefined;
+}
+
+// [prefix/]AWSLogs/[o-xxxxxxxxxx/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>.json.gz
+const TRAIL_KEY =
+  /(?:^|\/)AWSLogs\/(?:(o-[a-z0-9]{10,32})\/)?(\d{12})\/CloudTrail\/([a-z0-9-]+)\/\d{4}\/\d{2}\/\d{2}\/[^/]+\.json\.gz$/;
+
+/** The account and region of a CloudTrail log file key; undefined for anything else (digests, insights, other logs). */
+export function trailKeyInfo(key: string): TrailKeyInfo | undefined {
+  const match = TRAIL_KEY.exec(key);
+  if (!match) return undefined;
+  return { organisationId: match[1], account: match[2]!, region: match[3]! };
+}
+
+/** S3 notifications URL-encode keys, with `+` for a space. */
+export function decodeS3Key(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, " "));
+}
+
+/** What a notification event yielded: trail files to read, and records that were not one. */
+export interface S3NotificationContents {
+  objects: TrailObjectRef[];
+  /** Objects named by the notification that are not CloudTrail log files (digests, test events, ...). */
+  ignored: number;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The ObjectCreated records of one S3 notification document (`{"Records": [{"s3": ...}]}`). */
+function objectsOfS3Event(
+  document: unknown,
+  messageId: string | undefined,
+  into: S3NotificationContents,
+): boolean {
+  if (!isRecord(document)) return false;
+  // S3 sends {"Service":"Amazon S3","Event":"s3:TestEvent"} when a notification is configured.
+  if (document.Event === "s3:TestEvent") return true;
+  // EventBridge's "Object Created" from S3 carries the object in detail.
+  if (document["detail-type"] === "Object Created" && isRecord(document.detail)) {
+    const bucket = (document.detail.bucket as { name?: unknown } | undefined)?.name;
+    const object = document.detail.object as { key?: unknown; size?: unknown } | undefined;
+    if (typeof bucket === "string" && typeof object?.key === "string") {
+      // EventBridge keys are not URL-encoded.
+      pushObject(into, { bucket, key: object.key, size: numberOrUndefined(object.size), messageId });
+      return true;
+    }
+    return false;
+  }
+  if (!Array.isArray(document.Records)) return false;
+  let any = false;
+  for (const record of document.Records) {
+    if (!isRecord(record) || !isRecord(record.s3)) continue;
+    any = true;
+    if (typeof record.eventName === "string" && !record.eventName.startsWith("ObjectCreated:")) {
+      into.ignored += 1;
+      continue;
+    }
+    const bucket = (record.s3.bucket as { name?: unknown } | undefined)?.name;
+    const object = record.s3.object as { key?: unknown; size?: unknown } | undefined;
+    if (typeof bucket !== "string" || typeof object?.key !== "string") {
+      into.ignored += 1;
+      continue;
+    }
+    pushObject(into, {
+      bucket,
+      key: decodeS3Key(object.key),
+      size: numberOrUndefined(object.size),
+      messageId,
+    });
+  }
+  return any;
+}
+
+function pushObject(into: S3NotificationContents, ref: TrailObjectRef): void {
+  if (trailKeyInfo(ref.key)) into.objects.push(ref);
+  else into.ignored += 1;
+}
+
+function numberOrUndefined(value: unknown): number | undefined {
+  return typeof value === "number" ? value : undefined;
+}
+
+function parseJson(text: unknown): unknown {
+  if (typeof text !== "string") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The trail files an event asks to read: an S3 notification delivered directly, in SQS messages (body =
+ * the S3 event), SNS-in-SQS (body = an SNS notification whose Message is the S3 event), or EventBridge's
+ * S3 "Object Created". Undefined when the event is none of these.
+ */
+export function trailObjectsOf(event: unknown): S3NotificationContents | undefined {
+  const contents: S3NotificationContents = { objects: [], ignored: 0 };
+  if (!isRecord(event)) return undefined;
+  if (event["detail-type"] === "Object Created")
+    return objectsOfS3Event(event, undefined, contents) ? contents : undefined;
+  if (!Array.isArray(event.Records) || event.Records.length === 0) return undefined;
+  const first = event.Records[0];
+  if (isRecord(first) && first.eventSource === "aws:sqs") {
+    for (const message of event.Records as Record<string, unknown>[]) {
+      const messageId = typeof message.messageId === "string" ? message.messageId : undefined;
+      let body = parseJson(message.body);
+      // SNS-in-SQS without raw message delivery: the S3 event is the notification's Message.
+      if (isRecord(body) && body.Type === "Notification") body = parseJson(body.Message);
+      if (!objectsOfS3Event(body, messageId, contents)) contents.ignored += 1;
+    }
+    return contents;
+  }
+  if (isRecord(first) && first.EventSource === "aws:sns") {
+    for (const record of event.Records as { Sns?: { Message?: unknown } }[]) {
+      if (!objectsOfS3Event(parseJson(record.Sns?.Message), undefined, contents)) contents.ignored += 1;
+    }
+    return contents;
+  }
+  return objectsOfS3Event(event, undefined, contents) ? contents : undefined;
+}
+
+/** Opens a trail file as a stream (never buffered whole: a file can be hundreds of MB uncompressed). */
+export async function openTrailObject(s3: S3Client, ref: TrailObjectRef): Promise<Readable> {
+  try {
+    const output = await s3.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
+    if (!output.Body) throw new Error("GetObject returned no body");
+    return output.Body as Readable;
+  } catch (error) {
+    throw new TrailObjectError(ref.bucket, ref.key, `GetObject failed: ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+}
