@@ -1,6 +1,7 @@
 import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ECSClient } from "@aws-sdk/client-ecs";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
@@ -26,8 +27,19 @@ function lazy<T>(create: () => T): () => T {
 
 /** The container's Secrets Manager client. */
 export const secretsManagerClient = /* @__PURE__ */ lazy(() => new SecretsManagerClient({ requestHandler }));
-/** The container's CloudTrail client (LookupEvents, for the audit scanner). */
-export const cloudTrailClient = /* @__PURE__ */ lazy(() => new CloudTrailClient({ requestHandler }));
+// LookupEvents callers pace and retry through one token bucket per region (2 requests/s): the SDK's own
+// retries would send requests the bucket never counted.
+const cloudTrailClients = new Map<string, CloudTrailClient>();
+/** The container's CloudTrail client (LookupEvents, for the audit scanner); one per region, no SDK retries. */
+export const cloudTrailClient = (region?: string): CloudTrailClient => {
+  const key = region ?? "";
+  let client = cloudTrailClients.get(key);
+  if (!client) {
+    client = new CloudTrailClient({ requestHandler, maxAttempts: 1, ...(region ? { region } : {}) });
+    cloudTrailClients.set(key, client);
+  }
+  return client;
+};
 /** The container's SNS client. */
 export const snsClient = /* @__PURE__ */ lazy(() => new SNSClient({ requestHandler }));
 /** The container's SQS client (the findings queue). */
@@ -36,3 +48,5 @@ export const sqsClient = /* @__PURE__ */ lazy(() => new SQSClient({ requestHandl
 export const ecsClient = /* @__PURE__ */ lazy(() => new ECSClient({ requestHandler }));
 /** The container's DynamoDB client (the audit scanner's checkpoints and baselines). */
 export const dynamoDbClient = /* @__PURE__ */ lazy(() => new DynamoDBClient({ requestHandler }));
+/** The container's S3 client (the audit scanner's trail files). */
+export const s3Client = /* @__PURE__ */ lazy(() => new S3Client({ requestHandler }));

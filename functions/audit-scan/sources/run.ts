@@ -1,0 +1,267 @@
+import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { describeError } from "../../../lib/errors.ts";
+import type { Finding } from "../../../lib/finding.ts";
+import type { Logger } from "../../../lib/logger.ts";
+import type { ScanSource, VigilMetrics } from "../../../lib/metrics.ts";
+import { type ComplianceState, listSecrets, runComplianceSweep } from "../compliance.ts";
+import type { ScanResult } from "../engine.ts";
+import { type Policy, secretPolicyFor } from "../policy.ts";
+import type { ScanState } from "../state.ts";
+import { readTrailRecords, type TrailReadStats } from "../trail-file.ts";
+import { ScanSourceError, UnknownScanEventError } from "./errors.ts";
+import { LOOKUP_EVENT_SOURCES, runLookupSweep, type SweepStore } from "./lookup.ts";
+import { openTrailObject, type TrailObjectRef, trailKeyInfo, trailObjectsOf } from "./s3.ts";
+
+/** The scheduled tasks (EventBridge rules whose Input names one). */
+export const SCAN_TASKS = ["lookup-sweep", "compliance-sweep"] as const;
+export type ScanTask = (typeof SCAN_TASKS)[number];
+
+/** Everything one invocation needs; the handler builds it once per container. */
+export interface ScanRunDependencies {
+  regions: readonly string[];
+  overlapMs: number;
+  requestsPerSecond: number;
+  policy: Policy;
+  scanner: { scan(records: Iterable<unknown> | AsyncIterable<unknown>): Promise<ScanResult> };
+  state: ScanState & SweepStore & ComplianceState;
+  cloudTrail: (region: string) => CloudTrailClient;
+  s3: S3Client;
+  secretsManager: SecretsManagerClient;
+  publish: (findings: readonly Finding[]) => Promise<number>;
+  metrics: Pick<VigilMetrics, "count" | "record">;
+  logger: Pick<Logger, "info" | "warn" | "error">;
+  remainingMs: () => number;
+  /** This invocation's id (the holder of the sweep leases). */
+  holder: string;
+  now?: () => Date;
+}
+
+/** What the handler returns: SQS partial-batch failures when the event came through a queue. */
+export interface ScanRunResponse {
+  kind: ScanTask | "s3" | "eventbridge";
+  findings: number;
+  batchItemFailures?: { itemIdentifier: string }[];
+}
+
+type ScanEventShape =
+  | { kind: ScanTask }
+  | { kind: "s3"; objects: TrailObjectRef[]; viaQueue: boolean; ignored: number }
+  | { kind: "eventbridge"; record: unknown };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Recognises the event: a scheduled task, S3 notifications (any wrapping), or a CloudTrail API call. */
+export function classifyScanEvent(event: unknown): ScanEventShape {
+  if (isRecord(event)) {
+    // A rule's constant Input arrives as the whole event; a scheduled event carries it in detail.
+    const task = event.task ?? (isRecord(event.detail) ? event.detail.task : undefined);
+    if (typeof task === "string") {
+      if ((SCAN_TASKS as readonly string[]).includes(task)) return { kind: task as ScanTask };
+      throw new UnknownScanEventError(`unknown task "${task}" (expected one of: ${SCAN_TASKS.join(", ")})`);
+    }
+    if (event["detail-type"] === "AWS API Call via CloudTrail") {
+      if (!isRecord(event.detail))
+        throw new UnknownScanEventError(`"AWS API Call via CloudTrail" event without a detail`);
+      return { kind: "eventbridge", record: event.detail };
+    }
+    const s3 = trailObjectsOf(event);
+    if (s3) {
+      const first = Array.isArray(event.Records) ? event.Records[0] : undefined;
+      return {
+        kind: "s3",
+        objects: s3.objects,
+        viaQueue: isRecord(first) && first.eventSource === "aws:sqs",
+        ignored: s3.ignored,
+      };
+    }
+  }
+  throw new UnknownScanEventError(
+    'unrecognised event: expected {"task": "lookup-sweep" | "compliance-sweep"}, an S3 ObjectCreated notification (direct, SQS or SNS-in-SQS) or an "AWS API Call via CloudTrail" event',
+  );
+}
+
+/** Runs one invocation of the audit-scan function: dispatches on the event's shape. */
+export async function runScanEvent(event: unknown, deps: ScanRunDependencies): Promise<ScanRunResponse> {
+  const shape = classifyScanEvent(event);
+  switch (shape.kind) {
+    case "lookup-sweep":
+      return { kind: shape.kind, findings: await lookupSweep(deps) };
+    case "compliance-sweep":
+      return { kind: shape.kind, findings: await complianceSweep(deps) };
+    case "eventbridge": {
+      const result = await scanAndPublish([shape.record], "eventbridge", deps);
+      return { kind: shape.kind, findings: result.findings.length };
+    }
+    case "s3":
+      return trailFiles(shape.objects, shape.viaQueue, shape.ignored, deps);
+  }
+}
+
+/** Scans records, publishes the findings, and counts what happened. */
+async function scanAndPublish(
+  records: Iterable<unknown> | AsyncIterable<unknown>,
+  source: ScanSource,
+  deps: ScanRunDependencies,
+): Promise<ScanResult> {
+  const result = await deps.scanner.scan(records);
+  await deps.publish(result.findings);
+  countScan(result, source, deps);
+  return result;
+}
+
+function countScan(result: ScanResult, source: ScanSource, deps: ScanRunDependencies): void {
+  deps.metrics.count("EventsProcessed", { Source: source }, result.processed);
+  const skipped = Object.values(result.skipped).reduce((total, count) => total + count, 0);
+  if (skipped > 0) {
+    deps.metrics.count("RecordsSkipped", { Source: source }, skipped);
+    deps.logger.warn("Skipped malformed records", { source, skipped: result.skipped });
+  }
+  countFindings(result.findings, deps);
+}
+
+function countFindings(findings: readonly Finding[], deps: ScanRunDependencies): void {
+  for (const finding of findings)
+    deps.metrics.count("Findings", { Rule: finding.rule, Severity: finding.severity });
+}
+
+function nowMs(deps: ScanRunDependencies): number {
+  return (deps.now?.() ?? new Date()).getTime();
+}
+
+async function lookupSweep(deps: ScanRunDependencies): Promise<number> {
+  let findings = 0;
+  const result = await runLookupSweep(
+    { regions: deps.regions, overlapMs: deps.overlapMs, requestsPerSecond: deps.requestsPerSecond },
+    {
+      cloudTrail: deps.cloudTrail,
+      store: deps.state,
+      remainingMs: deps.remainingMs,
+      holder: deps.holder,
+      process: async (batch) => {
+        const scanned = await scanAndPublish(batch.records, "lookup", deps);
+        findings += scanned.findings.length;
+      },
+      onThrottle: () => deps.metrics.count("LookupThrottles", {}),
+      onSkipped: (reason, region) => {
+        deps.metrics.count("RecordsSkipped", { Source: "lookup" });
+        deps.logger.warn("Skipped a LookupEvents event", { region, reason });
+      },
+    },
+  );
+  const checkpoints = result.sources.map((source) => source.processedUntilMs ?? 0);
+  if (checkpoints.length > 0) {
+    deps.metrics.record(
+      "ScannerLagSeconds",
+      { Source: "lookup" },
+      (nowMs(deps) - Math.min(...checkpoints)) / 1000,
+    );
+  }
+  const failed = result.sources.filter((source) => source.error !== undefined);
+  deps.logger.info("LookupEvents sweep finished", {
+    requests: result.requests,
+    throttles: result.throttles,
+    busyRegions: result.busyRegions,
+    sources: result.sources,
+  });
+  if (failed.length > 0) {
+    // Every other source kept its progress; failing the invocation makes the problem visible (Errors alarm).
+    throw new ScanSourceError(failed.map((source) => source.error).join("; "));
+  }
+  return findings;
+}
+
+async function complianceSweep(deps: ScanRunDependencies): Promise<number> {
+  const now = new Date(nowMs(deps));
+  const secrets = await listSecrets(deps.secretsManager);
+  const open = await deps.state.openComplianceGroups();
+  const result = await runComplianceSweep(secrets, open, {
+    now,
+    expectationFor: ({ arn }) => {
+      const secret = secretPolicyFor(deps.policy, arn);
+      return {
+        matched: secret.match !== undefined,
+        maxRotationDays: secret.maxRotationDays,
+        sensitivity: secret.sensitivity,
+        canary: secret.canary,
+      };
+    },
+    // The first sweep that saw the pending version dates it (the state table remembers).
+    pendingSince: async (arn, versionId) =>
+      new Date((await deps.state.recordSeen(`pending#${arn}#${versionId}`, now.getTime())) ?? now.getTime()),
+  });
+  await deps.publish(result.findings);
+  await deps.state.updateComplianceGroups(result.opened, result.closed);
+  countFindings(result.findings, deps);
+  deps.logger.info("Compliance sweep finished", {
+    secrets: result.secrets,
+    opened: result.opened.length,
+    resolved: result.closed.length,
+  });
+  return result.findings.length;
+}
+
+const SOURCE_NEEDLES = LOOKUP_EVENT_SOURCES.map((source) => Buffer.from(`"${source}"`));
+
+/** True when a trail record's raw bytes may belong to Secrets Manager, KMS or CloudTrail (others are never parsed). */
+export function mayConcernScanner(bytes: Buffer, start: number, end: number): boolean {
+  const element = bytes.subarray(start, end);
+  return SOURCE_NEEDLES.some((needle) => element.indexOf(needle) >= 0);
+}
+
+async function trailFiles(
+  objects: readonly TrailObjectRef[],
+  viaQueue: boolean,
+  ignored: number,
+  deps: ScanRunDependencies,
+): Promise<ScanRunResponse> {
+  const failures = new Set<string>();
+  let findings = 0;
+  let newestEventMs: number | undefined;
+  for (const object of objects) {
+    if (object.messageId && failures.has(object.messageId)) continue;
+    const stats: TrailReadStats = { elements: 0, ignored: 0 };
+    try {
+      const body = await openTrailObject(deps.s3, object);
+      const source = `s3://${object.bucket}/${object.key}`;
+      const result = await deps.scanner.scan(
+        readTrailRecords(body, { relevant: mayConcernScanner, stats, source }),
+      );
+      await deps.publish(result.findings);
+      // Every record of the file counts as processed, also those of other services skipped unparsed.
+      countScan({ ...result, processed: stats.elements }, "s3", deps);
+      findings += result.findings.length;
+      if (result.newestEventMs !== undefined)
+        newestEventMs = Math.max(newestEventMs ?? 0, result.newestEventMs);
+      deps.logger.info("Scanned a trail file", {
+        bucket: object.bucket,
+        key: object.key,
+        account: trailKeyInfo(object.key)?.account,
+        records: stats.elements,
+        findings: result.findings.length,
+      });
+    } catch (error) {
+      deps.logger.error("Could not scan a trail file", {
+        bucket: object.bucket,
+        key: object.key,
+        records: stats.elements,
+        error: describeError(error),
+      });
+      // Without a queue there is no partial retry: the invocation fails and S3's retry delivers again.
+      if (!viaQueue || !object.messageId) throw error;
+      failures.add(object.messageId);
+    }
+  }
+  if (newestEventMs !== undefined) {
+    deps.metrics.record("ScannerLagSeconds", { Source: "s3" }, (nowMs(deps) - newestEventMs) / 1000);
+  }
+  if (ignored > 0) deps.logger.info("Ignored notifications that name no CloudTrail log file", { ignored });
+  return {
+    kind: "s3",
+    findings,
+    ...(viaQueue ? { batchItemFailures: [...failures].map((itemIdentifier) => ({ itemIdentifier })) } : {}),
+  };
+}
