@@ -1,0 +1,228 @@
+import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
+import { CloudTrailClient, LookupEventsCommand } from "@aws-sdk/client-cloudtrail";
+import { GetObjectCommand, NoSuchKey, S3Client } from "@aws-sdk/client-s3";
+import { ListSecretsCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { createScanner } from "../../functions/audit-scan/engine.ts";
+import { defaultPolicy } from "../../functions/audit-scan/policy.ts";
+import { UnknownScanEventError } from "../../functions/audit-scan/sources/errors.ts";
+import {
+  classifyScanEvent,
+  mayConcernScanner,
+  runScanEvent,
+  type ScanRunDependencies,
+} from "../../functions/audit-scan/sources/run.ts";
+import type { Finding } from "../../lib/finding.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { VigilMetrics } from "../../lib/metrics.ts";
+import { MemoryAuditState } from "../helpers/audit-state.ts";
+import { captureOutput } from "../helpers/output.ts";
+import { iamUser, record } from "./scenarios/records.ts";
+
+const NOW = new Date("2026-12-01T12:00:00Z");
+const KEY =
+  "AWSLogs/111122223333/CloudTrail/us-east-1/2026/12/01/111122223333_CloudTrail_us-east-1_20261201T1200Z_a.json.gz";
+const cloudTrail = mockClient(CloudTrailClient);
+const s3 = mockClient(S3Client);
+const secretsManager = mockClient(SecretsManagerClient);
+
+const stopLogging = (seq = 0) =>
+  record({
+    identity: iamUser("mallory"),
+    source: "cloudtrail",
+    name: "StopLogging",
+    time: "2026-12-01T11:58:00Z",
+    request: { name: "arn:aws:cloudtrail:us-east-1:111122223333:trail/main-trail" },
+    seq,
+  });
+const getObjectBody = (records: unknown[]) =>
+  Readable.from([gzipSync(JSON.stringify({ Records: records }))]) as unknown as never;
+
+function deps(overrides: Partial<ScanRunDependencies> = {}): ScanRunDependencies & { published: Finding[] } {
+  const state = new MemoryAuditState();
+  const published: Finding[] = [];
+  return {
+    regions: ["us-east-1"],
+    overlapMs: 15 * 60_000,
+    requestsPerSecond: 2,
+    policy: defaultPolicy(),
+    scanner: createScanner({ policy: defaultPolicy(), state, now: () => NOW }),
+    state,
+    cloudTrail: () => new CloudTrailClient({ region: "us-east-1" }),
+    s3: new S3Client({ region: "us-east-1" }),
+    secretsManager: new SecretsManagerClient({ region: "us-east-1" }),
+    publish: async (findings) => {
+      published.push(...findings);
+      return findings.length;
+    },
+    metrics: new VigilMetrics("audit-scan", {}),
+    logger: createLogger("vigil-audit-scan-test"),
+    remainingMs: () => 600_000,
+    holder: "req-1",
+    now: () => NOW,
+    published,
+    ...overrides,
+  };
+}
+
+let output: ReturnType<typeof captureOutput>;
+beforeEach(() => {
+  cloudTrail.reset();
+  s3.reset();
+  secretsManager.reset();
+  output = captureOutput();
+});
+afterEach(() => {
+  output.restore();
+  vi.useRealTimers();
+});
+
+describe("classifyScanEvent", () => {
+  it("reads the task from a rule's constant input or a scheduled event's detail", () => {
+    expect(classifyScanEvent({ task: "lookup-sweep" })).toEqual({ kind: "lookup-sweep" });
+    expect(
+      classifyScanEvent({ "detail-type": "Scheduled Event", detail: { task: "compliance-sweep" } }),
+    ).toEqual({ kind: "compliance-sweep" });
+  });
+
+  it("names the accepted tasks when the task is unknown", () => {
+    expect(() => classifyScanEvent({ task: "sweep-all" })).toThrow(
+      new UnknownScanEventError('unknown task "sweep-all" (expected one of: lookup-sweep, compliance-sweep)'),
+    );
+  });
+
+  it("takes the CloudTrail record from an AWS API Call via CloudTrail event's detail", () => {
+    const detail = stopLogging();
+
+    expect(classifyScanEvent({ "detail-type": "AWS API Call via CloudTrail", detail })).toEqual({
+      kind: "eventbridge",
+      record: detail,
+    });
+  });
+
+  it("says which events it accepts when it recognises none", () => {
+    expect(() => classifyScanEvent({ hello: "world" })).toThrow(/^unrecognised event: expected \{"task"/);
+    expect(() => classifyScanEvent("text")).toThrow(UnknownScanEventError);
+  });
+});
+
+describe("mayConcernScanner", () => {
+  it("keeps Secrets Manager, KMS and CloudTrail records and drops other services'", () => {
+    const bytes = Buffer.from(`xx{"eventSource":"kms.amazonaws.com"}{"eventSource":"s3.amazonaws.com"}`);
+
+    expect(mayConcernScanner(bytes, 2, 37)).toBe(true);
+    expect(mayConcernScanner(bytes, 37, bytes.length)).toBe(false);
+  });
+});
+
+describe("runScanEvent", () => {
+  it("scans an EventBridge CloudTrail event and publishes its finding", async () => {
+    const run = deps();
+
+    const response = await runScanEvent(
+      { "detail-type": "AWS API Call via CloudTrail", detail: stopLogging() },
+      run,
+    );
+
+    expect(response).toEqual({ kind: "eventbridge", findings: 1 });
+    expect(run.published.map((finding) => [finding.rule, finding.severity])).toEqual([
+      ["trail-tampering", "critical"],
+    ]);
+  });
+
+  it("streams each trail file of an SQS batch and reports the message whose file failed", async () => {
+    s3.on(GetObjectCommand, { Key: KEY }).resolves({ Body: getObjectBody([stopLogging()]) });
+    s3.on(GetObjectCommand, { Key: KEY.replace("_a.json", "_b.json") }).rejects(
+      new NoSuchKey({ message: "The specified key does not exist.", $metadata: {} }),
+    );
+    const message = (id: string, key: string) => ({
+      eventSource: "aws:sqs",
+      messageId: id,
+      body: JSON.stringify({
+        Records: [
+          {
+            eventSource: "aws:s3",
+            eventName: "ObjectCreated:Put",
+            s3: { bucket: { name: "b" }, object: { key } },
+          },
+        ],
+      }),
+    });
+    const run = deps();
+
+    const response = await runScanEvent(
+      { Records: [message("m1", KEY), message("m2", KEY.replace("_a.json", "_b.json"))] },
+      run,
+    );
+
+    expect(response).toEqual({ kind: "s3", findings: 1, batchItemFailures: [{ itemIdentifier: "m2" }] });
+    expect(run.published).toHaveLength(1);
+  });
+
+  it("fails the invocation for a direct S3 notification whose file cannot be read", async () => {
+    s3.on(GetObjectCommand).rejects(new NoSuchKey({ message: "gone", $metadata: {} }));
+    const event = {
+      Records: [
+        {
+          eventSource: "aws:s3",
+          eventName: "ObjectCreated:Put",
+          s3: { bucket: { name: "b" }, object: { key: KEY } },
+        },
+      ],
+    };
+
+    await expect(runScanEvent(event, deps())).rejects.toThrow(`s3://b/${KEY}: GetObject failed: gone`);
+  });
+
+  it("runs the compliance sweep, then remembers the groups it opened", async () => {
+    secretsManager.on(ListSecretsCommand).resolves({
+      SecretList: [
+        {
+          ARN: "arn:aws:secretsmanager:us-east-1:111122223333:secret:db-AbCdEf",
+          Name: "db",
+          RotationEnabled: false,
+          CreatedDate: new Date(NOW.getTime() - 86_400_000),
+          Tags: [{ Key: "vigil:rotation", Value: "postgres-single" }],
+        },
+      ],
+    });
+    const run = deps();
+
+    const response = await runScanEvent({ task: "compliance-sweep" }, run);
+
+    expect(response).toEqual({ kind: "compliance-sweep", findings: 1 });
+    expect(run.published[0]?.rule).toBe("rotation-disabled");
+    expect([...(run.state as MemoryAuditState).open.keys()]).toEqual([run.published[0]?.groupKey]);
+  });
+
+  it("runs the LookupEvents sweep and counts absorbed throttles and processed events in its metrics", async () => {
+    vi.useFakeTimers({ now: NOW });
+    const event = stopLogging();
+    cloudTrail
+      .on(LookupEventsCommand)
+      .rejectsOnce(Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" }))
+      .callsFake((input) =>
+        input.LookupAttributes[0].AttributeValue === "cloudtrail.amazonaws.com"
+          ? { Events: [{ EventId: event.eventID, CloudTrailEvent: JSON.stringify(event) }] }
+          : { Events: [] },
+      );
+    const metrics = new VigilMetrics("audit-scan", {});
+    const run = deps({ metrics });
+
+    const pending = runScanEvent({ task: "lookup-sweep" }, run);
+    await vi.runAllTimersAsync();
+    const response = await pending;
+    metrics.flush();
+
+    expect(response).toEqual({ kind: "lookup-sweep", findings: 1 });
+    const emf = output.lines().filter((line) => "_aws" in line);
+    expect(emf.find((line) => "LookupThrottles" in line)?.LookupThrottles).toBe(1);
+    expect(emf.find((line) => "EventsProcessed" in line)).toMatchObject({
+      Source: "lookup",
+      EventsProcessed: 1,
+    });
+    expect(emf.find((line) => "ScannerLagSeconds" in line)?.ScannerLagSeconds).toBe(0);
+  });
+});
