@@ -14,7 +14,15 @@ import {
 } from "./errors.ts";
 import { type PublishOutcome, rotationFailureFinding } from "./outcomes.ts";
 import { selectStrategy } from "./registry.ts";
-import { AWSCURRENT, AWSPENDING, getSecretJson, moveCurrentTo, removePendingLabel } from "./secrets.ts";
+import {
+  ANNOUNCED_LABEL,
+  AWSCURRENT,
+  AWSPENDING,
+  getSecretJson,
+  moveCurrentTo,
+  moveLabel,
+  removePendingLabel,
+} from "./secrets.ts";
 import type { RotationSettings } from "./settings.ts";
 import { ROTATION_STEPS, type RotationEvent, type RotationStep, type StepContext } from "./strategy.ts";
 
@@ -128,7 +136,12 @@ export async function rotateSecretStep(
         deadline.check(event.Step);
         await moveCurrentTo(secretsManager, metadata, event.ClientRequestToken);
       }
-      await afterPromotion(context, strategy.name, deps);
+      // Announced before the cleanup, which may fail and be retried: the label keeps a retry from
+      // announcing (and restarting the consumers) again.
+      if (!stages.includes(ANNOUNCED_LABEL)) {
+        await afterPromotion(context, strategy.name, deps);
+        await markAnnounced(context);
+      }
       await strategy.afterPromote?.(context);
       await removePendingLabel(secretsManager, secretArn, event.ClientRequestToken);
     } else {
@@ -184,6 +197,23 @@ async function afterPromotion(
     restarted: services.length - failures.length,
     failed: failures.length,
   });
+}
+
+/**
+ * Labels the version as announced. A failure here is logged, never thrown: the announcement happened, and
+ * failing the step would make Secrets Manager's retry announce it a second time.
+ */
+async function markAnnounced(context: StepContext): Promise<void> {
+  const { secretsManager, metadata, secretArn, token, logger } = context;
+  try {
+    await moveLabel(secretsManager, metadata, ANNOUNCED_LABEL, token);
+  } catch (error) {
+    logger.error("could not label the version as announced; a retried finishSecret would announce it again", {
+      secretArn,
+      versionId: token,
+      error,
+    });
+  }
 }
 
 async function reportFailure(result: StepResult, error: unknown, deps: RotationDependencies): Promise<void> {

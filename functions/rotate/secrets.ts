@@ -103,23 +103,39 @@ export async function putPendingOnce(
 }
 
 /**
+ * Label Vigil puts on the version whose rotation it has announced (`secret.rotated`, consumer restarts), so
+ * that a retried finishSecret never announces it again. It moves to each new version like AWSCURRENT does.
+ */
+export const ANNOUNCED_LABEL = "VIGIL_ANNOUNCED";
+
+/**
  * Moves AWSCURRENT to `token` (Secrets Manager puts AWSPREVIOUS on the old current version). Returns false
  * when `token` already was current. The AWSPENDING label stays until `removePendingLabel`, so a
  * finishSecret interrupted in between can be recognised and completed.
  */
-export async function moveCurrentTo(
+export function moveCurrentTo(
   client: SecretsManagerClient,
   metadata: DescribeSecretCommandOutput,
   token: string,
 ): Promise<boolean> {
-  const current = versionWithStage(metadata, AWSCURRENT);
-  if (current === token) return false;
+  return moveLabel(client, metadata, AWSCURRENT, token);
+}
+
+/** Moves `label` to `token`, taking it from the version that holds it; false when `token` already has it. */
+export async function moveLabel(
+  client: SecretsManagerClient,
+  metadata: DescribeSecretCommandOutput,
+  label: string,
+  token: string,
+): Promise<boolean> {
+  const holder = versionWithStage(metadata, label);
+  if (holder === token) return false;
   await client.send(
     new UpdateSecretVersionStageCommand({
       SecretId: metadata.ARN!,
-      VersionStage: AWSCURRENT,
+      VersionStage: label,
       MoveToVersionId: token,
-      ...(current ? { RemoveFromVersionId: current } : {}),
+      ...(holder ? { RemoveFromVersionId: holder } : {}),
     }),
   );
   return true;

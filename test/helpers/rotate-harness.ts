@@ -77,7 +77,10 @@ export class RotationHarness {
     client.middlewareStack.add(
       (next, context) => async (args) => {
         const result = await next(args);
-        if (SM_WRITES.has(context.commandName ?? "")) await self!.sideEffect(`SM ${context.commandName}`);
+        if (SM_WRITES.has(context.commandName ?? "")) {
+          const label = (args.input as { VersionStage?: string }).VersionStage;
+          await self!.sideEffect(`SM ${context.commandName}${label ? ` ${label}` : ""}`);
+        }
         return result;
       },
       { step: "initialize", name: "vigilCrashInjection" },

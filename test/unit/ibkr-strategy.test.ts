@@ -1,4 +1,4 @@
-import { ECSClient } from "@aws-sdk/client-ecs";
+import { ECSClient, UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import {
   DeleteSecretCommand,
   DescribeSecretCommand,
@@ -28,6 +28,7 @@ import type { Finding, FindingsQueueMessage } from "../../lib/finding.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { TwsHandshakeError, type twsHandshake } from "../../lib/tws.ts";
 import { type CapturedOutput, captureOutput } from "../helpers/output.ts";
+import { versionStages } from "../helpers/version-stages.ts";
 
 const NAME = "algo-trade/prod/ibkr";
 const ARN = `arn:aws:secretsmanager:us-east-1:111122223333:secret:${NAME}-AbCdEf`;
@@ -49,6 +50,7 @@ const current = {
 };
 
 const secretsManager = mockClient(SecretsManagerClient);
+const ecs = mockClient(ECSClient);
 const metadata = {
   ARN,
   Name: NAME,
@@ -165,6 +167,7 @@ let output: CapturedOutput;
 
 beforeEach(() => {
   secretsManager.reset();
+  ecs.reset();
   handshake.mockReset();
   output = captureOutput();
 });
@@ -494,6 +497,35 @@ describe("finishSecret", () => {
       MoveToVersionId: TOKEN,
     });
     expect(published).toEqual([expect.objectContaining({ type: "secret.rotated", strategy: "ibkr" })]);
+  });
+
+  it("announces and restarts the consumers once when deleting the staging secret fails and finishSecret is retried", async () => {
+    const stagesNow = versionStages(
+      secretsManager,
+      { ...metadata, Tags: [...metadata.Tags, { Key: "vigil:ecs-services", Value: "prod/algo-trader" }] },
+      metadata.VersionIdsToStages,
+    );
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: ARN, VersionStage: "AWSCURRENT" })
+      .resolves({ ARN, VersionId: CURRENT_VERSION, SecretString: JSON.stringify(current) });
+    const denied = new Error("AccessDenied");
+    secretsManager.on(DeleteSecretCommand).rejectsOnce(denied).rejectsOnce(denied).resolves({});
+    ecs.on(UpdateServiceCommand).resolves({});
+    const published: FindingsQueueMessage[] = [];
+    const finish = () =>
+      rotateSecretStep(
+        { SecretId: ARN, ClientRequestToken: TOKEN, Step: "finishSecret" },
+        new Deadline(() => 60_000),
+        dependencies(published),
+      );
+
+    await expect(finish()).rejects.toThrow(/could not be deleted/);
+    await finish();
+
+    expect(published.filter((message) => "type" in message)).toHaveLength(1);
+    expect(ecs).toHaveReceivedCommandTimes(UpdateServiceCommand, 1);
+    expect(secretsManager).toHaveReceivedCommandTimes(DeleteSecretCommand, 3);
+    expect(stagesNow()[TOKEN]).toEqual(["AWSCURRENT", "VIGIL_ANNOUNCED"]);
   });
 
   it("promotes even when the staging secret cannot be deleted, then reports it", async () => {

@@ -1,4 +1,4 @@
-import { ECSClient } from "@aws-sdk/client-ecs";
+import { ECSClient, UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -25,12 +25,14 @@ import { inferStrategyName } from "../../functions/rotate/registry.ts";
 import { loadRotationSettings } from "../../functions/rotate/settings.ts";
 import type { FindingsQueueMessage } from "../../lib/finding.ts";
 import { createLogger } from "../../lib/logger.ts";
+import { versionStages } from "../helpers/version-stages.ts";
 
 const ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db-AbCdEf";
 const TOKEN = "11111111-2222-3333-4444-555555555555";
 const CURRENT = "99999999-2222-3333-4444-555555555555";
 
 const secretsManager = mockClient(SecretsManagerClient);
+const ecs = mockClient(ECSClient);
 let published: FindingsQueueMessage[];
 
 function dependencies(): RotationDependencies {
@@ -60,6 +62,7 @@ function describeSecret(overrides: Record<string, unknown> = {}) {
 
 beforeEach(() => {
   secretsManager.reset();
+  ecs.reset();
   published = [];
 });
 
@@ -134,7 +137,7 @@ describe("rotateSecretStep", () => {
     },
   );
 
-  it("completes a finishSecret interrupted after AWSCURRENT moved: announces, then removes AWSPENDING", async () => {
+  it("completes a finishSecret interrupted after AWSCURRENT moved: announces, labels, then removes AWSPENDING", async () => {
     describeSecret({
       Tags: [{ Key: "vigil:rotation", Value: "postgres-single" }],
       VersionIdsToStages: { [TOKEN]: ["AWSCURRENT", "AWSPENDING"], [CURRENT]: ["AWSPREVIOUS"] },
@@ -160,12 +163,59 @@ describe("rotateSecretStep", () => {
         at: "2026-11-27T12:00:00.000Z",
       },
     ]);
-    expect(secretsManager).toHaveReceivedCommandTimes(UpdateSecretVersionStageCommand, 1);
+    expect(secretsManager).toHaveReceivedCommandTimes(UpdateSecretVersionStageCommand, 2);
+    expect(secretsManager).toHaveReceivedCommandWith(UpdateSecretVersionStageCommand, {
+      SecretId: ARN,
+      VersionStage: "VIGIL_ANNOUNCED",
+      MoveToVersionId: TOKEN,
+    });
     expect(secretsManager).toHaveReceivedCommandWith(UpdateSecretVersionStageCommand, {
       SecretId: ARN,
       VersionStage: "AWSPENDING",
       RemoveFromVersionId: TOKEN,
     });
+  });
+
+  it("announces and restarts the consumers once when removing AWSPENDING is throttled and finishSecret is retried", async () => {
+    let throttled = false;
+    const stagesNow = versionStages(
+      secretsManager,
+      {
+        ARN,
+        Name: "prod/db",
+        RotationEnabled: true,
+        Tags: [
+          { Key: "vigil:rotation", Value: "postgres-single" },
+          { Key: "vigil:ecs-services", Value: "prod/trader" },
+        ],
+      },
+      { [CURRENT]: ["AWSCURRENT"], [TOKEN]: ["AWSPENDING"] },
+      (input) => {
+        if (input.VersionStage !== "AWSPENDING" || throttled) return undefined;
+        throttled = true;
+        return Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
+      },
+    );
+    secretsManager
+      .on(GetSecretValueCommand)
+      .resolves({ SecretString: JSON.stringify({ engine: "postgres" }) });
+    ecs.on(UpdateServiceCommand).resolves({});
+    const finish = () =>
+      rotateSecretStep(
+        { SecretId: ARN, ClientRequestToken: TOKEN, Step: "finishSecret" },
+        plenty,
+        dependencies(),
+      );
+
+    await expect(finish()).rejects.toThrow("Rate exceeded");
+    const retried = await finish();
+
+    expect(retried.outcome).toBe("done");
+    expect(ecs).toHaveReceivedCommandTimes(UpdateServiceCommand, 1);
+    expect(
+      published.filter((message) => "type" in message && message.type === "secret.rotated"),
+    ).toHaveLength(1);
+    expect(stagesNow()).toEqual({ [CURRENT]: ["AWSPREVIOUS"], [TOKEN]: ["AWSCURRENT", "VIGIL_ANNOUNCED"] });
   });
 
   it.each(["createSecret", "setSecret", "testSecret"] as const)(
