@@ -13,14 +13,22 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
-import Table from "cli-table3";
 import { SCRIPTED_STAGE_OPTIONS, stageIbkrCredentials } from "../cli/commands/ibkr-stage.ts";
 import { describeError } from "../lib/errors.ts";
 import { startMariaDb, type ThrowawayMariaDb } from "./databases/mariadb.ts";
 import { startPostgres, type ThrowawayPostgres } from "./databases/postgres.ts";
 import { findExecutable } from "./databases/process.ts";
-import { SandboxError } from "./errors.ts";
-import type { PagerDutyEventRecord, PagerDutyIncident } from "./pagerduty.ts";
+import {
+  type DemoHostileAccess,
+  type DemoKept,
+  type DemoRotation,
+  keptLine,
+  printStory,
+  printTables,
+  printWhatNext,
+  wrap,
+} from "./demo-report.ts";
+import { DemoError, SandboxError } from "./errors.ts";
 import { type Sandbox, type SandboxIdentity, startSandbox } from "./sandbox.ts";
 
 /**
@@ -84,39 +92,46 @@ export interface DemoOptions {
 
 type Say = (line: string) => void;
 
-interface RotationRow {
-  secret: string;
-  strategy: string;
-  outcome: string;
-  detail: string;
-}
-
 /** Runs the demo; returns the process exit code (0 when every expected outcome happened). */
 export async function runDemo(
   options: DemoOptions,
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<number> {
-  const say: Say = (line) => out.write(`${line}\n`);
+  const say: Say = (line) => {
+    for (const wrapped of wrap(line)) out.write(`${wrapped}\n`);
+  };
   for (const bundle of [ROTATE_BUNDLE, NOTIFY_BUNDLE]) {
     if (!existsSync(bundle)) throw new SandboxError(`${bundle} is missing: run \`npm run build\` first`);
   }
   if (!options.verbose) process.env.LOG_LEVEL = "SILENT";
 
   const work = await mkdtemp(join(tmpdir(), "vigil-demo-"));
-  const cleanups: (() => Promise<unknown>)[] = [() => rm(work, { recursive: true, force: true })];
+  // Undone in reverse order, whether the demo succeeds or stops half-way.
+  const cleanups: { what: string; run: () => Promise<unknown> }[] = [
+    { what: `the demo's temporary folder ${work}`, run: () => rm(work, { recursive: true, force: true }) },
+  ];
+  const kept: DemoKept[] = [];
+  let stage = "starting";
+  const begin = (what: string, title: string) => {
+    stage = what;
+    say(`\n▸ ${title}`);
+  };
   let failures = 0;
-  const rows: RotationRow[] = [];
+  const rotations: DemoRotation[] = [];
+  let failed: unknown;
   try {
-    say("Vigil demo: everything below runs on 127.0.0.1, no AWS account involved.\n");
+    say("Vigil demo: the whole loop on this machine (127.0.0.1 only, no AWS account).");
+    say("It rotates a PostgreSQL, a MariaDB and an IBKR secret, replays an attack, and pages.");
 
-    say("▸ starting throwaway database servers (TLS, password authentication)");
+    begin("starting PostgreSQL", "starting throwaway database servers (TLS, password authentication)");
     const postgres = await startPostgres({ tls: true });
-    cleanups.push(() => postgres.stop());
+    cleanups.push({ what: "PostgreSQL", run: () => postgres.stop() });
     say(`  PostgreSQL on 127.0.0.1:${postgres.port}`);
     let mariadb: ThrowawayMariaDb | undefined;
+    stage = "starting MariaDB";
     if (await findExecutable("mariadbd")) {
       mariadb = await startMariaDb({ tls: true });
-      cleanups.push(() => (mariadb as ThrowawayMariaDb).stop());
+      cleanups.push({ what: "MariaDB", run: () => (mariadb as ThrowawayMariaDb).stop() });
       say(`  MariaDB on 127.0.0.1:${mariadb.port}`);
     } else {
       say("  MariaDB not installed (Debian package mariadb-server): skipping the MySQL rotation");
@@ -124,7 +139,10 @@ export async function runDemo(
     const caBundle = join(work, "ca-bundle.pem");
     await writeFile(caBundle, [postgres.tls?.caPem, mariadb?.tls?.caPem].filter(Boolean).join("\n"));
 
-    say("▸ starting the sandbox (Secrets Manager, CloudTrail, SQS, SNS, PagerDuty, IB Gateway)");
+    begin(
+      "starting the sandbox",
+      "starting the sandbox: local Secrets Manager, CloudTrail, SQS, SNS, PagerDuty and an IB Gateway",
+    );
     const sandbox = await startSandbox({
       identities: Object.values(identities),
       rotationLambda: ROTATE_BUNDLE,
@@ -133,7 +151,7 @@ export async function runDemo(
       sqsQueues: ["vigil-demo-findings"],
       rotationTimeoutMs: 60_000,
     });
-    cleanups.push(() => sandbox.stop());
+    cleanups.push({ what: "the sandbox", run: () => sandbox.stop() });
     say(`  ${sandbox.endpoint}  (IB Gateway peer on ${sandbox.ibGateway?.host}:${sandbox.ibGateway?.port})`);
     const queueUrl = sandbox.sqsQueues().find((queue) => queue.name === "vigil-demo-findings")!.url;
     const topicArn = `arn:aws:sns:${sandbox.region}:${sandbox.accountId}:vigil-demo-alerts`;
@@ -148,6 +166,7 @@ export async function runDemo(
       PAGERDUTY_ROUTING_KEY_SECRET_ID: "vigil/demo/pagerduty",
       PAGERDUTY_LOW_URGENCY_ROUTING_KEY_SECRET_ID: "vigil/demo/pagerduty-low-urgency",
     });
+    stage = "seeding the secrets";
     const admin = new SecretsManagerClient(sandbox.clientConfig(identities.developer.accessKeyId));
     await admin.send(
       new CreateSecretCommand({
@@ -163,37 +182,75 @@ export async function runDemo(
     );
 
     const secrets = await seedSecrets(admin, sandbox, postgres, mariadb);
-    say("▸ seeded secrets: " + Object.values(secrets).filter(Boolean).join(", "));
+    say(`  seeded secrets: ${Object.values(secrets).filter(Boolean).join(", ")}`);
 
-    say("\n▸ rotating database credentials through RotateSecret -> the rotate bundle's four steps");
-    rows.push(await rotateDatabase(admin, sandbox, secrets.postgres, "postgres-single", postgres, say));
+    begin(
+      "rotating the database secrets",
+      "rotating database passwords: RotateSecret runs the rotate function's four steps",
+    );
+    rotations.push(await rotateDatabase(admin, sandbox, secrets.postgres, "postgres-single", postgres, say));
     if (mariadb && secrets.mariadb) {
-      rows.push(await rotateDatabase(admin, sandbox, secrets.mariadb, "mysql-alternating", mariadb, say));
+      rotations.push(
+        await rotateDatabase(admin, sandbox, secrets.mariadb, "mysql-alternating", mariadb, say),
+      );
     }
 
-    say("\n▸ IBKR: the scheduled rotation finds nothing staged and asks Trading Ops to act");
-    rows.push(await rotate(admin, sandbox, secrets.ibkr, "ibkr (unstaged)", say));
-    say("\n▸ delivering the findings queue through the notify bundle (PagerDuty + SNS)");
+    begin(
+      "rotating the IBKR secret",
+      "IBKR: the scheduled rotation finds no new password and asks Trading Ops",
+    );
+    rotations.push(await rotateIbkrUnstaged(admin, sandbox, secrets.ibkr, say));
+    begin("delivering the findings", "the notifier delivers the findings queue to PagerDuty and SNS");
     await deliverFindings(sandbox, queueUrl, say);
-    say("\n▸ IBKR: Trading Ops changed the password in the portal and runs `vigil ibkr stage`");
-    rows.push(await stageIbkr(admin, sandbox, secrets.ibkr, say));
+    begin(
+      "staging the IBKR password",
+      "IBKR: Trading Ops changed the password in the portal and runs `vigil ibkr stage`",
+    );
+    rotations.push(await stageIbkr(admin, sandbox, secrets.ibkr, say));
 
-    say("\n▸ replaying hostile access (recorded in CloudTrail)");
-    await hostileAccess(sandbox, secrets.ibkr, say);
+    begin("replaying the attack", "an attacker's calls, recorded in CloudTrail");
+    const hostile = await hostileAccess(sandbox, secrets.ibkr, say);
+    const trailDir = options.keep ? await mkdtemp(join(tmpdir(), "vigil-demo-trail-")) : join(work, "trail");
+    const files = await sandbox.writeTrailFiles(trailDir);
+    if (options.keep)
+      kept.push({ what: `CloudTrail trail files of this run (${files.length})`, path: trailDir });
 
-    say("\n▸ delivering the findings queue through the notify bundle (PagerDuty + SNS)");
+    begin("delivering the findings", "the notifier delivers the findings queue to PagerDuty and SNS");
     await deliverFindings(sandbox, queueUrl, say);
 
-    failures = rows.filter((row) => row.outcome === "unexpected").length;
-    printSummary(sandbox, rows, say);
+    stage = "printing the summary";
+    failures = rotations.filter((rotation) => !rotation.expected).length;
+    const services = { serviceName, ibkrAccount: IBKR_ACCOUNT };
+    printStory(sandbox, rotations, hostile, services, say);
+    printTables(sandbox, rotations, services, say);
+    printWhatNext(options.keep, kept, say);
     if (options.keep) {
       say(`\nSandbox still running on ${sandbox.endpoint}; press Ctrl-C to stop.`);
       await new Promise<void>((done) => process.once("SIGINT", () => done()));
     }
+  } catch (error) {
+    failed = error;
   } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    const left: string[] = [];
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup.run().catch((error: unknown) => left.push(`${cleanup.what} (${oneLine(error)})`));
+    }
+    if (failed !== undefined) {
+      say(`\nThe demo stopped while ${stage}; it stopped the servers it had started and removed its files.`);
+    }
+    for (const line of left) say(`Could not clean up ${line}.`);
+    for (const item of kept) say(keptLine(item));
+  }
+  if (failed !== undefined) {
+    throw new DemoError(`the demo stopped while ${stage}: ${oneLine(failed)}`, { cause: failed });
   }
   return failures === 0 ? 0 : 1;
+}
+
+/** A thrown value's message on one line (redacted), short enough for a terminal. */
+function oneLine(error: unknown): string {
+  const text = describeError(error).replace(/\s*\n\s*/g, "; ");
+  return text.length > 300 ? `${text.slice(0, 299)}…` : text;
 }
 
 async function seedSecrets(
@@ -279,9 +336,10 @@ async function rotate(
   admin: SecretsManagerClient,
   sandbox: Sandbox,
   secretId: string,
-  label: string,
+  strategy: DemoRotation["strategy"],
+  expectFailure: boolean,
   say: Say,
-): Promise<RotationRow> {
+): Promise<DemoRotation> {
   try {
     await admin.send(
       new RotateSecretCommand({
@@ -294,36 +352,42 @@ async function rotate(
     say(`  ${secretId}: RotateSecret refused: ${describeError(error)}`);
   }
   await sandbox.rotationsSettled();
-  const record = sandbox
+  const record = latestRotation(sandbox, secretId);
+  const steps =
+    record?.steps.map((step) => `${step.step} ${step.ok ? "✔" : "✘"} ${step.durationMs} ms`).join(", ") ?? "";
+  const failure = record?.failure ? `failed at ${record.failure.step}: ${record.failure.message}` : undefined;
+  say(`  ${secretId} (${strategy}): ${record?.status ?? "not started"}${steps ? `: ${steps}` : ""}`);
+  if (failure) say(`    ${failure}`);
+  const status = record?.status ?? "not started";
+  return {
+    secret: secretId,
+    ...(record ? { secretArn: record.secretArn } : {}),
+    strategy,
+    status: status === "succeeded" || status === "failed" ? status : "not started",
+    expected: status === (expectFailure ? "failed" : "succeeded"),
+    steps,
+    ...(failure ? { failure } : {}),
+  };
+}
+
+/** The sandbox's record of the latest rotation of secretId (a name). */
+function latestRotation(sandbox: Sandbox, secretId: string) {
+  return sandbox
     .rotations()
     .filter((rotation) => rotation.secretArn.includes(`:secret:${secretId}-`))
     .at(-1);
-  const steps = record?.steps
-    .map((step) => `${step.step} ${step.ok ? "✔" : "✘"} ${step.durationMs} ms`)
-    .join(", ");
-  const failed = record?.failure ? `failed at ${record.failure.step}: ${record.failure.message}` : "";
-  say(`  ${secretId} [${label}]: ${record?.status ?? "not started"}${steps ? ` (${steps})` : ""}`);
-  if (failed) say(`    ${failed}`);
-  const expectedFailure = label.includes("unstaged");
-  const ok = expectedFailure ? record?.status === "failed" : record?.status === "succeeded";
-  return {
-    secret: secretId,
-    strategy: label,
-    outcome: ok ? (expectedFailure ? "failed as expected" : "rotated") : "unexpected",
-    detail: failed || (steps ?? ""),
-  };
 }
 
 async function rotateDatabase(
   admin: SecretsManagerClient,
   sandbox: Sandbox,
   secretId: string,
-  strategy: string,
+  strategy: "postgres-single" | "mysql-alternating",
   server: ThrowawayPostgres | ThrowawayMariaDb,
   say: Say,
-): Promise<RotationRow> {
-  const row = await rotate(admin, sandbox, secretId, strategy, say);
-  if (row.outcome !== "rotated") return row;
+): Promise<DemoRotation> {
+  const rotation = await rotate(admin, sandbox, secretId, strategy, false, say);
+  if (rotation.status !== "succeeded") return rotation;
   const current = JSON.parse(
     (await admin.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString ?? "{}",
   ) as { username: string; password: string };
@@ -342,12 +406,22 @@ async function rotateDatabase(
   };
   const currentWorks = await logsIn(current);
   const previousWorks = await logsIn(previous);
-  const expectedPrevious = strategy.endsWith("alternating");
+  const expectedPrevious = strategy === "mysql-alternating";
   say(
-    `    AWSCURRENT (${current.username}) logs in: ${currentWorks ? "yes" : "NO"}; AWSPREVIOUS (${previous.username}) logs in: ${previousWorks ? "yes" : "no"} (${expectedPrevious ? "kept until the next rotation" : "old password revoked"})`,
+    `    logs in with the current version (${current.username}): ${currentWorks ? "yes" : "NO"}; with the previous one (${previous.username}): ${previousWorks ? "yes" : "no"} (${expectedPrevious ? "kept until the next rotation" : "old password revoked"})`,
   );
-  if (!currentWorks || previousWorks !== expectedPrevious) row.outcome = "unexpected";
-  return row;
+  rotation.logins = { current: current.username, currentWorks, previous: previous.username, previousWorks };
+  if (!currentWorks || previousWorks !== expectedPrevious) rotation.expected = false;
+  return rotation;
+}
+
+async function rotateIbkrUnstaged(
+  admin: SecretsManagerClient,
+  sandbox: Sandbox,
+  secretId: string,
+  say: Say,
+): Promise<DemoRotation> {
+  return { ...(await rotate(admin, sandbox, secretId, "ibkr", true, say)), attempt: "scheduled" };
 }
 
 async function stageIbkr(
@@ -355,7 +429,7 @@ async function stageIbkr(
   sandbox: Sandbox,
   secretId: string,
   say: Say,
-): Promise<RotationRow> {
+): Promise<DemoRotation> {
   const input = new PassThrough();
   input.end("Portal-Changed-2026\n");
   const progress = new PassThrough();
@@ -380,22 +454,24 @@ async function stageIbkr(
     say(`    vigil ibkr stage failed: ${describeError(error)}`);
   }
   await sandbox.rotationsSettled();
-  const record = sandbox
-    .rotations()
-    .filter((rotation) => rotation.secretArn.includes(`:secret:${secretId}-`))
-    .at(-1);
-  const ok = record?.status === "succeeded";
+  const record = latestRotation(sandbox, secretId);
+  const status =
+    record?.status === "succeeded" || record?.status === "failed" ? record.status : "not started";
   return {
     secret: secretId,
-    strategy: "ibkr (staged)",
-    outcome: ok ? "rotated" : "unexpected",
-    detail: ok
-      ? `gateway handshake listed ${IBKR_ACCOUNT}; staged password promoted`
-      : (record?.failure?.message ?? "no rotation"),
+    ...(record ? { secretArn: record.secretArn } : {}),
+    strategy: "ibkr",
+    attempt: "staged",
+    status,
+    expected: status === "succeeded",
+    steps: record?.steps.map((step) => `${step.step} ${step.ok ? "✔" : "✘"}`).join(", ") ?? "",
+    ...(record?.failure ? { failure: record.failure.message } : {}),
   };
 }
 
-async function hostileAccess(sandbox: Sandbox, ibkrSecret: string, say: Say): Promise<void> {
+const GUESSED_SECRETS = ["prod/ibkr", "algo-trade/prod/ibkr", "algo-trade/prod/postgres"];
+
+async function hostileAccess(sandbox: Sandbox, ibkrSecret: string, say: Say): Promise<DemoHostileAccess> {
   const intruder = new SecretsManagerClient({
     ...sandbox.clientConfig(identities.intruder.accessKeyId),
     maxAttempts: 1,
@@ -403,7 +479,7 @@ async function hostileAccess(sandbox: Sandbox, ibkrSecret: string, say: Say): Pr
   const application = new SecretsManagerClient(sandbox.clientConfig(identities.application.accessKeyId));
   await application.send(new GetSecretValueCommand({ SecretId: ibkrSecret }));
   await intruder.send(new GetSecretValueCommand({ SecretId: ibkrSecret }));
-  for (const guess of ["prod/ibkr", "algo-trade/prod/ibkr", "algo-trade/prod/postgres"]) {
+  for (const guess of GUESSED_SECRETS) {
     await intruder.send(new GetSecretValueCommand({ SecretId: guess })).catch(() => undefined);
   }
   // Secrets Manager blocks public policies by default; the attempt itself is what the scanner looks for.
@@ -422,18 +498,22 @@ async function hostileAccess(sandbox: Sandbox, ibkrSecret: string, say: Say): Pr
     .catch(() => undefined);
   const records = sandbox.cloudTrailRecords();
   const hostile = records.filter((record) =>
-    String(record.userIdentity.arn ?? "").includes("contractor-laptop"),
+    String(record.userIdentity.arn ?? "").includes(identities.intruder.name),
   );
+  const refused = hostile.filter((record) => record.errorCode).length;
   say(
-    `  contractor-laptop (203.0.113.50): ${hostile.length} calls, ${hostile.filter((r) => r.errorCode).length} failed`,
+    `  ${identities.intruder.name} (${identities.intruder.sourceIp}): ${hostile.length} calls, ${refused} refused; ${records.length} CloudTrail records in this run`,
   );
-  // A folder of this run's own (kept after the demo), so trail files of earlier runs never mix in.
-  const trailDir = await mkdtemp(join(tmpdir(), "vigil-demo-trail-"));
-  const files = await sandbox.writeTrailFiles(trailDir);
-  say(
-    `  ${records.length} CloudTrail records in total, written as trail files under ${trailDir} (${files.length} file(s), kept)`,
-  );
-  say("  (the CloudTrail scanner that turns these into findings lands with its own issue)");
+  return {
+    principal: identities.intruder.name,
+    sourceIp: identities.intruder.sourceIp,
+    userAgent: identities.intruder.userAgent.split("/")[0] ?? identities.intruder.userAgent,
+    secret: ibkrSecret,
+    guesses: GUESSED_SECRETS.length,
+    calls: hostile.length,
+    refused,
+    records: records.length,
+  };
 }
 
 async function deliverFindings(sandbox: Sandbox, queueUrl: string, say: Say): Promise<void> {
@@ -485,82 +565,6 @@ async function deliverFindings(sandbox: Sandbox, queueUrl: string, say: Say): Pr
   }
   process.env.AWS_ACCESS_KEY_ID = rotationKey;
   say(`  ${delivered} queue message(s) delivered`);
-}
-
-const tableStyle = () =>
-  process.stdout.isTTY
-    ? { head: ["cyan"], border: ["grey"] }
-    : { head: [] as string[], border: [] as string[] };
-
-function printSummary(sandbox: Sandbox, rows: RotationRow[], say: Say): void {
-  const rotations = new Table({
-    head: ["Secret", "Strategy", "Outcome", "Detail"],
-    colWidths: [28, 22, 20, 60],
-    wordWrap: true,
-    style: tableStyle(),
-  });
-  for (const row of rows) rotations.push([row.secret, row.strategy, row.outcome, row.detail]);
-  say(`\nRotations\n${rotations.toString()}`);
-
-  const pages = new Table({
-    head: ["Kind", "Action", "Severity", "Summary"],
-    colWidths: [8, 10, 10, 82],
-    wordWrap: true,
-    style: tableStyle(),
-  });
-  for (const event of sandbox.pagerDutyEvents()) {
-    const body = event.body as {
-      event_action?: string;
-      payload?: { severity?: string; summary?: string };
-    };
-    pages.push([
-      event.kind,
-      body.event_action ?? "change",
-      body.payload?.severity ?? "-",
-      body.payload?.summary ?? describeIncidentAction(event, sandbox.pagerDutyIncidents()),
-    ]);
-  }
-  say(`\nPagerDuty events (${sandbox.pagerDutyEvents().length})\n${pages.toString()}`);
-  const incidents = new Table({
-    head: ["Incident", "Events", "Summary"],
-    colWidths: [12, 8, 90],
-    wordWrap: true,
-    style: tableStyle(),
-  });
-  for (const incident of sandbox.pagerDutyIncidents()) {
-    const summary = incident.summary.length > 160 ? `${incident.summary.slice(0, 159)}…` : incident.summary;
-    incidents.push([incident.status, incident.eventCount, summary]);
-  }
-  say(`\nPagerDuty incidents (${sandbox.pagerDutyIncidents().length})\n${incidents.toString()}`);
-
-  const sns = new Table({
-    head: ["SNS subject", "severity", "rule"],
-    colWidths: [70, 10, 26],
-    wordWrap: true,
-    style: tableStyle(),
-  });
-  for (const message of sandbox.snsMessages()) {
-    const attribute = (name: string) => message.messageAttributes[name]?.StringValue ?? "-";
-    sns.push([message.subject ?? "(no subject)", attribute("severity"), attribute("rule")]);
-  }
-  say(`\nSNS messages (${sandbox.snsMessages().length})\n${sns.toString()}`);
-}
-
-/**
- * What an acknowledge or resolve did: PagerDuty accepts one for a dedup_key with no incident on that
- * service and ignores it, so only one that matches an incident closes anything.
- */
-function describeIncidentAction(event: PagerDutyEventRecord, incidents: PagerDutyIncident[]): string {
-  const { routing_key: routingKey, event_action: action } = event.body as {
-    routing_key?: string;
-    event_action?: string;
-  };
-  const incident = incidents.find(
-    (candidate) => candidate.dedupKey === event.dedupKey && candidate.routingKey === routingKey,
-  );
-  if (!incident) return `no incident on ${serviceName(routingKey)} under this dedup_key: ignored`;
-  const summary = incident.summary.length > 60 ? `${incident.summary.slice(0, 59)}…` : incident.summary;
-  return `${action === "acknowledge" ? "acknowledges" : "closes"} the incident on ${serviceName(routingKey)}: "${summary}"`;
 }
 
 /** The demo reads files from the repository root; run it from there. */

@@ -40,3 +40,11 @@ export class AwsServiceError extends Error {
     this.name = "AwsServiceError";
   }
 }
+
+/** Thrown when `npm start` (the demo) cannot go on: names the stage it stopped at and why. */
+export class DemoError extends SandboxError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "DemoError";
+  }
+}

@@ -2,7 +2,7 @@
 // process, on a machine with no AWS configuration (HOME is an empty folder, no AWS_* variables).
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,12 +30,12 @@ interface Run {
 }
 
 /** Runs the built CLI in cwd with only PATH and an empty HOME, plus env; stdin is empty. */
-function vigil(args: string[], env: Record<string, string> = {}, cwd = root): Promise<Run> {
+function vigil(args: string[], env: Record<string, string> = {}, cwd = root, timeout = 60_000): Promise<Run> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
       [cli, ...args],
-      { cwd, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, ...env }, timeout: 60_000 },
+      { cwd, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, ...env }, timeout },
       (error, stdout, stderr) => {
         const code = error ? ((error as { code?: unknown }).code as number) : 0;
         resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
@@ -97,4 +97,75 @@ describe("vigil --help", () => {
       expect(run.stderr).toBe("");
     },
   );
+});
+
+/** A fresh folder for TMPDIR that the unprivileged database user can enter too (servers run as it under root). */
+async function sharedTempDir(...below: string[]): Promise<{ root: string; tmp: string }> {
+  const top = await mkdtemp(join(tmpdir(), "vigil-newcomer-tmp-"));
+  await chmod(top, 0o755);
+  const tmp = join(top, ...below);
+  await mkdir(tmp, { recursive: true, mode: 0o755 });
+  return { root: top, tmp };
+}
+
+// The demo takes about 15 s alone; the whole suite running beside it can make that several times longer.
+const DEMO_TIMEOUT_MS = 170_000;
+
+describe("vigil demo (what npm start runs)", () => {
+  it("tells what happened before the tables, fits 80 columns, ends with what next and leaves nothing behind", async () => {
+    // Arrange
+    const { root: top, tmp } = await sharedTempDir("tmp");
+
+    try {
+      // Act
+      const run = await vigil(["demo"], { TMPDIR: tmp }, root, DEMO_TIMEOUT_MS);
+
+      // Assert
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(0);
+      const lines = run.stdout.trimEnd().split("\n");
+      expect(lines.filter((line) => line.length > 80)).toEqual([]);
+      const story = lines.indexOf("What happened");
+      expect(story).toBeGreaterThan(0);
+      expect(story).toBeLessThan(lines.indexOf("Rotations"));
+      // The story with its wrapped lines joined again.
+      const told = lines.slice(story, lines.indexOf("Rotations")).join(" ").replace(/\s+/g, " ");
+      expect(told).toContain(
+        "Rotated (new passwords, nothing locked out): • algo-trade/demo/postgres (PostgreSQL",
+      );
+      expect(told).toContain("Attacked: • contractor-laptop (from 203.0.113.50, with curl)");
+      expect(told).toContain(
+        'Paged: • a PagerDuty incident on the low-urgency service: "algo-trade/demo/ibkr: IBKR password rotation due", resolved when algo-trade/demo/ibkr next rotated. Its severity is low',
+      );
+      expect(run.stdout).toMatch(/│ resolve {2}│ - {8}│ algo-trade\/demo\/postgres rotated: nothing/);
+      expect(run.stdout.replace(/\s+/g, " ")).toContain(
+        "Severity is Vigil's (critical, high, medium, low, info); PagerDuty has four and shows high as error, medium and low as warning.",
+      );
+      expect(run.stdout).not.toMatch(/its own issue|unexpected|UNEXPECTED/i);
+      expect(lines.slice(lines.indexOf("What next")).join("\n")).toMatch(
+        /npm start -- --keep[\s\S]*docs\/architecture\.md/,
+      );
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      await rm(top, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it("says in one line where it stopped when a database cannot start, and cleans up after itself", async () => {
+    // Arrange: PostgreSQL cannot start when its socket path would exceed the 107 bytes a Unix socket allows
+    const { root: top, tmp } = await sharedTempDir("x".repeat(110));
+
+    try {
+      // Act
+      const run = await vigil(["demo"], { TMPDIR: tmp }, root, DEMO_TIMEOUT_MS);
+
+      // Assert
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/^vigil: the demo stopped while starting PostgreSQL: [^\n]+\n$/);
+      expect(run.stdout).toContain("The demo stopped while starting PostgreSQL; it stopped the servers");
+      expect((await readdir(tmp)).filter((entry) => entry.startsWith("vigil-demo-"))).toEqual([]);
+    } finally {
+      await rm(top, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
