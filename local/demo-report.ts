@@ -319,7 +319,7 @@ export function printWhatNext(keep: boolean, kept: readonly DemoKept[], say: Say
       : "• Keep the sandbox running to try things yourself: npm start -- --keep",
     "• A sandbox of your own, with the variables the AWS CLI and SDK need printed as `export` lines: node dist/cli/vigil.mjs sandbox (docs: local/README.md)",
     "• How it fits together: docs/architecture.md; rotation: docs/rotation.md and docs/ibkr.md; alerts: docs/alerts.md",
-    "• The functions' JSON logs of this run: npm start -- --verbose",
+    "• The functions' JSON logs and metrics as well: npm start -- --verbose",
     ...kept.map((item) => `• ${keptLine(item)}`),
   ];
   for (const line of lines) for (const wrapped of wrap(line)) say(wrapped);

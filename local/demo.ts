@@ -103,7 +103,11 @@ export async function runDemo(
   for (const bundle of [ROTATE_BUNDLE, NOTIFY_BUNDLE]) {
     if (!existsSync(bundle)) throw new SandboxError(`${bundle} is missing: run \`npm run build\` first`);
   }
-  if (!options.verbose) process.env.LOG_LEVEL = "SILENT";
+  if (!options.verbose) {
+    // The functions' JSON logs and metric (EMF) lines are for CloudWatch; the demo prints its own story.
+    process.env.LOG_LEVEL = "SILENT";
+    process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
+  }
 
   const work = await mkdtemp(join(tmpdir(), "vigil-demo-"));
   // Undone in reverse order, whether the demo succeeds or stops half-way.
