@@ -8,6 +8,7 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import mysql from "mysql2/promise";
 import pg from "pg";
+import { ADMIN_BINDING_TAG } from "../functions/rotate/strategies/database-admin.ts";
 import { startMariaDb } from "../local/databases/mariadb.ts";
 import { startPostgres } from "../local/databases/postgres.ts";
 import { startSandbox } from "../local/sandbox.ts";
@@ -54,6 +55,7 @@ export async function measureRotations(rotations = 5): Promise<RotationMeasureme
     const pgMaster = await sm.send(
       new CreateSecretCommand({
         Name: "bench/pg-admin",
+        Tags: [{ Key: ADMIN_BINDING_TAG, Value: "bench/postgres-alternating" }],
         SecretString: JSON.stringify({
           ...pgBase,
           username: postgres.superuser,
@@ -64,6 +66,7 @@ export async function measureRotations(rotations = 5): Promise<RotationMeasureme
     const myMaster = await sm.send(
       new CreateSecretCommand({
         Name: "bench/maria-admin",
+        Tags: [{ Key: ADMIN_BINDING_TAG, Value: "bench/mysql-alternating" }],
         SecretString: JSON.stringify({
           ...myBase,
           username: mariadb.adminUser,

@@ -95,3 +95,40 @@ export class NoWorkingCredentialError extends RotationError {
     this.name = "NoWorkingCredentialError";
   }
 }
+
+/**
+ * Thrown when a secret may not use the admin secret its `masterarn` names: the admin is not bound to it,
+ * serves another server, or the secret would gain a user or privilege it does not already hold. A
+ * possible privilege escalation, so critical; nothing was changed in the database.
+ */
+export class AdminSecretRefusedError extends RotationError {
+  override readonly severity: Severity = "critical";
+  constructor(secretArn: string, adminArn: string, reason: string) {
+    super(
+      `Refused to use the admin secret ${adminArn} (masterarn) for ${secretArn}: ${reason}. Nothing was changed in the database (see docs/rotation.md#the-admin-secret-binding)`,
+    );
+    this.name = "AdminSecretRefusedError";
+  }
+}
+
+/**
+ * Thrown when the database refuses the connection by policy before it checks the password (PostgreSQL
+ * pg_hba.conf, TLS required, host not allowed, account locked): the stored password was not tested.
+ */
+export class ConnectionPolicyError extends TargetError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ConnectionPolicyError";
+  }
+}
+
+/**
+ * Thrown when the database also accepts a deliberately wrong password for a user (trust or ident
+ * authentication, an authenticating proxy): a login there proves nothing about a stored password.
+ */
+export class PasswordNotCheckedError extends TargetError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "PasswordNotCheckedError";
+  }
+}

@@ -13,6 +13,7 @@ import {
   UnknownStrategyError,
 } from "../../functions/rotate/errors.ts";
 import { statementHooks } from "../../functions/rotate/strategies/database.ts";
+import { ADMIN_BINDING_TAG } from "../../functions/rotate/strategies/database-admin.ts";
 import { RotationHarness, SimulatedCrash, token } from "./rotate-harness.ts";
 
 /** What the suite needs of one engine. */
@@ -71,12 +72,32 @@ export function databaseRotationSuite(engine: TestEngine, onReady?: (harness: Ro
     extraPasswords.push(password);
     await engine.createUser(username, password);
     const value: Record<string, unknown> = { ...engine.target(), username, password };
-    if (kind === "alternating") value.masterarn = adminArn;
-    const arn = await harness.createSecret(unique(`vigil/${prefix}/app-`), value, {
+    const name = unique(`vigil/${prefix}/app-`);
+    if (kind === "alternating") value.masterarn = await boundAdmin(name);
+    const arn = await harness.createSecret(name, value, {
       "vigil:rotation": kind === "single" ? single : alternating,
     });
     secretArns.push(arn);
     return { arn, username, password };
+  }
+
+  /** An admin secret (the engine's admin credential) whose owner bound it to the secret `name`. */
+  async function boundAdmin(name: string, admin: Record<string, unknown> = engine.adminSecret()) {
+    const arn = await harness.createSecret(unique(`vigil/${prefix}/admin-for-`), admin, {
+      [ADMIN_BINDING_TAG]: name,
+    });
+    secretArns.push(arn);
+    return arn;
+  }
+
+  /** An alternating secret of an existing user, with an admin secret bound to it; returns its ARN. */
+  async function boundSecret(username: string, password: string) {
+    extraPasswords.push(password);
+    const name = unique(`vigil/${prefix}/bound-`);
+    const value = { ...engine.target(), username, password, masterarn: await boundAdmin(name) };
+    const arn = await harness.createSecret(name, value);
+    secretArns.push(arn);
+    return arn;
   }
 
   async function currentLogsIn(arn: string): Promise<boolean> {
@@ -362,6 +383,103 @@ export function databaseRotationSuite(engine: TestEngine, onReady?: (harness: Ro
     });
   });
 
+  describe("the admin secret (masterarn): no secret borrows its power", () => {
+    const bogus = "Bogus-Password-1";
+
+    /**
+     * A secret of `username` with a password the database never accepted, whose masterarn is the shared
+     * admin secret (bound to nothing) or, with `bound`, an admin secret its owner bound to this secret.
+     */
+    async function attackerSecret(username: string, options: { bound?: boolean } = {}) {
+      extraPasswords.push(bogus);
+      const name = unique(`vigil/${prefix}/attack-`);
+      const masterarn = options.bound ? await boundAdmin(name) : adminArn;
+      const arn = await harness.createSecret(name, {
+        ...engine.target(),
+        username,
+        password: bogus,
+        masterarn,
+      });
+      secretArns.push(arn);
+      return { arn, masterarn };
+    }
+
+    /** Runs the rotation, then the step it stopped at again, and returns that step's error. */
+    async function refusal(arn: string) {
+      const record = await harness.rotate(arn, token(1));
+      expect(record.status).toBe("failed");
+      const step = record.failure!.step as "createSecret";
+      return harness.step(arn, token(1), step).then(
+        () => undefined,
+        (error: unknown) => remember(error) as Error & { severity?: string },
+      );
+    }
+
+    async function expectAdminIntact(usernames: string[]) {
+      const admin = engine.adminSecret();
+      expect(await engine.logsIn(String(admin.username), String(admin.password))).toBe(true);
+      const { pending } = await harness.versions(secretArns.at(-1)!);
+      for (const username of usernames) {
+        if (pending) expect(await engine.logsIn(username, String(pending.password))).toBe(false);
+      }
+    }
+
+    it("refuses a secret naming the admin's clone with a bogus password (critical, naming both secrets)", async () => {
+      const adminUser = String(engine.adminSecret().username);
+      const { arn } = await attackerSecret(`${adminUser}_clone`);
+
+      const error = await refusal(arn);
+
+      expect(error?.severity).toBe("critical");
+      expect(error?.message).toContain(arn);
+      expect(error?.message).toContain(adminArn);
+      expect(error?.message).toMatch(/not bound/);
+      await expectAdminIntact([adminUser, `${adminUser}_clone`]);
+    });
+
+    it("refuses a secret naming the admin's own user, so no clone of the admin is made", async () => {
+      const adminUser = String(engine.adminSecret().username);
+      const { arn } = await attackerSecret(adminUser);
+
+      const error = await refusal(arn);
+
+      expect(error?.severity).toBe("critical");
+      expect(error?.message).toContain(adminArn);
+      await expectAdminIntact([adminUser, `${adminUser}_clone`]);
+    });
+
+    it("refuses the admin's user or its clone even in a secret the admin is bound to", async () => {
+      const adminUser = String(engine.adminSecret().username);
+      for (const username of [adminUser, `${adminUser}_clone`]) {
+        const { arn, masterarn } = await attackerSecret(username, { bound: true });
+
+        const error = await refusal(arn);
+
+        expect(error?.severity).toBe("critical");
+        expect(error?.message).toContain(masterarn);
+        expect(error?.message).toMatch(/include the admin's own user or its clone/);
+        await expectAdminIntact([adminUser, `${adminUser}_clone`]);
+      }
+    });
+
+    it("refuses a bound secret that names another user it cannot log in as, and leaves that user alone", async () => {
+      const victim = unique(`${prefix}_victim_`);
+      await engine.createUser(victim, "Victim-Password-1");
+      extraPasswords.push("Victim-Password-1");
+      for (const username of [victim, `${victim}_clone`]) {
+        const { arn } = await attackerSecret(username, { bound: true });
+
+        const error = await refusal(arn);
+
+        expect(error?.severity).toBe("critical");
+        expect(error?.message).toMatch(/AWSCURRENT password does not log in/);
+        expect(await engine.logsIn(victim, "Victim-Password-1")).toBe(true);
+        const { pending } = await harness.versions(arn);
+        expect(await engine.logsIn(`${victim}_clone`, String(pending?.password))).toBe(false);
+      }
+    });
+  });
+
   describe("bad input: a clear error and no change", () => {
     async function expectUnchanged(arn: string, before: Awaited<ReturnType<RotationHarness["versions"]>>) {
       const after = await harness.versions(arn);
@@ -373,9 +491,9 @@ export function databaseRotationSuite(engine: TestEngine, onReady?: (harness: Ro
       value: unknown,
       pattern: RegExp,
       tags: Record<string, string> = {},
-      options: { pendingStored?: boolean } = {},
+      options: { pendingStored?: boolean; name?: string } = {},
     ) {
-      const name = unique(`vigil/${prefix}/bad-`);
+      const name = options.name ?? unique(`vigil/${prefix}/bad-`);
       const arn = await harness.createSecret(name, {}, tags);
       await harness.admin.send(
         new PutSecretValueCommand({
@@ -476,14 +594,19 @@ export function databaseRotationSuite(engine: TestEngine, onReady?: (harness: Ro
     it("an admin secret that is not a database secret", async () => {
       const username = unique(`${prefix}_noadmin_`);
       await engine.createUser(username, "Right-Password-2");
-      const broken = await harness.createSecret(unique(`vigil/${prefix}/broken-admin-`), { user: "x" });
+      const name = unique(`vigil/${prefix}/bad-`);
+      const broken = await harness.createSecret(
+        unique(`vigil/${prefix}/broken-admin-`),
+        { user: "x" },
+        { [ADMIN_BINDING_TAG]: name },
+      );
       const record = await failsWith(
         { ...engine.target(), username, password: "Right-Password-2", masterarn: broken },
         /admin secret named by masterarn.*missing "engine"/,
         {},
-        { pendingStored: true },
+        { name },
       );
-      expect(record.failure?.step).toBe("setSecret");
+      expect(record.failure?.step).toBe("createSecret");
     });
   });
 
@@ -497,6 +620,8 @@ export function databaseRotationSuite(engine: TestEngine, onReady?: (harness: Ro
     },
     harness: () => harness,
     newSecret,
+    boundAdmin,
+    boundSecret,
     remember,
     /** Adds a password to the "never in any output" check. */
     trackPassword: (password: string) => extraPasswords.push(password),

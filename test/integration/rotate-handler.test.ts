@@ -1,6 +1,7 @@
 // The rotate function as Lambda runs it: the real handler (wiring, settings from the environment, the SDK's
 // standard endpoint variables) driven by the sandbox's RotateSecret, in-process and as the built bundle in a
 // fresh Node process whose environment holds only the standard AWS variables and DB_CA_BUNDLE_PATH.
+
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -16,6 +17,7 @@ import {
 import mysql from "mysql2/promise";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_BINDING_TAG } from "../../functions/rotate/strategies/database-admin.ts";
 import { startMariaDb, type ThrowawayMariaDb } from "../../local/databases/mariadb.ts";
 import { startPostgres, type ThrowawayPostgres } from "../../local/databases/postgres.ts";
 import { type Sandbox, startSandbox } from "../../local/sandbox.ts";
@@ -101,9 +103,13 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function createSecret(name: string, value: Record<string, unknown>) {
+async function createSecret(name: string, value: Record<string, unknown>, tags: Record<string, string> = {}) {
   const created = await client.send(
-    new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(value) }),
+    new CreateSecretCommand({
+      Name: name,
+      SecretString: JSON.stringify(value),
+      Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+    }),
   );
   return created.ARN!;
 }
@@ -159,13 +165,17 @@ describe("handler (in-process, endpoints from the environment)", () => {
     const admin = await postgres.connect();
     await admin.query("CREATE ROLE handler_app LOGIN PASSWORD 'Handler-App-Pw-1'");
     await admin.end();
-    const adminArn = await createSecret("vigil/handler/pg-admin", {
-      engine: "postgres",
-      host: postgres.host,
-      port: postgres.port,
-      username: postgres.superuser,
-      password: postgres.superuserPassword,
-    });
+    const adminArn = await createSecret(
+      "vigil/handler/pg-admin",
+      {
+        engine: "postgres",
+        host: postgres.host,
+        port: postgres.port,
+        username: postgres.superuser,
+        password: postgres.superuserPassword,
+      },
+      { [ADMIN_BINDING_TAG]: "vigil/handler/pg-app" },
+    );
     const arn = await createSecret("vigil/handler/pg-app", {
       engine: "postgres",
       host: postgres.host,
@@ -247,13 +257,17 @@ describe("dist/rotate/index.mjs (a fresh Node process per step, standard AWS var
     const admin = await mariadb.connect();
     await admin.query("CREATE USER 'bundle_app'@'%' IDENTIFIED BY 'Bundle-Maria-Pw-1'");
     await admin.end();
-    const adminArn = await createSecret("vigil/bundle/maria-admin", {
-      engine: "mariadb",
-      host: mariadb.host,
-      port: mariadb.port,
-      username: mariadb.adminUser,
-      password: mariadb.adminPassword,
-    });
+    const adminArn = await createSecret(
+      "vigil/bundle/maria-admin",
+      {
+        engine: "mariadb",
+        host: mariadb.host,
+        port: mariadb.port,
+        username: mariadb.adminUser,
+        password: mariadb.adminPassword,
+      },
+      { [ADMIN_BINDING_TAG]: "vigil/bundle/maria-app" },
+    );
     const arn = await createSecret("vigil/bundle/maria-app", {
       engine: "mariadb",
       host: mariadb.host,

@@ -263,6 +263,31 @@ describe("mysql-alternating: grant synchronisation", () => {
   });
 });
 
+describe("mysql-alternating: the admin never hands out more than the secret holds", () => {
+  it("refuses a user with admin-level grants, held directly or through a role, before any change", async () => {
+    const suffix = Date.now() % 100000;
+    await admin.query(`CREATE ROLE grant_reader_${suffix}`);
+    await admin.query(`GRANT SELECT ON mysql.* TO grant_reader_${suffix}`);
+    for (const [username, grant] of [
+      [`global_${suffix}`, "GRANT SELECT ON *.* TO ?@'%'"],
+      [`via_role_${suffix}`, `GRANT grant_reader_${suffix} TO ?@'%'`],
+    ] as const) {
+      await admin.query("CREATE USER ?@'%' IDENTIFIED BY 'Admin-Level-Pw-1'", [username]);
+      await admin.query(grant, [username]);
+      const arn = await suite.boundSecret(username, "Admin-Level-Pw-1");
+
+      const record = await harness.rotate(arn, token(1));
+
+      expect(record.status).toBe("failed");
+      expect(record.failure?.message).toMatch(
+        new RegExp(`Refused .*user "${username}" holds admin-level privileges \\(SELECT ON`),
+      );
+      const [clone] = await admin.query("SELECT 1 FROM mysql.user WHERE User = ?", [`${username}_clone`]);
+      expect(clone).toEqual([]);
+    }
+  });
+});
+
 describe("TLS", () => {
   let plain: ThrowawayMariaDb;
   let misnamed: ThrowawayMariaDb;

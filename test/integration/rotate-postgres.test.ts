@@ -141,7 +141,7 @@ describe("postgres-alternating: admin privileges", () => {
     suite.trackPassword("Weak-Admin-Pw-1");
     suite.trackPassword("Weak-App-Pw-1");
     const target = { engine: "postgres", host: server.host, port: server.port, dbname: "postgres" };
-    const masterarn = await harness.createSecret(`vigil/postgres/${weakAdmin}`, {
+    const masterarn = await suite.boundAdmin(`vigil/postgres/${username}`, {
       ...target,
       username: weakAdmin,
       password: "Weak-Admin-Pw-1",
@@ -162,6 +162,49 @@ describe("postgres-alternating: admin privileges", () => {
     expect(await suite.logsIn(username, "Weak-App-Pw-1")).toBe(true);
     const clone = await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [`${username}_clone`]);
     expect(clone.rowCount).toBe(0);
+  });
+});
+
+describe("postgres-alternating: the admin never hands out more than the secret holds", () => {
+  it("refuses an admin-level user (CREATEROLE, or through a role it belongs to) before any change", async () => {
+    const suffix = Date.now() % 100000;
+    await admin.query(`CREATE ROLE role_maker_${suffix} NOLOGIN CREATEROLE`);
+    for (const [username, grant] of [
+      [`direct_${suffix}`, "CREATEROLE"],
+      [`member_${suffix}`, `IN ROLE role_maker_${suffix}`],
+    ] as const) {
+      await admin.query(`CREATE ROLE ${username} LOGIN PASSWORD 'Admin-Level-Pw-1' ${grant}`);
+      const arn = await suite.boundSecret(username, "Admin-Level-Pw-1");
+
+      const record = await harness.rotate(arn, token(1));
+
+      expect(record.status).toBe("failed");
+      expect(record.failure?.message).toMatch(
+        new RegExp(`Refused .*user "${username}" is admin-level \\(CREATEROLE`),
+      );
+      const clone = await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [`${username}_clone`]);
+      expect(clone.rowCount).toBe(0);
+    }
+  });
+
+  it("refuses to set the password of an existing clone that holds more than the user (CREATEDB, a membership)", async () => {
+    const suffix = Date.now() % 100000;
+    const username = `modest_${suffix}`;
+    await admin.query(`CREATE ROLE billing_${suffix} NOLOGIN`);
+    await admin.query(`CREATE ROLE ${username} LOGIN PASSWORD 'Modest-Pw-1'`);
+    await admin.query(
+      `CREATE ROLE ${username}_clone LOGIN PASSWORD 'Clone-Pw-1' CREATEDB IN ROLE billing_${suffix}`,
+    );
+    suite.trackPassword("Clone-Pw-1");
+    const arn = await suite.boundSecret(username, "Modest-Pw-1");
+
+    const record = await harness.rotate(arn, token(1));
+
+    expect(record.status).toBe("failed");
+    expect(record.failure?.message).toMatch(
+      `user "${username}_clone" already holds CREATEDB, membership in "billing_${suffix}", which "${username}" lacks`,
+    );
+    expect(await suite.logsIn(`${username}_clone`, "Clone-Pw-1")).toBe(true);
   });
 });
 

@@ -1,4 +1,5 @@
 import {
+  DescribeSecretCommand,
   GetRandomPasswordCommand,
   GetSecretValueCommand,
   PutSecretValueCommand,
@@ -10,6 +11,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { Deadline } from "../../functions/rotate/deadline.ts";
 import {
+  AdminSecretRefusedError,
   DeadlineExceededError,
   LoginRejectedError,
   NoWorkingCredentialError,
@@ -23,6 +25,7 @@ import type {
   DatabaseSecret,
   DatabaseSession,
 } from "../../functions/rotate/strategies/database.ts";
+import { ADMIN_BINDING_TAG } from "../../functions/rotate/strategies/database-admin.ts";
 import { alternatingUsersStrategy } from "../../functions/rotate/strategies/database-alternating.ts";
 import { singleUserStrategy } from "../../functions/rotate/strategies/database-single.ts";
 import type { RotationStep, StepContext } from "../../functions/rotate/strategy.ts";
@@ -47,6 +50,8 @@ class FakeDatabase implements DatabaseDriver {
   unreachable = false;
   checkFails = false;
   passwordChangeFails = false;
+  /** What excessPrivileges reports (undefined: nothing). */
+  excess: string | undefined;
   calls: string[] = [];
 
   async connect(secret: DatabaseSecret) {
@@ -71,6 +76,10 @@ class FakeDatabase implements DatabaseDriver {
     );
     this.users.set(pending.username, pending.password);
   }
+  async excessPrivileges(_session: DatabaseSession, source: DatabaseSecret, pending: DatabaseSecret) {
+    this.calls.push(`compare ${pending.username} with ${source.username}`);
+    return this.excess;
+  }
   async checkSession() {
     if (this.checkFails) throw new TargetError("check failed (test)");
   }
@@ -88,6 +97,7 @@ function context(step: RotationStep, value: Record<string, unknown> = current): 
     token: TOKEN,
     metadata: {
       ARN,
+      Name: "app/db",
       VersionIdsToStages: { [PREVIOUS_VERSION]: ["AWSPREVIOUS"], [TOKEN]: ["AWSPENDING"] },
       $metadata: {},
     },
@@ -253,6 +263,20 @@ describe("alternating users", () => {
   const withAdmin = { ...current, masterarn: ADMIN_ARN };
   const admin = { ...target, username: "admin", password: "Admin-Password-1" };
 
+  function givenAdmin(value: Record<string, unknown> = admin, binding = "other/db app/db") {
+    secretsManager
+      .on(DescribeSecretCommand, { SecretId: ADMIN_ARN })
+      .resolves({ ARN: ADMIN_ARN, Tags: [{ Key: ADMIN_BINDING_TAG, Value: binding }] });
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: ADMIN_ARN, VersionStage: "AWSCURRENT" })
+      .resolves({ SecretString: JSON.stringify(value) });
+  }
+
+  beforeEach(() => {
+    givenAdmin();
+    database.users.set("app", current.password);
+  });
+
   it("createSecret stores username_clone, and username again from the clone", async () => {
     givenPending(undefined);
     await strategy().createSecret(context("createSecret", withAdmin));
@@ -283,12 +307,9 @@ describe("alternating users", () => {
 
   it("setSecret prepares the clone as the admin named by masterarn", async () => {
     givenPending({ ...withAdmin, username: "app_clone", password: NEW_PASSWORD });
-    secretsManager
-      .on(GetSecretValueCommand, { SecretId: ADMIN_ARN, VersionStage: "AWSCURRENT" })
-      .resolves({ SecretString: JSON.stringify(admin) });
     database.users.set("admin", admin.password);
     await strategy().setSecret(context("setSecret", withAdmin));
-    expect(database.calls).toEqual(["prepare app_clone like app as admin"]);
+    expect(database.calls).toEqual(["compare app_clone with app", "prepare app_clone like app as admin"]);
     expect(database.users.get("app_clone")).toBe(NEW_PASSWORD);
   });
 
@@ -302,12 +323,81 @@ describe("alternating users", () => {
 
   it("setSecret fails clearly when the admin credential is refused", async () => {
     givenPending({ ...withAdmin, username: "app_clone", password: NEW_PASSWORD });
-    secretsManager
-      .on(GetSecretValueCommand, { SecretId: ADMIN_ARN, VersionStage: "AWSCURRENT" })
-      .resolves({ SecretString: JSON.stringify(admin) });
     await expect(strategy().setSecret(context("setSecret", withAdmin))).rejects.toThrow(
       /refuses the admin credential/,
     );
+  });
+
+  it("createSecret refuses an admin secret not bound to this secret, without reading its value", async () => {
+    givenAdmin(admin, "other/db arn:aws:secretsmanager:us-east-1:111122223333:secret:app/db-Zz9999");
+    givenPending(undefined);
+
+    const refused = strategy().createSecret(context("createSecret", withAdmin));
+
+    await expect(refused).rejects.toBeInstanceOf(AdminSecretRefusedError);
+    await expect(refused).rejects.toThrow(
+      `${ADMIN_ARN} (masterarn) for ${ARN}: the admin secret is not bound`,
+    );
+    expect(secretsManager).not.toHaveReceivedCommandWith(GetSecretValueCommand, { SecretId: ADMIN_ARN });
+    expect(secretsManager).not.toHaveReceivedCommand(PutSecretValueCommand);
+  });
+
+  it("accepts a binding that lists this secret's full ARN", async () => {
+    givenAdmin(admin, ARN);
+    givenPending(undefined);
+    await strategy().createSecret(context("createSecret", withAdmin));
+    expect(secretsManager).toHaveReceivedCommand(PutSecretValueCommand);
+  });
+
+  it("createSecret refuses an admin secret for another host or port", async () => {
+    givenPending(undefined);
+    for (const elsewhere of [{ host: "other.internal" }, { port: 3307 }]) {
+      givenAdmin({ ...admin, ...elsewhere });
+      await expect(strategy().createSecret(context("createSecret", withAdmin))).rejects.toThrow(
+        /must name the same engine family, host and port/,
+      );
+    }
+    expect(secretsManager).not.toHaveReceivedCommand(PutSecretValueCommand);
+  });
+
+  it("refuses users that are the admin's own user or its clone, either way round", async () => {
+    givenPending(undefined);
+    for (const [adminUser, username] of [
+      ["admin", "admin"],
+      ["admin", "admin_clone"],
+      ["admin_clone", "admin"],
+      ["root_clone", "root_clone_clone"],
+    ]) {
+      givenAdmin({ ...admin, username: adminUser });
+      const refused = strategy().createSecret(context("createSecret", { ...withAdmin, username }));
+      await expect(refused, username).rejects.toMatchObject({ severity: "critical" });
+      await expect(refused, username).rejects.toThrow(/include the admin's own user or its clone/);
+    }
+    expect(secretsManager).not.toHaveReceivedCommand(PutSecretValueCommand);
+  });
+
+  it("setSecret refuses a secret whose AWSCURRENT password does not log in, before the admin acts", async () => {
+    givenPending({ ...withAdmin, username: "app_clone", password: NEW_PASSWORD });
+    database.users.set("admin", admin.password);
+    database.users.set("app", "Someone-Elses-Password-1");
+
+    const refused = strategy().setSecret(context("setSecret", withAdmin));
+
+    await expect(refused).rejects.toBeInstanceOf(AdminSecretRefusedError);
+    await expect(refused).rejects.toThrow(/AWSCURRENT password does not log in as "app"/);
+    expect(database.calls).toEqual([]);
+  });
+
+  it("setSecret refuses when the driver finds privileges the secret does not hold, and changes nothing", async () => {
+    givenPending({ ...withAdmin, username: "app_clone", password: NEW_PASSWORD });
+    database.users.set("admin", admin.password);
+    database.excess = 'user "app_clone" already holds CREATEROLE, which "app" lacks';
+
+    const refused = strategy().setSecret(context("setSecret", withAdmin));
+
+    await expect(refused).rejects.toMatchObject({ severity: "critical" });
+    await expect(refused).rejects.toThrow(/already holds CREATEROLE/);
+    expect(database.calls).toEqual(["compare app_clone with app"]);
   });
 
   it("testSecret failure leaves AWSCURRENT alone", async () => {

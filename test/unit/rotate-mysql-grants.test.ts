@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { TargetError } from "../../functions/rotate/errors.ts";
 import {
   account,
+  adminLevelGrants,
   defaultRoleStatement,
   grantSyncStatements,
   parseGrants,
@@ -182,5 +183,45 @@ describe("defaultRoleStatement (MySQL 8 mysql.default_roles)", () => {
     ]);
     expect(defaultRoleStatement([], [reader], grantee)).toEqual(["SET DEFAULT ROLE NONE TO 'app_clone'@'%'"]);
     expect(defaultRoleStatement([reader, writer], [writer, reader], grantee)).toEqual([]);
+  });
+});
+
+describe("adminLevelGrants", () => {
+  it("finds global privileges, the mysql schema, PROXY and roles held WITH ADMIN OPTION", () => {
+    // Arrange
+    const items = parseGrants(
+      [
+        "GRANT SELECT, RELOAD ON *.* TO `u`@`%`",
+        "GRANT INSERT ON `mysql`.`global_priv` TO `u`@`%`",
+        "GRANT PROXY ON ''@'%' TO `u`@`%`",
+        "GRANT `dba` TO `u`@`%` WITH ADMIN OPTION",
+        "GRANT `reader` TO `u`@`%`",
+        "GRANT SELECT, INSERT ON `appdb`.* TO `u`@`%` WITH GRANT OPTION",
+        "GRANT UPDATE (`note`) ON `appdb`.`orders` TO `u`@`%`",
+      ],
+      "u",
+      "%",
+    );
+
+    // Act
+    const found = adminLevelGrants(items);
+
+    // Assert
+    expect(found).toEqual([
+      "SELECT ON *.*",
+      "RELOAD ON *.*",
+      "INSERT ON `mysql`.`global_priv`",
+      "PROXY ON ''@'%'",
+      "`dba` WITH ADMIN OPTION",
+    ]);
+  });
+
+  it("finds nothing in an application's schema and table grants", () => {
+    const items = parseGrants(
+      ["GRANT USAGE ON *.* TO `u`@`%`", "GRANT ALL PRIVILEGES ON `appdb`.* TO `u`@`%` WITH GRANT OPTION"],
+      "u",
+      "%",
+    );
+    expect(adminLevelGrants(items)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import type { RotationStrategyName } from "../../../lib/finding.ts";
-import { SecretFormatError, TargetError, TestSecretFailedError } from "../errors.ts";
-import { AWSCURRENT, getPendingJson, getSecretJson } from "../secrets.ts";
+import { AdminSecretRefusedError, SecretFormatError, TargetError, TestSecretFailedError } from "../errors.ts";
+import { getPendingJson } from "../secrets.ts";
 import type { RotationStrategy, StepContext } from "../strategy.ts";
 import {
   alternateUsername,
@@ -10,9 +10,7 @@ import {
   type DatabaseSecret,
   DEFAULT_TEST_RETRY,
   describeTarget,
-  familyOf,
   generatePassword,
-  parseDatabaseSecret,
   pendingDatabaseSecret,
   storePendingOnce,
   type TestRetryPolicy,
@@ -21,6 +19,7 @@ import {
   usernameLength,
   withSession,
 } from "./database.ts";
+import { boundAdminSecret } from "./database-admin.ts";
 
 /**
  * Alternating users: the admin secret named by `masterarn` maintains `username` and `username_clone`
@@ -49,6 +48,8 @@ export function alternatingUsersStrategy(
 
     async createSecret(context) {
       const current = currentWithAdmin(context);
+      // Refuse an unbound admin before anything is stored, so a refused rotation leaves no AWSPENDING.
+      await boundAdminSecret(context, current);
       if (await getPendingJson(context.secretsManager, context.secretArn, context.token)) {
         context.logger.info("pending version already stored", ids(context));
         return;
@@ -75,14 +76,29 @@ export function alternatingUsersStrategy(
         context.logger.info("the pending user already logs in", ids(context));
         return;
       }
-      const admin = await adminSecret(context, current);
+      const { admin, adminArn } = await boundAdminSecret(context, current);
+      // The admin acts only for a secret that already holds its current user: one whose stored
+      // password logs in. Otherwise any secret could name another user and have the admin take it over.
+      const own = await tryLogin(driver, current, context, "AWSCURRENT");
+      if (!own) {
+        throw new AdminSecretRefusedError(
+          context.secretArn,
+          adminArn,
+          `its AWSCURRENT password does not log in as "${current.username}", so nothing shows that this secret holds that user (was the password changed outside Vigil? reset it by hand and store it as AWSCURRENT)`,
+        );
+      }
+      await own.close();
       const session = await tryLogin(driver, admin, context, "admin (masterarn)");
       if (!session) {
         throw new TargetError(
-          `${describeTarget(admin)} refuses the admin credential of ${current.masterarn} (masterarn); nothing was changed`,
+          `${describeTarget(admin)} refuses the admin credential of ${adminArn} (masterarn); nothing was changed`,
         );
       }
-      await withSession(session, (s) => driver.prepareAlternateUser(s, current, pending));
+      await withSession(session, async (s) => {
+        const excess = await driver.excessPrivileges(s, current, pending);
+        if (excess) throw new AdminSecretRefusedError(context.secretArn, adminArn, excess);
+        await driver.prepareAlternateUser(s, current, pending);
+      });
       context.logger.info("prepared the pending user", { ...ids(context), user: pending.username });
     },
 
@@ -97,15 +113,4 @@ export function alternatingUsersStrategy(
       );
     },
   };
-
-  async function adminSecret(context: StepContext, current: DatabaseSecret & { masterarn: string }) {
-    const json = await getSecretJson(context.secretsManager, current.masterarn, AWSCURRENT);
-    const admin = parseDatabaseSecret(json, `${current.masterarn} (admin secret named by masterarn)`);
-    if (familyOf(admin) !== driver.family) {
-      throw new SecretFormatError(
-        `Secret ${current.masterarn} (masterarn of ${context.secretArn}) is a ${admin.engine} secret, not ${driver.family}`,
-      );
-    }
-    return admin;
-  }
 }

@@ -222,6 +222,16 @@ export interface DatabaseDriver {
    * and sets its password. Idempotent; the password is set last, so a target that logs in with it is done.
    */
   prepareAlternateUser(admin: DatabaseSession, source: DatabaseSecret, target: DatabaseSecret): Promise<void>;
+  /**
+   * Alternating users, as admin, read-only and before any change: what would let `target` hold more than
+   * the secret already does through `source` (an admin-level privilege of either user, or one an existing
+   * `target` keeps that `source` lacks), in words naming the users; undefined when nothing.
+   */
+  excessPrivileges(
+    admin: DatabaseSession,
+    source: DatabaseSecret,
+    target: DatabaseSecret,
+  ): Promise<string | undefined>;
   /** A read-only check run as the new credential in testSecret: the session is the expected user. */
   checkSession(session: DatabaseSession, secret: DatabaseSecret): Promise<void>;
 }

@@ -167,10 +167,18 @@ function grantSpellings(user: string, host: string): string[] {
  * (its USAGE line carries the password hash).
  */
 export function parseGrants(lines: readonly string[], user: string, host: string): GrantItem[] {
-  const spellings = grantSpellings(user, host);
+  return parseGrantLines(lines, grantSpellings(user, host), account(user, host));
+}
+
+/** parseGrants for a grantee spelled as SHOW GRANTS prints it (`spellings`), named `grantee` in errors. */
+function parseGrantLines(
+  lines: readonly string[],
+  spellings: readonly string[],
+  grantee: string,
+): GrantItem[] {
   const unreadable = (what: string) =>
     new TargetError(
-      `SHOW GRANTS for ${account(user, host)} returned ${what} that Vigil cannot copy; copy that account's privileges to its alternate user by hand, or remove them`,
+      `SHOW GRANTS for ${grantee} returned ${what} that Vigil cannot copy; copy that account's privileges to its alternate user by hand, or remove them`,
     );
   const items: GrantItem[] = [];
   for (const line of lines) {
@@ -313,6 +321,52 @@ async function showGrants(session: DatabaseSession, user: string, host: string):
   return rows.map((row) => String(Object.values(row)[0]));
 }
 
+/**
+ * The admin-level grants in `items`: any privilege on *.* or on the `mysql` schema (both reach the grant
+ * tables), PROXY, and a role held WITH ADMIN OPTION. Privileges on other schemas, tables and columns
+ * (WITH GRANT OPTION included) are an application's.
+ */
+export function adminLevelGrants(items: readonly GrantItem[]): string[] {
+  const found: string[] = [];
+  for (const item of items) {
+    if (item.kind === "role" && item.admin) found.push(`${item.privilege} WITH ADMIN OPTION`);
+    if (item.kind !== "privilege") continue;
+    const schema = item.object.split(".", 1)[0]!.replace(/[`"]/g, "").toLowerCase();
+    if (item.object === "*.*" || schema === "mysql" || item.privilege.toUpperCase() === "PROXY") {
+      found.push(`${item.privilege} ON ${item.object}`);
+    }
+  }
+  return found;
+}
+
+/** Every grant `user` holds on any host, its roles' grants included (roles of roles too). */
+async function effectiveGrants(session: DatabaseSession, user: string): Promise<GrantItem[]> {
+  const hosts = await session.run(
+    "SELECT account hosts",
+    `SELECT Host AS host FROM mysql.user WHERE User = ${quoteString(user)}`,
+  );
+  const items: GrantItem[] = [];
+  for (const host of hosts.map((row) => text(row.host))) {
+    items.push(...parseGrants(await showGrants(session, user, host), user, host));
+  }
+  // A role is spelled as SHOW GRANTS printed it: `role` (MariaDB) or `role`@`host` (MySQL 8).
+  const seen = new Set<string>();
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index]!;
+    if (item.kind !== "role" || seen.has(item.privilege)) continue;
+    seen.add(item.privilege);
+    const rows = await session.run("SHOW GRANTS (role)", `SHOW GRANTS FOR ${item.privilege}`);
+    items.push(
+      ...parseGrantLines(
+        rows.map((row) => String(Object.values(row)[0])),
+        [item.privilege],
+        `role ${item.privilege}`,
+      ),
+    );
+  }
+  return items;
+}
+
 /** MySQL, Aurora MySQL and MariaDB over `mysql2`. */
 export const mysqlDriver: DatabaseDriver = {
   family: "mysql",
@@ -430,6 +484,18 @@ export const mysqlDriver: DatabaseDriver = {
       `ALTER USER ${hosts.map((host) => `${account(target.username, host)} IDENTIFIED BY ${password}`).join(", ")} ACCOUNT UNLOCK`,
       { sensitive: true },
     );
+  },
+
+  async excessPrivileges(admin, source, target) {
+    await (admin as MysqlSession).usePlainSqlMode();
+    // The target's own grants need no comparison: prepareAlternateUser replaces them with the source's.
+    for (const user of [source.username, target.username]) {
+      const adminLevel = adminLevelGrants(await effectiveGrants(admin, user));
+      if (adminLevel.length > 0) {
+        return `user "${user}" holds admin-level privileges (${[...new Set(adminLevel)].join(", ")}); such a user is rotated single-user, never through the admin secret`;
+      }
+    }
+    return undefined;
   },
 
   async checkSession(session, secret) {

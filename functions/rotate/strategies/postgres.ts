@@ -17,6 +17,17 @@ import {
 // SQLSTATEs of a refused credential: invalid_password, invalid_authorization_specification.
 const LOGIN_REJECTED = new Set(["28P01", "28000"]);
 
+// Role attributes compared between the two users; all but CREATEDB make a role an administrator.
+const ROLE_ATTRIBUTES = [
+  ["SUPERUSER", "rolsuper"],
+  ["CREATEROLE", "rolcreaterole"],
+  ["CREATEDB", "rolcreatedb"],
+  ["REPLICATION", "rolreplication"],
+  ["BYPASSRLS", "rolbypassrls"],
+] as const;
+// Predefined roles that reach the server's files or run programs on it: as powerful as a superuser.
+const SERVER_ACCESS_ROLES = ["pg_execute_server_program", "pg_read_server_files", "pg_write_server_files"];
+
 /** A quoted identifier: any character, double quotes doubled (as pg's escapeIdentifier). */
 export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -176,6 +187,48 @@ export const postgresDriver: DatabaseDriver = {
       }
       throw error;
     }
+  },
+
+  async excessPrivileges(admin, source, target) {
+    // Effective privileges: each role's own attributes and those of every role it is a member of.
+    const rows = await admin.run(
+      "SELECT role privileges",
+      `SELECT u.rolname::text AS name, ${ROLE_ATTRIBUTES.map(([attribute, column]) => `bool_or(m.${column}) AS "${attribute}"`).join(", ")},
+         COALESCE(array_agg(m.rolname::text ORDER BY m.rolname) FILTER (WHERE m.oid <> u.oid), '{}') AS roles
+       FROM pg_roles u JOIN pg_roles m ON pg_has_role(u.oid, m.oid, 'MEMBER')
+       WHERE u.rolname IN (${quoteLiteral(source.username)}, ${quoteLiteral(target.username)})
+       GROUP BY u.rolname`,
+    );
+    const held = (user: string) => {
+      const row = rows.find((candidate) => candidate.name === user);
+      if (!row) return { attributes: [] as string[], roles: [] as string[] };
+      return {
+        attributes: ROLE_ATTRIBUTES.map(([attribute]) => attribute).filter((a) => row[a] === true),
+        roles: (row.roles as string[]) ?? [],
+      };
+    };
+    for (const user of [source.username, target.username]) {
+      const { attributes, roles } = held(user);
+      const adminLevel = [
+        ...attributes.filter((attribute) => attribute !== "CREATEDB"),
+        ...roles
+          .filter((role) => SERVER_ACCESS_ROLES.includes(role))
+          .map((role) => `membership in "${role}"`),
+      ];
+      if (adminLevel.length > 0) {
+        return `user "${user}" is admin-level (${adminLevel.join(", ")}, directly or through a role it belongs to); such a user is rotated single-user, never through the admin secret`;
+      }
+    }
+    const have = held(source.username);
+    const extra = held(target.username);
+    const excess = [
+      ...extra.attributes.filter((attribute) => !have.attributes.includes(attribute)),
+      ...extra.roles
+        .filter((role) => role !== source.username && !have.roles.includes(role))
+        .map((role) => `membership in "${role}"`),
+    ];
+    if (excess.length === 0) return undefined;
+    return `user "${target.username}" already holds ${excess.join(", ")}, which "${source.username}" lacks; setting its password would hand those to this secret`;
   },
 
   async checkSession(session, secret) {
