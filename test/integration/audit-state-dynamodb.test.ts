@@ -1,0 +1,123 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DynamoScanState } from "../../functions/audit-scan/state-dynamodb.ts";
+import { type Sandbox, startSandbox } from "../../local/sandbox.ts";
+
+let sandbox: Sandbox;
+let client: DynamoDBClient;
+const NOW = Date.parse("2026-12-01T12:00:00Z");
+
+/** A fresh DynamoScanState: a separate container, with its own (empty) caches. */
+const container = () =>
+  new DynamoScanState({ client, tableName: sandbox.env.STATE_TABLE_NAME!, now: () => NOW });
+
+beforeAll(async () => {
+  sandbox = await startSandbox();
+  client = new DynamoDBClient(sandbox.clientConfig());
+});
+
+afterAll(async () => {
+  client.destroy();
+  await sandbox.stop();
+});
+
+describe("DynamoScanState on the sandbox's DynamoDB", () => {
+  it("counts every distinct member once when 20 containers add at the same time", async () => {
+    const sizes = await Promise.all(
+      Array.from({ length: 20 }, (_, index) =>
+        container().addDistinct("bulk#role/x", `secret-${index}`, NOW + 60_000),
+      ),
+    );
+    const again = await container().addDistinct("bulk#role/x", "secret-3", NOW + 60_000);
+
+    expect(Math.max(...sizes)).toBe(20);
+    expect(new Set(sizes).size).toBe(20);
+    expect(again).toBe(20);
+  });
+
+  it("grants a claim to exactly one of 10 concurrent containers", async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => container().claimOnce("finding-abc", NOW + 86_400_000)),
+    );
+
+    expect(answers.filter(Boolean)).toHaveLength(1);
+  });
+
+  it("lets an expired claim be taken again", async () => {
+    await container().claimOnce("finding-old", NOW - 1000);
+
+    expect(await container().claimOnce("finding-old", NOW + 1000)).toBe(true);
+  });
+
+  it("keeps the earliest first-seen time whatever order the records come in", async () => {
+    const first = await container().recordSeen("reader#a#b", NOW);
+    const earlier = await container().recordSeen("reader#a#b", NOW - 5000);
+    const later = await container().recordSeen("reader#a#b", NOW + 5000);
+
+    expect([first, earlier, later]).toEqual([undefined, NOW, NOW - 5000]);
+  });
+
+  it("keeps the account's earliest record time across containers", async () => {
+    const answers = [
+      await container().noteEarliest(NOW),
+      await container().noteEarliest(NOW - 10_000),
+      await container().noteEarliest(NOW + 10_000),
+    ];
+
+    expect(answers).toEqual([NOW, NOW - 10_000, NOW - 10_000]);
+  });
+
+  it("moves a checkpoint forwards only", async () => {
+    const state = container();
+    await state.writeCheckpoint("us-east-1", "kms.amazonaws.com", {
+      processedUntilMs: 2000,
+      chunkMs: 60_000,
+    });
+    await state.writeCheckpoint("us-east-1", "kms.amazonaws.com", { processedUntilMs: 1000 });
+
+    expect(await state.readCheckpoint("us-east-1", "kms.amazonaws.com")).toEqual({
+      processedUntilMs: 2000,
+      chunkMs: 60_000,
+    });
+    expect(await state.readCheckpoint("us-east-1", "cloudtrail.amazonaws.com")).toBeUndefined();
+  });
+
+  it("holds a region's lease for one invocation until it is released", async () => {
+    const state = container();
+
+    const first = await state.acquireLease("lookup#eu-west-1", "a", NOW + 60_000);
+    const second = await state.acquireLease("lookup#eu-west-1", "b", NOW + 60_000);
+    await state.releaseLease("lookup#eu-west-1", "b");
+    const stillHeld = await state.acquireLease("lookup#eu-west-1", "b", NOW + 60_000);
+    await state.releaseLease("lookup#eu-west-1", "a");
+    const afterRelease = await state.acquireLease("lookup#eu-west-1", "b", NOW + 60_000);
+
+    expect([first, second, stillHeld, afterRelease]).toEqual([true, false, false, true]);
+  });
+
+  it("remembers processed event ids in batches beyond DynamoDB's per-call limits", async () => {
+    const ids = Array.from({ length: 130 }, (_, index) => `event-${index}`);
+    await container().markEvents(ids.slice(0, 70), NOW + 86_400_000);
+
+    const seen = await container().seenEvents(ids);
+
+    expect(seen).toEqual(new Set(ids.slice(0, 70)));
+  });
+
+  it("lists, opens and closes compliance groups", async () => {
+    const state = container();
+    const group = (key: string) => ({
+      groupKey: key,
+      rule: "rotation-overdue",
+      severity: "medium" as const,
+      secretArn: "arn:aws:secretsmanager:us-east-1:111122223333:secret:db-AbCdEf",
+      title: "db: rotation overdue by 3 days",
+    });
+    await state.updateComplianceGroups([group("g1"), group("g2")], []);
+    await state.updateComplianceGroups([], ["g1"]);
+
+    const open = await state.openComplianceGroups();
+
+    expect([...open.values()]).toEqual([group("g2")]);
+  });
+});
