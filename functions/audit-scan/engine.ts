@@ -53,14 +53,7 @@ export function createScanner(deps: ScannerDependencies): {
   const rules = deps.rules ?? RULES;
   const batchSize = deps.batchSize ?? DEFAULT_BATCH;
   const rotation = new RotationTracker(state);
-  const context: RuleContext = {
-    policy,
-    secretPolicy: (secretArn) => secretPolicyFor(policy, secretArn),
-    isRotationRole: (event) => principalMatches(policy.rotationRoles, event.principal.id),
-    isExpectedWriter: (event, secretArn) =>
-      principalMatches(policy.rotationRoles, event.principal.id) ||
-      principalMatches(secretPolicyFor(policy, secretArn).writers, event.principal.id),
-  };
+  const context = ruleContext(policy);
 
   async function judge(batch: AuditEvent[], result: ScanResult): Promise<void> {
     if (batch.length === 0) return;
@@ -137,7 +130,7 @@ export function createScanner(deps: ScannerDependencies): {
     }
     const claimFor = signal.kind === "first-seen" ? FIRST_SEEN_CLAIM_MS : CLAIM_MS;
     if (!(await state.claimOnce(item.id, Math.max(first.timeMs, nowMs) + claimFor))) return undefined;
-    return toFinding(rule, item.id, detection, events, count, signal.kind);
+    return toFinding(rule, item.id, detection, events, count, signal);
   }
 
   return {
@@ -172,6 +165,18 @@ export function createScanner(deps: ScannerDependencies): {
   };
 }
 
+/** What rules may ask about the policy (the engine's context; tests evaluate single rules with it). */
+export function ruleContext(policy: Policy): RuleContext {
+  return {
+    policy,
+    secretPolicy: (secretArn) => secretPolicyFor(policy, secretArn),
+    isRotationRole: (event) => principalMatches(policy.rotationRoles, event.principal.id),
+    isExpectedWriter: (event, secretArn) =>
+      principalMatches(policy.rotationRoles, event.principal.id) ||
+      principalMatches(secretPolicyFor(policy, secretArn).writers, event.principal.id),
+  };
+}
+
 function collect(pending: Map<string, Pending>, rule: Rule, signal: Signal, event: AuditEvent) {
   const group = signal.detection.group;
   const id =
@@ -199,14 +204,14 @@ function toFinding(
   detection: Detection,
   events: readonly AuditEvent[],
   count: number,
-  kind: Signal["kind"],
+  signal: Signal,
 ): Finding {
   const sorted = [...events].sort((a, b) => a.timeMs - b.timeMs || a.eventId.localeCompare(b.eventId));
   const first = sorted[0] as AuditEvent;
   const last = sorted[sorted.length - 1] as AuditEvent;
   const times =
-    kind === "window"
-      ? ""
+    signal.kind === "window"
+      ? ` ${count} ${signal.unit} within ${signal.windowMs / 60_000} minutes (threshold ${signal.threshold}), from ${first.time} to ${last.time}.`
       : sorted.length === 1
         ? ` At ${first.time}.`
         : ` ${sorted.length} times from ${first.time} to ${last.time}.`;

@@ -57,7 +57,16 @@ export type Signal =
   /** Fires at once (once per group per UTC day). */
   | { kind: "alert"; detection: Detection }
   /** Fires when the distinct members at key reach threshold within windowMs. */
-  | { kind: "window"; key: string; member: string; threshold: number; windowMs: number; detection: Detection }
+  | {
+      kind: "window";
+      key: string;
+      member: string;
+      threshold: number;
+      windowMs: number;
+      /** What the members are, for the summary ("distinct secrets", "failed calls"). */
+      unit: string;
+      detection: Detection;
+    }
   /** Fires when key is seen for the first time after the learning period. */
   | { kind: "first-seen"; key: string; detection: Detection };
 
@@ -109,4 +118,37 @@ export function isValueRead(event: AuditEvent): boolean {
 /** True when the call succeeded (CloudTrail records failures with an errorCode). */
 export function succeeded(event: AuditEvent): boolean {
   return event.errorCode === undefined;
+}
+
+/** The who/where fields every detection about one event carries. */
+export function about(
+  event: AuditEvent,
+  extra: Record<string, unknown> = {},
+): Pick<Detection, "principal" | "sourceIp" | "details"> {
+  const { principal, origin } = event;
+  return {
+    principal: principal.id,
+    ...(origin.sourceIp ? { sourceIp: origin.sourceIp } : {}),
+    details: {
+      eventName: event.eventName,
+      principalType: principal.type,
+      ...(principal.session ? { session: principal.session } : {}),
+      ...(principal.invokedBy ? { invokedBy: principal.invokedBy } : {}),
+      ...(principal.accessKeyId ? { accessKeyId: principal.accessKeyId } : {}),
+      ...(event.errorCode ? { errorCode: event.errorCode } : {}),
+      origin,
+      ...extra,
+    },
+  };
+}
+
+/** The secret's name, for titles (`arn:...:secret:NAME` -> `NAME`). */
+export function nameOf(secretArn: string): string {
+  const at = secretArn.indexOf(":secret:");
+  return at === -1 ? secretArn : secretArn.slice(at + ":secret:".length);
+}
+
+/** True for callers no policy names: AWS services acting for the account (`type: AWSService`). */
+export function isAwsService(event: AuditEvent): boolean {
+  return event.principal.type === "AWSService";
 }

@@ -1,4 +1,4 @@
-import { describeOrigin, describePrincipal, type Rule } from "../rule.ts";
+import { about, describeOrigin, describePrincipal, type Rule } from "../rule.ts";
 
 /** Any call naming a canary secret: nothing legitimate ever touches one. */
 export const canaryTouched: Rule = {
@@ -21,10 +21,8 @@ export const canaryTouched: Rule = {
           title: `Canary secret touched: ${event.eventName} by ${event.principal.id}`,
           summary: `${describePrincipal(event)} called ${event.eventName}${event.errorCode ? ` (${event.errorCode})` : ""} on the canary secret ${secretArn} from ${describeOrigin(event)}. Nothing legitimate uses a canary.`,
           secretArn,
-          principal: event.principal.id,
-          ...(event.origin.sourceIp ? { sourceIp: event.origin.sourceIp } : {}),
           group: `${secretArn}|${event.principal.id}`,
-          details: { eventName: event.eventName, session: event.principal.session, origin: event.origin },
+          ...about(event),
         },
       }));
   },

@@ -1,5 +1,5 @@
 import type { AuditEvent } from "../normalise.ts";
-import { describeOrigin, describePrincipal, type Rule, type Signal, succeeded } from "../rule.ts";
+import { about, describeOrigin, describePrincipal, type Rule, type Signal, succeeded } from "../rule.ts";
 
 /** CloudTrail stopped, deleted, or told to stop recording the events the scanner reads. */
 export const trailTampering: Rule = {
@@ -21,16 +21,9 @@ export const trailTampering: Rule = {
       detection: {
         severity: problem.severity,
         title: `CloudTrail ${problem.what}: ${trail}`,
-        summary: `${describePrincipal(event)} ${problem.what} (${event.eventName} on ${trail}) from ${describeOrigin(event)}. ${problem.impact}`,
-        principal: event.principal.id,
-        ...(event.origin.sourceIp ? { sourceIp: event.origin.sourceIp } : {}),
+        summary: `${describePrincipal(event)} called ${event.eventName} on the trail ${trail} from ${describeOrigin(event)}: ${problem.what}. ${problem.impact}`,
         group: `${event.account}|${event.region}|${trail}`,
-        details: {
-          eventName: event.eventName,
-          trail,
-          session: event.principal.session,
-          origin: event.origin,
-        },
+        ...about(event, { trail }),
       },
     };
     return [signal];
@@ -92,7 +85,10 @@ function exclusionsOf(selector: unknown): string[] {
 
 function trailName(event: AuditEvent): string {
   const name = event.request.name ?? event.request.trailName;
-  return typeof name === "string" ? name : "(unnamed trail)";
+  // StopLogging and DeleteTrail take the name or the ARN; the title keeps the name.
+  return typeof name === "string"
+    ? name.replace(/^arn:[^:]+:cloudtrail:[^:]*:\d*:trail\//, "")
+    : "(unnamed trail)";
 }
 
 function list(value: unknown): unknown[] {

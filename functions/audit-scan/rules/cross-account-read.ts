@@ -1,0 +1,47 @@
+import { principalMatches } from "../policy.ts";
+import {
+  about,
+  describeOrigin,
+  describePrincipal,
+  forSensitivity,
+  isAwsService,
+  isValueRead,
+  nameOf,
+  type Rule,
+  succeeded,
+} from "../rule.ts";
+
+/** A secret's value read by a principal of another AWS account. */
+export const crossAccountRead: Rule = {
+  id: "cross-account-read",
+  severity: "high",
+  description:
+    "Fires when a principal from another AWS account reads a secret's value (the secret's resource policy and KMS key let it). Cross-account access is rare and deliberate; when it was not deliberate, the secret has left the account's control. Principals listed in the secret's `readers` are expected. Severity is critical for `sensitivity: critical` secrets.",
+  runbook:
+    "Identify the other account (is it one of the organisation's?). Read the secret's resource policy (`aws secretsmanager get-resource-policy`) and the KMS key policy to see what grants the access; remove it if unintended, and rotate the secret.",
+  falsePositives:
+    "Shared secrets consumed from another account of the organisation by design: list those roles in the secret's `readers`.",
+  evaluate(event, context) {
+    if (!isValueRead(event) || !succeeded(event) || isAwsService(event)) return [];
+    const from = event.principal.accountId;
+    if (!from) return [];
+    return event.secretArns.flatMap((secretArn) => {
+      const owner = secretArn.split(":")[4];
+      const secret = context.secretPolicy(secretArn);
+      if (from === owner || principalMatches(secret.readers ?? [], event.principal.id)) return [];
+      return [
+        {
+          kind: "alert" as const,
+          detection: {
+            severity: forSensitivity("high", secret),
+            title: `Cross-account read of ${nameOf(secretArn)} by account ${from}`,
+            summary: `${describePrincipal(event)} of account ${from} read ${secretArn} (account ${owner}) from ${describeOrigin(event)}.`,
+            secretArn,
+            group: `${secretArn}|${event.principal.id}`,
+            ...about(event, { callerAccount: from }),
+          },
+        },
+      ];
+    });
+  },
+};

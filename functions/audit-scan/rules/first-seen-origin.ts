@@ -1,0 +1,48 @@
+import {
+  about,
+  describePrincipal,
+  forSensitivity,
+  isAwsService,
+  isValueRead,
+  nameOf,
+  type Rule,
+  succeeded,
+} from "../rule.ts";
+import { fromExpectedOrigin, originKey } from "./origin.ts";
+
+/** A known reader of a secret reading it from a network or tool it never used before. */
+export const firstSeenOrigin: Rule = {
+  id: "first-seen-origin",
+  severity: "low",
+  description:
+    'Fires the first time a principal reads a secret from a new origin after the learning period. An origin is coarse on purpose: the VPC endpoint, else "private network", else the /24 (IPv4) or /48 (IPv6) of a public address — together with the client family (`aws-cli`, `Boto3`, `aws-sdk-js`, a browser). The application\'s own credentials used from a laptop, or with the AWS CLI instead of the SDK, look like this. Severity is medium for `sensitivity: critical` secrets.',
+  runbook:
+    "Compare the origin with where the principal normally runs (the finding's details hold the address, endpoint and user agent). If the credentials were used from somewhere they should not be, revoke the session and rotate the secret; if the workload moved (new VPC endpoint, new NAT address), nothing to do — later reads from there are quiet.",
+  falsePositives:
+    "Workloads moving to a new VPC endpoint or NAT gateway, engineers switching tools. Reads through AWS services and origins the secret's policy lists under `origins` never trigger it.",
+  evaluate(event, context) {
+    if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
+      return [];
+    if (event.principal.viaService) return [];
+    const principal = event.principal.id;
+    const origin = originKey(event);
+    return event.secretArns.flatMap((secretArn) => {
+      const secret = context.secretPolicy(secretArn);
+      if (secret.origins && fromExpectedOrigin(event, secret)) return [];
+      return [
+        {
+          kind: "first-seen" as const,
+          key: `baseline#origin#${principal}#${secretArn}#${origin}`,
+          detection: {
+            severity: forSensitivity("low", secret),
+            title: `${nameOf(secretArn)} read from a new origin: ${origin}`,
+            summary: `${describePrincipal(event)} read ${secretArn} from ${origin} (${event.origin.sourceIp ?? "no address"}) for the first time since the scanner started learning.`,
+            secretArn,
+            group: `${secretArn}|${principal}|${origin}`,
+            ...about(event, { originKey: origin }),
+          },
+        },
+      ];
+    });
+  },
+};

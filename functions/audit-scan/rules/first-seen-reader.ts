@@ -1,0 +1,47 @@
+import { principalMatches } from "../policy.ts";
+import {
+  about,
+  describeOrigin,
+  describePrincipal,
+  forSensitivity,
+  isAwsService,
+  isValueRead,
+  nameOf,
+  type Rule,
+  succeeded,
+} from "../rule.ts";
+
+/** A principal reading a secret it never read before, once the learning period is over. */
+export const firstSeenReader: Rule = {
+  id: "first-seen-reader",
+  severity: "medium",
+  description:
+    "Fires the first time a principal (a role — whatever its session is called — or a user) reads a secret's value after the learning period (`learningDays` from the earliest record the scanner has seen). Stolen credentials are usually used against secrets their owner never touched. Severity is high for `sensitivity: critical` secrets and low when an AWS service made the call on the principal's behalf.",
+  runbook:
+    "Ask the owner of the principal whether it was meant to read this secret (a new feature, a new deployment). If not: check the session and origin in the finding, the principal's other calls around that time, revoke its sessions and rotate the secret.",
+  falsePositives:
+    "New services and new features reading their secrets for the first time, quarterly jobs (backup, audit) that run less often than the learning period. Principals listed in the secret's `readers` never trigger it; add expected ones there, or a dated suppression for periodic jobs.",
+  evaluate(event, context) {
+    if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
+      return [];
+    const principal = event.principal.id;
+    return event.secretArns.flatMap((secretArn) => {
+      const secret = context.secretPolicy(secretArn);
+      if (secret.readers && principalMatches(secret.readers, principal)) return [];
+      return [
+        {
+          kind: "first-seen" as const,
+          key: `baseline#reader#${principal}#${secretArn}`,
+          detection: {
+            severity: event.principal.viaService ? "low" : forSensitivity("medium", secret),
+            title: `First read of ${nameOf(secretArn)} by ${principal}`,
+            summary: `${describePrincipal(event)} read ${secretArn} for the first time since the scanner started learning, from ${describeOrigin(event)}.`,
+            secretArn,
+            group: `${secretArn}|${principal}`,
+            ...about(event),
+          },
+        },
+      ];
+    });
+  },
+};

@@ -1,0 +1,35 @@
+import { isIP } from "node:net";
+import type { AuditEvent } from "../normalise.ts";
+import { ipInCidrs, type SecretPolicy } from "../policy.ts";
+
+/** True when the call came through one of the secret's expected VPC endpoints or CIDRs. */
+export function fromExpectedOrigin(event: AuditEvent, secret: SecretPolicy): boolean {
+  const origins = secret.origins;
+  if (!origins) return true;
+  const { vpcEndpointId, sourceIp } = event.origin;
+  return (
+    (vpcEndpointId !== undefined && origins.vpcEndpoints.includes(vpcEndpointId)) ||
+    ipInCidrs(sourceIp, origins.cidrs)
+  );
+}
+
+const PRIVATE = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"];
+
+/**
+ * A coarse, stable name for where a call came from: the VPC endpoint, else "private network", else the
+ * /24 (IPv4) or /48 (IPv6) of a public address; plus the client's family (`aws-cli`, `Boto3`, ...), so
+ * stolen credentials used with another tool or from another network show up as a new origin while
+ * tasks moving between private addresses or an SDK upgrade do not.
+ */
+export function originKey(event: AuditEvent): string {
+  const { vpcEndpointId, sourceIp, userAgent } = event.origin;
+  const agent = (userAgent ?? "unknown").split(/[/ ]/)[0];
+  let network: string;
+  if (vpcEndpointId) network = vpcEndpointId;
+  else if (!sourceIp) network = "unknown";
+  else if (isIP(sourceIp) === 0) network = sourceIp;
+  else if (ipInCidrs(sourceIp, PRIVATE)) network = "private network";
+  else if (isIP(sourceIp) === 4) network = `${sourceIp.split(".").slice(0, 3).join(".")}.0/24`;
+  else network = `${sourceIp.split(":").slice(0, 3).join(":")}::/48`;
+  return `${network} (${agent})`;
+}

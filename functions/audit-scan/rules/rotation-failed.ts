@@ -1,0 +1,56 @@
+import { rotationGroupKey } from "../../../lib/finding.ts";
+import { nameOf, type Rule } from "../rule.ts";
+
+/** Secrets Manager reports a rotation failed or was abandoned; a later success resolves it. */
+export const rotationFailed: Rule = {
+  id: "rotation-failed",
+  severity: "high",
+  description:
+    "Fires on Secrets Manager's RotationFailed service event (high) and RotationAbandoned (medium: the rotation was given up and may have left an AWSPENDING version behind). The finding shares its group with the rotate function's own failure findings (`rotation:<secret ARN>`), and RotationSucceeded for the same secret sends a `resolved` finding that closes the incident.",
+  runbook:
+    "Read the rotate function's logs for the secret (the error message names the step). docs/rotation.md has the runbook per strategy; once fixed, `aws secretsmanager rotate-secret --secret-id ...` rotates again and the success resolves this finding.",
+  falsePositives:
+    "A database briefly unreachable during maintenance fails a rotation that the next attempt completes; the success resolves the incident.",
+  evaluate(event) {
+    if (event.service !== "secretsmanager" || event.eventType !== "AwsServiceEvent") return [];
+    const name = event.eventName;
+    if (name !== "RotationFailed" && name !== "RotationAbandoned" && name !== "RotationSucceeded") return [];
+    const fullArn =
+      typeof event.additional.SecretId === "string" ? event.additional.SecretId : event.secretArns[0];
+    const secretArn = event.secretArns[0];
+    if (!fullArn || !secretArn) return [];
+    const detail = { eventName: name, ...(event.errorMessage ? { error: event.errorMessage } : {}) };
+    if (name === "RotationSucceeded") {
+      return [
+        {
+          kind: "alert",
+          detection: {
+            severity: "info",
+            title: `Rotation of ${nameOf(secretArn)} succeeded`,
+            summary: `Secrets Manager reports that the rotation of ${secretArn} succeeded.`,
+            secretArn,
+            group: `${secretArn}|succeeded`,
+            groupKey: rotationGroupKey(fullArn),
+            resolves: true,
+            details: detail,
+          },
+        },
+      ];
+    }
+    const failed = name === "RotationFailed";
+    return [
+      {
+        kind: "alert",
+        detection: {
+          severity: failed ? "high" : "medium",
+          title: `Rotation of ${nameOf(secretArn)} ${failed ? "failed" : "abandoned"}`,
+          summary: `Secrets Manager reports that the rotation of ${secretArn} ${failed ? "failed" : "was abandoned"}${event.errorMessage ? `: ${event.errorMessage}` : ""}. The current value stays in use${failed ? "" : "; an AWSPENDING version may be left behind"}.`,
+          secretArn,
+          group: `${secretArn}|${name}`,
+          groupKey: rotationGroupKey(fullArn),
+          details: detail,
+        },
+      },
+    ];
+  },
+};
