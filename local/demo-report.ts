@@ -125,7 +125,7 @@ export function printStory(
     lines.push(
       findings.length > 0
         ? `  Vigil's CloudTrail scanner turned them into ${findings.length} finding(s), below.`
-        : "  Nothing paged for them: Vigil's CloudTrail scanner, which turns records like these into alerts, is not built yet.",
+        : "  Nothing paged for them: the demo does not run Vigil's CloudTrail scanner (which turns records like these into alerts) yet.",
     );
   }
 
