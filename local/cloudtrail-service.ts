@@ -1,5 +1,6 @@
+import { randomUUID } from "node:crypto";
 import { awsJson } from "./aws-json.ts";
-import { consoleDate, lowerCamel } from "./cloudtrail.ts";
+import { type CloudTrailRecord, consoleDate, lowerCamel } from "./cloudtrail.ts";
 import { AwsServiceError, SandboxError } from "./errors.ts";
 import { awsFaults, type SandboxService, type ServiceContext, type ServiceFactory } from "./service.ts";
 
@@ -10,6 +11,14 @@ import { awsFaults, type SandboxService, type ServiceContext, type ServiceFactor
 export const cloudTrailService = ((context: ServiceContext) => {
   const limiter = new RateLimiter(context.options.lookupEventsPerSecond ?? 2);
   const trail = context.trail;
+  trail.onRecord((record) => {
+    if (!deliveredToEventBridge(record)) return;
+    context.scanner.deliver(
+      "eventbridge:AWS API Call via CloudTrail",
+      `${record.eventSource.replace(".amazonaws.com", "")}:${record.eventName}`,
+      eventBridgeEvent(record),
+    );
+  });
   return {
     name: "cloudtrail",
     protocol: awsJson({
@@ -55,6 +64,37 @@ export const cloudTrailService = ((context: ServiceContext) => {
     },
   } satisfies SandboxService;
 }) satisfies ServiceFactory;
+
+/** The event sources whose write calls EventBridge delivers to the scanner's near-real-time rule. */
+const eventBridgeSources = new Set([
+  "secretsmanager.amazonaws.com",
+  "kms.amazonaws.com",
+  "cloudtrail.amazonaws.com",
+]);
+
+/** The scanner's rule: write-side API calls (successful or refused) of Secrets Manager, KMS and CloudTrail. */
+function deliveredToEventBridge(record: CloudTrailRecord): boolean {
+  return (
+    record.eventType === "AwsApiCall" &&
+    String(record.readOnly) !== "true" &&
+    eventBridgeSources.has(record.eventSource)
+  );
+}
+
+/** A CloudTrail record as EventBridge delivers it: the "AWS API Call via CloudTrail" envelope, the record as detail. */
+export function eventBridgeEvent(record: CloudTrailRecord): Record<string, unknown> {
+  return {
+    version: "0",
+    id: randomUUID(),
+    "detail-type": "AWS API Call via CloudTrail",
+    source: `aws.${record.eventSource.replace(".amazonaws.com", "")}`,
+    account: record.recipientAccountId,
+    time: record.eventTime,
+    region: record.awsRegion,
+    resources: [],
+    detail: record,
+  };
+}
 
 /** The 2 requests/s per account and region LookupEvents allows, as a token bucket. */
 export class RateLimiter {

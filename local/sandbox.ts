@@ -91,6 +91,8 @@ export interface Sandbox {
   rotations(): RotationRecord[];
   /** Resolves when asynchronous rotations have finished. */
   rotationsSettled(): Promise<void>;
+  /** Delivers the records not yet delivered to the trail bucket as trail files now; returns their keys. */
+  deliverTrailFiles(): Promise<string[]>;
   /** Every delivery to the scanner handler (S3 notifications, EventBridge events) and its outcome. */
   scannerInvocations(): LambdaInvocation[];
   /** Resolves when every delivery to the scanner handler so far has finished. */
@@ -256,6 +258,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   ): void {
     const mapping = service.cloudTrail;
     if (!mapping || !call.identity || !service.protocol?.signed) return;
+    if (mapping.recorded && !mapping.recorded(call)) return;
     const base = {
       identity: call.identity,
       userAgent: call.userAgent,
@@ -300,6 +303,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       "": () => ({ endpoint, region, accountId, views: Object.keys(views).map(viewPath) }),
       health: () => ({ status: "ok", endpoint, region, accountId }),
       faults: () => ({ rules: faults.list(), targets: faults.targets() }),
+      scanner: () => scanner.invocations(),
     };
     const controls: Record<string, (body: unknown) => unknown> = {
       faults: (rule) => {
@@ -383,6 +387,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     PAGERDUTY_EVENTS_URL: `${endpoint}/v2/enqueue`,
     PAGERDUTY_CHANGE_EVENTS_URL: `${endpoint}/v2/change/enqueue`,
     STATE_TABLE_NAME: running.dynamodb.stateTable,
+    TRAIL_BUCKET_NAME: running.s3.trailBucket,
     ...(gateway ? { IBKR_GATEWAY_HOST: gateway.host, IBKR_GATEWAY_PORT: String(gateway.port) } : {}),
   };
 
@@ -409,6 +414,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     ecsDeployments: () => running.ecs.recorded(),
     rotations: () => running.secretsmanager.rotations(),
     rotationsSettled: () => running.secretsmanager.settled(),
+    deliverTrailFiles: () => running.s3.deliverTrailFiles(),
     scannerInvocations: () => scanner.invocations(),
     scannerSettled: () => scanner.settled(),
     onScannerInvocation: (listener) => scanner.onInvocation(listener),

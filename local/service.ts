@@ -118,6 +118,8 @@ export interface CloudTrailMapping {
   responseElements?(call: ServiceCall, output: unknown): Record<string, unknown> | null;
   /** Data events are recorded but, like in AWS, never returned by LookupEvents. Default Management. */
   category?(operation: string): "Management" | "Data";
+  /** False for a call the trail does not log (default: every call is logged). */
+  recorded?(call: ServiceCall): boolean;
   /** The resource when the handler did not note one (`call.resource` wins). */
   resource?(call: ServiceCall): { type: string; name: string } | undefined;
 }

@@ -2,6 +2,7 @@ import { cloudTrailService } from "./cloudtrail-service.ts";
 import { dynamoDbService } from "./dynamodb.ts";
 import { ecsService } from "./ecs.ts";
 import { pagerDutyService } from "./pagerduty.ts";
+import { s3Service } from "./s3.ts";
 import { secretsManagerService } from "./secrets-manager.ts";
 import type { ServiceContext, ServiceFactory } from "./service.ts";
 import { snsService } from "./sns.ts";
@@ -18,6 +19,8 @@ export const sandboxServices = {
   sqs: sqsService,
   ecs: ecsService,
   dynamodb: dynamoDbService,
+  // Before SNS: an S3 POST may be form-encoded; S3 requests are told apart by their signing scope.
+  s3: s3Service,
   sns: snsService,
 } satisfies Record<string, ServiceFactory>;
 

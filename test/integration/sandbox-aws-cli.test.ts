@@ -1,4 +1,7 @@
 import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -195,5 +198,36 @@ describe("the AWS CLI against the sandbox", () => {
     );
 
     expect(item).toEqual({ Item: { pk: { S: "meta#cli" }, sk: { S: "state" } } });
+  });
+
+  it("puts and lists objects in the trail bucket, path-style", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "vigil-cli-s3-"));
+    const file = join(folder, "upload.json");
+    await writeFile(file, '{"Records":[]}');
+
+    const [put, listed] = await (async () => {
+      try {
+        return [
+          await aws(
+            "s3api",
+            "put-object",
+            "--bucket",
+            "vigil-local-trail",
+            "--key",
+            "cli/upload.json",
+            "--body",
+            file,
+          ),
+          await aws("s3api", "list-objects-v2", "--bucket", "vigil-local-trail", "--prefix", "cli/"),
+        ];
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
+    })();
+
+    expect(put.ETag).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(listed.Contents).toEqual([
+      expect.objectContaining({ Key: "cli/upload.json", Size: 14, ETag: put.ETag }),
+    ]);
   });
 });
