@@ -7,6 +7,10 @@ export class RotationError extends VigilError {
   readonly severity: Severity = "high";
   /** Rule name of the finding raised for this failure. */
   readonly rule: string = "rotation.failed";
+  /** Where the finding sends its reader; undefined means the rotation runbook. */
+  readonly runbook?: string;
+  /** The finding's title after the secret's name; undefined means "Rotation of <name> failed at <step>". */
+  readonly headline?: string;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "RotationError";

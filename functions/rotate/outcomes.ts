@@ -6,10 +6,11 @@ import {
   findingId,
   type RotationStrategyName,
   rotationGroupKey,
+  type Severity,
 } from "../../lib/finding.ts";
 import { redact, redactText } from "../../lib/redaction.ts";
-import type { RotationError } from "./errors.ts";
-import type { RotationStep } from "./strategy.ts";
+import { RotationError } from "./errors.ts";
+import { ROTATION_STEPS, type RotationStep } from "./strategy.ts";
 
 /** Sends one message (a finding or a `secret.rotated` event) towards the notifier. */
 export type PublishOutcome = (message: FindingsQueueMessage) => Promise<void>;
@@ -52,38 +53,100 @@ export function arnParts(secretArn: string): { region: string; account: string; 
 export function rotationFailureFinding(input: {
   secretArn: string;
   token: string;
-  step: RotationStep;
+  /** The step, or "startup" when the function failed before it could run one. */
+  step: RotationStep | "startup";
   strategy: RotationStrategyName | undefined;
-  error: RotationError | Error;
+  error: Error;
   now: Date;
 }): Finding {
   const { secretArn, token, step, strategy, error, now } = input;
   const { region, account, name } = arnParts(secretArn);
-  const rule = "rule" in error ? error.rule : "rotation.failed";
-  const severity = "severity" in error ? error.severity : "high";
-  // A strategy's error may name its own runbook (e.g. the IBKR operator steps).
-  const runbook = "runbook" in error && typeof error.runbook === "string" ? error.runbook : RUNBOOK;
-  const message = redactText(error.message);
-  return {
+  const rotationError = error instanceof RotationError ? error : undefined;
+  const rule = rotationError?.rule ?? "rotation.failed";
+  return firingFinding({
     id: findingId(rule, secretArn, token, step),
     rule,
-    severity,
+    severity: rotationError?.severity ?? "high",
     // The summary carries the whole message; the title stays short enough for a pager screen.
-    title:
-      "headline" in error && typeof error.headline === "string"
-        ? `${name}: ${error.headline}`
-        : `Rotation of ${name} failed at ${step}`,
-    summary: message,
+    title: rotationError?.headline
+      ? `${name}: ${rotationError.headline}`
+      : `Rotation of ${name} failed at ${step}`,
+    error,
     secretArn,
     region,
     account,
+    groupKey: rotationGroupKey(secretArn),
+    details: { step, strategy: strategy ?? "unknown", versionId: token, error: error.name },
+    // A strategy's error may name its own runbook (e.g. the IBKR operator steps).
+    runbook: rotationError?.runbook ?? RUNBOOK,
+    now,
+  });
+}
+
+/**
+ * The finding raised when the function fails before the protocol runs (a configuration error at cold start,
+ * a malformed event, a client that cannot be built). It names the secret when the event does, so the next
+ * successful rotation resolves it; otherwise it is grouped under the function itself.
+ */
+export function startupFailureFinding(input: {
+  event: unknown;
+  error: Error;
+  functionArn: string | undefined;
+  now: Date;
+}): Finding {
+  const { error, now } = input;
+  const event = (input.event ?? {}) as Record<string, unknown>;
+  const text = (value: unknown) => (typeof value === "string" && value !== "" ? value : undefined);
+  const secretArn = text(event.SecretId);
+  const token = text(event.ClientRequestToken) ?? "unknown";
+  const step = ROTATION_STEPS.find((name) => name === event.Step) ?? "startup";
+  if (secretArn) {
+    return rotationFailureFinding({ secretArn, token, step, strategy: undefined, error, now });
+  }
+  const [, , , region = process.env.AWS_REGION ?? "", account = "", , name = "vigil-rotate"] = (
+    input.functionArn ?? ""
+  ).split(":");
+  const groupKey = `rotation-function:${input.functionArn ?? name}`;
+  return firingFinding({
+    id: findingId("rotation.failed", groupKey, error.name, redactText(error.message)),
+    rule: "rotation.failed",
+    severity: "high",
+    title: `The rotation function ${name} failed before rotating`,
+    error,
+    secretArn: undefined,
+    region,
+    account,
+    groupKey,
+    details: { step, versionId: token, error: error.name },
+    runbook: RUNBOOK,
+    now,
+  });
+}
+
+/** A new, firing rotation finding whose summary is the error's message, redacted. */
+function firingFinding(input: {
+  id: string;
+  rule: string;
+  severity: Severity;
+  title: string;
+  error: Error;
+  secretArn: string | undefined;
+  region: string;
+  account: string;
+  groupKey: string;
+  details: Record<string, unknown>;
+  runbook: string;
+  now: Date;
+}): Finding {
+  const { error, now, secretArn, ...fields } = input;
+  return {
+    ...fields,
+    summary: redactText(error.message),
+    ...(secretArn === undefined ? {} : { secretArn }),
     eventIds: [],
     firstSeen: now.toISOString(),
     lastSeen: now.toISOString(),
     count: 1,
-    groupKey: rotationGroupKey(secretArn),
     status: "firing",
-    details: { step, strategy: strategy ?? "unknown", versionId: token, error: error.name },
-    runbook,
   };
 }

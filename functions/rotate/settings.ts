@@ -33,3 +33,21 @@ export function loadRotationSettings(
     deadlineReserveMs: read.integer("DEADLINE_RESERVE_MS", { fallback: 5_000, min: 0, max: 60_000 }),
   };
 }
+
+/** Where failures go when the settings themselves do not parse: each destination that is still readable. */
+export function fallbackDestinations(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Pick<RotationSettings, "findingsQueueUrl" | "rotationEventsTopicArn"> {
+  const read = envReader(env);
+  const readable = <T>(value: () => T): T | undefined => {
+    try {
+      return value();
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    findingsQueueUrl: readable(() => read.optionalString("FINDINGS_QUEUE_URL")),
+    rotationEventsTopicArn: readable(() => read.optionalArn("ROTATION_EVENTS_TOPIC_ARN", "sns")),
+  };
+}

@@ -231,6 +231,22 @@ describe("createSecret", () => {
     expect(finding.summary).toContain(`vigil ibkr stage --secret-id ${NAME}`);
   });
 
+  it("logs the operator stop as a WARN, never as an ERROR an alarm on failures would count", async () => {
+    givenCurrent();
+    givenNoPendingValue();
+    givenNoStaging();
+
+    await rotateSecretStep(
+      { SecretId: ARN, ClientRequestToken: TOKEN, Step: "createSecret" },
+      new Deadline(() => 60_000),
+      dependencies([]),
+    ).catch(() => {});
+
+    const levels = output.lines().map((line) => `${line.level} ${line.message}`);
+    expect(levels).toContain("WARN rotation step stopped");
+    expect(levels.filter((line) => line.startsWith("ERROR"))).toEqual([]);
+  });
+
   it("stores the staged password as the pending version under Secrets Manager's token", async () => {
     givenNoPendingValue();
     givenStaging({ api_key: "new-api-key-111" });

@@ -9,9 +9,9 @@ export class IbkrRotationDueError extends RotationError {
   override readonly severity: Severity = "low";
   override readonly rule: string = "ibkr.rotation-due";
   /** Where the finding sends Trading Ops. */
-  readonly runbook = "docs/ibkr.md#runbook-trading-ops";
+  override readonly runbook = "docs/ibkr.md#runbook-trading-ops";
   /** The finding's title after the secret's name. */
-  readonly headline = "IBKR password rotation due";
+  override readonly headline = "IBKR password rotation due";
   constructor(message: string) {
     super(message);
     this.name = "IbkrRotationDueError";
@@ -22,8 +22,8 @@ export class IbkrRotationDueError extends RotationError {
 export class IbkrStagingInvalidError extends RotationError {
   override readonly severity: Severity = "medium";
   override readonly rule: string = "ibkr.staging-invalid";
-  readonly runbook = "docs/ibkr.md#other-failures";
-  readonly headline = "staged IBKR credentials were rejected";
+  override readonly runbook = "docs/ibkr.md#other-failures";
+  override readonly headline = "staged IBKR credentials were rejected";
   constructor(message: string) {
     super(message);
     this.name = "IbkrStagingInvalidError";
@@ -37,8 +37,8 @@ export class IbkrStagingInvalidError extends RotationError {
 export class IbkrStagingUntrustedError extends RotationError {
   override readonly severity: Severity = "high";
   override readonly rule: string = "ibkr.staging-untrusted";
-  readonly runbook = "docs/ibkr.md#an-untrusted-staging-secret";
-  readonly headline = "untrusted IBKR staging secret refused";
+  override readonly runbook = "docs/ibkr.md#an-untrusted-staging-secret";
+  override readonly headline = "untrusted IBKR staging secret refused";
   constructor(message: string) {
     super(message);
     this.name = "IbkrStagingUntrustedError";
@@ -49,7 +49,7 @@ export class IbkrStagingUntrustedError extends RotationError {
 export class IbkrStagingCleanupError extends RotationError {
   override readonly severity: Severity = "medium";
   override readonly rule: string = "ibkr.staging-left-behind";
-  readonly runbook = "docs/ibkr.md#other-failures";
+  override readonly runbook = "docs/ibkr.md#other-failures";
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "IbkrStagingCleanupError";
