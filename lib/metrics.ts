@@ -40,6 +40,18 @@ export const metricCatalogue = {
   { unit: (typeof MetricUnit)[keyof typeof MetricUnit]; dimensions: readonly string[] }
 >;
 
+/**
+ * Metrics that CloudWatch Logs metric filters derive from log lines the code cannot turn into EMF itself
+ * (infra/monitoring.yml), in the namespace `Vigil/Logs/<stage>` because a filter cannot add a dimension.
+ */
+export const LOG_METRICS_NAMESPACE_PREFIX = "Vigil/Logs/";
+export const logMetricCatalogue = {
+  // Platform lines of the rotate function: a timeout, a crash, a failed start (e.g. a configuration error).
+  RotateCrashes: "rotate",
+  // The notifier's "PagerDuty rejected the event; not retried" log line.
+  PagerDutyRejectedEvents: "notify",
+} as const;
+
 export type MetricName = keyof typeof metricCatalogue;
 
 /** The dimensions a metric must be given: exactly the names its catalogue entry lists. */
