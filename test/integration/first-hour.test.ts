@@ -1,8 +1,8 @@
 // A newcomer's first hour, run the way they run it: the built `vigil` (dist/cli/vigil.mjs) in a fresh
 // process, on a machine with no AWS configuration (HOME is an empty folder, no AWS_* variables).
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -168,4 +168,83 @@ describe("vigil demo (what npm start runs)", () => {
       await rm(top, { recursive: true, force: true });
     }
   }, 180_000);
+});
+
+describe("README.md", () => {
+  it("names only vigil commands and options that exist", async () => {
+    // Arrange: every `node dist/cli/vigil.mjs ...` in the README, as the command path and its options
+    const readme = await readFile(join(root, "README.md"), "utf8");
+    const commands = [...readme.matchAll(/node dist\/cli\/vigil\.mjs([^\n#`]*)/g)].map((match) => {
+      const words = (match[1] ?? "").trim().split(/\s+/).filter(Boolean);
+      const firstOption = words.findIndex((word) => word.startsWith("-"));
+      const path = firstOption === -1 ? words : words.slice(0, firstOption);
+      return { path, options: words.filter((word) => word.startsWith("--") && word !== "--help") };
+    });
+    expect(commands.length).toBeGreaterThanOrEqual(4);
+
+    // Act
+    const helps = await Promise.all(commands.map(({ path }) => vigil([...path, "--help"])));
+
+    // Assert
+    commands.forEach(({ path, options }, index) => {
+      const help = helps[index]!;
+      expect({ path, code: help.code, stderr: help.stderr }).toEqual({ path, code: 0, stderr: "" });
+      for (const option of options)
+        expect(help.stdout, `vigil ${path.join(" ")} ${option}`).toContain(option);
+    });
+  });
+
+  it("names only npm scripts that exist", async () => {
+    // Arrange
+    const readme = await readFile(join(root, "README.md"), "utf8");
+    const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    const named = [...readme.matchAll(/npm (?:run ([a-z:]+)|(start|test)\b)/g)].map(
+      (match) => match[1] ?? match[2],
+    );
+
+    // Assert
+    expect(named.length).toBeGreaterThan(5);
+    expect(named.filter((script) => !(script! in pkg.scripts))).toEqual([]);
+  });
+
+  it("drives the sandbox with the AWS CLI as the recipe says: the exports vigil sandbox prints, then aws", async () => {
+    // Arrange: `vigil sandbox` (on a free port, as tests run side by side), until it prints its exports
+    const child = spawn(process.execPath, [cli, "sandbox", "--port", "0"], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    let stdout = "";
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString("utf8");
+        if (stdout.includes("Ctrl-C")) resolve();
+      });
+      child.on("exit", (code) => reject(new Error(`vigil sandbox exited (${code}) before it was ready`)));
+    });
+    const exports = Object.fromEntries(
+      [...stdout.matchAll(/^export ([A-Z_]+)='([^']*)'$/gm)].map((match) => [match[1], match[2]]),
+    );
+
+    try {
+      // Act: a shell with nothing but those variables (no AWS profile, no region of its own)
+      const listed = await new Promise<string>((resolve, reject) =>
+        execFile(
+          "aws",
+          ["secretsmanager", "list-secrets"],
+          { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, ...exports }, timeout: 60_000 },
+          (error, out, err) => (error ? reject(new Error(`aws failed: ${err}`)) : resolve(out)),
+        ),
+      );
+
+      // Assert
+      expect(JSON.parse(listed)).toEqual({ SecretList: expect.any(Array) });
+    } finally {
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+    }
+  });
 });
