@@ -49,7 +49,16 @@ async function postgresBinDir(): Promise<string> {
  * Starts a PostgreSQL cluster in a temp dir on a free port where every TCP login is checked with
  * scram-sha-256 (unlike the machine's trust-auth server). Runs as an unprivileged user when root.
  */
-export async function startPostgres(options: { tls?: boolean } = {}): Promise<ThrowawayPostgres> {
+export async function startPostgres(
+  options: {
+    tls?: boolean;
+    /**
+     * pg_hba.conf lines instead of the default (scram-sha-256 for every TCP login), e.g. to require
+     * hostssl, reject a user, or trust one. The superuser must still log in over 127.0.0.1.
+     */
+    hba?: readonly string[];
+  } = {},
+): Promise<ThrowawayPostgres> {
   const bin = await postgresBinDir();
   const user = await unprivilegedUser();
   const dir = await tempDir("vigil-pg-", user);
@@ -78,7 +87,10 @@ export async function startPostgres(options: { tls?: boolean } = {}): Promise<Th
   );
   await writeFile(
     join(dataDir, "pg_hba.conf"),
-    ["host all all 127.0.0.1/32 scram-sha-256", "host all all ::1/128 scram-sha-256", ""].join("\n"),
+    [
+      ...(options.hba ?? ["host all all 127.0.0.1/32 scram-sha-256", "host all all ::1/128 scram-sha-256"]),
+      "",
+    ].join("\n"),
   );
   let tls: TestCertificates | undefined;
   const settings = [

@@ -4,6 +4,7 @@ import { GetRandomPasswordCommand, PutSecretValueCommand } from "@aws-sdk/client
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  ConnectionPolicyError,
   NoWorkingCredentialError,
   RotationDisabledError,
   SecretFormatError,
@@ -612,6 +613,7 @@ export function databaseRotationSuite(engine: TestEngine, onReady?: (harness: Ro
 
   return {
     errors: {
+      ConnectionPolicyError,
       SecretFormatError,
       TargetError,
       TestSecretFailedError,

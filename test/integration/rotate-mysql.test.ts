@@ -288,6 +288,67 @@ describe("mysql-alternating: the admin never hands out more than the secret hold
   });
 });
 
+describe("connection policy is not a refused password", () => {
+  /** A single-user secret for a new user with a valid password, after `restrict` ran on it. */
+  async function policySecret(username: string, host: string, extra: Record<string, unknown> = {}) {
+    await admin.query("CREATE USER ?@? IDENTIFIED BY 'Policy-Password-1'", [username, host]);
+    suite.trackPassword("Policy-Password-1");
+    return harness.createSecret(`vigil/mysql/policy-${username}`, {
+      engine: "mariadb",
+      host: server.host,
+      port: server.port,
+      username,
+      password: "Policy-Password-1",
+      ...extra,
+    });
+  }
+
+  it('reports a locked account as a policy refusal (high), never as "no working password"', async () => {
+    const username = `locked_${Date.now() % 100000}`;
+    const arn = await policySecret(username, "%");
+    await admin.query("ALTER USER ?@'%' ACCOUNT LOCK", [username]);
+
+    const record = await harness.rotate(arn, token(1));
+    const error = await harness.step(arn, token(1), "setSecret").catch((e: unknown) => suite.remember(e));
+
+    expect(record.status).toBe("failed");
+    expect(record.failure?.message).toMatch(/connection by policy \(error 4151: the account is locked\)/);
+    expect(record.failure?.message).not.toMatch(/Reset the password/);
+    expect(error).toBeInstanceOf(suite.errors.ConnectionPolicyError);
+    expect(error).toMatchObject({ severity: "high" });
+  });
+
+  // MariaDB answers 1045, as for a wrong password, so the message says what else it may mean.
+  for (const [what, host, restrict, extra, caveat] of [
+    [
+      "REQUIRE SSL over a plaintext connection",
+      "%",
+      "REQUIRE SSL",
+      { ssl: false },
+      /requires TLS \(this secret says "ssl": false\)/,
+    ],
+    [
+      "an account for another host",
+      "10.9.9.%",
+      "REQUIRE NONE",
+      {},
+      /does not allow the function's address as its host/,
+    ],
+  ] as const) {
+    it(`says what else error 1045 may mean for ${what}`, async () => {
+      const username = `restricted_${Date.now() % 100000}`;
+      const arn = await policySecret(username, host, extra);
+      await admin.query(`ALTER USER ?@? ${restrict}`, [username, host]);
+
+      const record = await harness.rotate(arn, token(1));
+
+      expect(record.status).toBe("failed");
+      expect(record.failure?.message).toMatch(/refuses the AWSPENDING, AWSCURRENT and AWSPREVIOUS passwords/);
+      expect(record.failure?.message).toMatch(caveat);
+    });
+  }
+});
+
 describe("TLS", () => {
   let plain: ThrowawayMariaDb;
   let misnamed: ThrowawayMariaDb;

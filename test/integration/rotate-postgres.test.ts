@@ -259,6 +259,64 @@ describe("TLS", () => {
   });
 });
 
+describe("connection policy (pg_hba.conf) is not a refused password", () => {
+  let strict: ThrowawayPostgres;
+  beforeAll(async () => {
+    // TLS required for everyone; one user rejected outright.
+    strict = await startPostgres({
+      tls: true,
+      hba: ["host all policy_rejected 127.0.0.1/32 reject", "hostssl all all 127.0.0.1/32 scram-sha-256"],
+    });
+  });
+  afterAll(async () => strict?.stop());
+
+  /** A single-user secret (ssl: false) on the strict cluster for a user that exists with its password. */
+  async function strictSecret(username: string) {
+    const client = await strict.connect();
+    await client.query(`CREATE ROLE ${username} LOGIN PASSWORD 'Policy-Password-1'`);
+    await client.end();
+    suite.trackPassword("Policy-Password-1");
+    return harness.createSecret(`vigil/postgres/policy-${username}`, {
+      engine: "postgres",
+      host: strict.host,
+      port: strict.port,
+      username,
+      password: "Policy-Password-1",
+      ssl: false,
+    });
+  }
+
+  for (const [username, cause] of [
+    ["policy_plain", /no pg_hba\.conf entry for host "127\.0\.0\.1", user "policy_plain".*no encryption/],
+    ["policy_rejected", /pg_hba\.conf rejects connection/],
+  ] as const) {
+    it(`reports ${username === "policy_plain" ? "TLS required (no hostssl entry)" : "a reject line"} as a policy refusal (high), never as "no working password"`, async () => {
+      const arn = await strictSecret(username);
+
+      const record = await harness.rotate(arn, token(1));
+      const error = await harness.step(arn, token(1), "setSecret").catch((e: unknown) => suite.remember(e));
+
+      expect(record.status).toBe("failed");
+      expect(record.failure?.step).toBe("setSecret");
+      expect(record.failure?.message).toMatch(
+        /connection by policy before checking the password \(SQLSTATE 28000/,
+      );
+      expect(record.failure?.message).toMatch(cause);
+      expect(record.failure?.message).not.toMatch(/Reset the password/);
+      expect(error).toBeInstanceOf(suite.errors.ConnectionPolicyError);
+      expect(error).toMatchObject({ severity: "high" });
+      const stillValid = await strict.connect({ user: username, password: "Policy-Password-1" }).then(
+        async (client) => {
+          await client.end();
+          return true;
+        },
+        () => false,
+      );
+      expect(stillValid).toBe(username === "policy_plain");
+    });
+  }
+});
+
 describe("statement timeouts", () => {
   it("bounds each statement by the time the deadline leaves, not the bound fixed at login", async () => {
     const admin = parseDatabaseSecret(

@@ -1,5 +1,11 @@
 import type { RotationStrategyName } from "../../../lib/finding.ts";
-import { AdminSecretRefusedError, SecretFormatError, TargetError, TestSecretFailedError } from "../errors.ts";
+import {
+  AdminSecretRefusedError,
+  ConnectionPolicyError,
+  SecretFormatError,
+  TargetError,
+  TestSecretFailedError,
+} from "../errors.ts";
 import { getPendingJson } from "../secrets.ts";
 import type { RotationStrategy, StepContext } from "../strategy.ts";
 import {
@@ -107,8 +113,16 @@ export function alternatingUsersStrategy(
       const pending = await pendingDatabaseSecret(context, current, alternateUsername(current.username));
       const check = await checkCredential(driver, pending, context, "AWSPENDING", retry);
       if (check.ok) return;
+      const outcome =
+        check.error instanceof ConnectionPolicyError
+          ? `was refused by policy (${check.error.message})`
+          : check.reason === "rejected"
+            ? "is refused"
+            : check.reason === "unreachable"
+              ? "could not reach the database"
+              : "failed its check";
       throw new TestSecretFailedError(
-        `testSecret: the AWSPENDING credential of ${context.secretArn} (user "${pending.username}") ${check.reason === "rejected" ? "is refused" : check.reason === "unreachable" ? "could not reach the database" : "failed its check"}; AWSCURRENT is untouched and keeps working`,
+        `testSecret: the AWSPENDING credential of ${context.secretArn} (user "${pending.username}") ${outcome}; AWSCURRENT is untouched and keeps working`,
         { cause: check.error },
       );
     },

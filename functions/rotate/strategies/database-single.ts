@@ -1,5 +1,10 @@
 import type { RotationStrategyName } from "../../../lib/finding.ts";
-import { DeadlineExceededError, NoWorkingCredentialError, TestSecretFailedError } from "../errors.ts";
+import {
+  ConnectionPolicyError,
+  DeadlineExceededError,
+  NoWorkingCredentialError,
+  TestSecretFailedError,
+} from "../errors.ts";
 import { getPendingJson } from "../secrets.ts";
 import type { RotationStrategy, StepContext } from "../strategy.ts";
 import {
@@ -29,6 +34,11 @@ export function singleUserStrategy(
   retry: TestRetryPolicy = DEFAULT_TEST_RETRY,
 ): RotationStrategy {
   const ids = (context: StepContext) => ({ secretArn: context.secretArn, versionId: context.token });
+  // What else the engine's refusal may mean, said before advising a password reset.
+  const caveat = (secret: DatabaseSecret) => {
+    const text = driver.refusalCaveat?.(secret);
+    return text ? `${text.charAt(0).toUpperCase()}${text.slice(1)}. ` : "";
+  };
 
   return {
     name,
@@ -64,7 +74,7 @@ export function singleUserStrategy(
       }
       if (!session) {
         throw new NoWorkingCredentialError(
-          `${describeTarget(current)} refuses the AWSPENDING, AWSCURRENT and AWSPREVIOUS passwords of ${context.secretArn}; nothing was changed. Reset the password by hand and store it as AWSCURRENT`,
+          `${describeTarget(current)} refuses the AWSPENDING, AWSCURRENT and AWSPREVIOUS passwords of ${context.secretArn}; nothing was changed. ${caveat(current)}Reset the password by hand and store it as AWSCURRENT`,
         );
       }
       await withSession(session, (s) => driver.changeOwnPassword(s, login, pending.password));
@@ -77,8 +87,12 @@ export function singleUserStrategy(
       const check = await checkCredential(driver, pending, context, "AWSPENDING", retry);
       if (check.ok) return;
       if (check.reason === "unreachable") {
+        const reason =
+          check.error instanceof ConnectionPolicyError
+            ? check.error.message
+            : `testSecret could not reach ${describeTarget(pending)} after ${retry.attempts} attempts`;
         throw new TestSecretFailedError(
-          `testSecret could not reach ${describeTarget(pending)} after ${retry.attempts} attempts; if setSecret changed the password, AWSCURRENT does not log in until the rotation is retried or cancelled (see docs/rotation.md#when-a-rotation-fails)`,
+          `${reason}; if setSecret changed the password, AWSCURRENT does not log in until the rotation is retried or cancelled (see docs/rotation.md#when-a-rotation-fails)`,
           { cause: check.error },
         );
       }
@@ -86,7 +100,7 @@ export function singleUserStrategy(
         const fallback = await tryLogin(driver, current, context, "AWSCURRENT");
         if (!fallback) {
           throw new NoWorkingCredentialError(
-            `${describeTarget(current)} refuses both the AWSPENDING and the AWSCURRENT password of ${context.secretArn}`,
+            `${describeTarget(current)} refuses both the AWSPENDING and the AWSCURRENT password of ${context.secretArn}. ${caveat(current)}`.trim(),
           );
         }
         await fallback.close();
@@ -121,7 +135,7 @@ export function singleUserStrategy(
     const check = await tryLogin(driver, current, context, "AWSCURRENT");
     if (!check) {
       throw new NoWorkingCredentialError(
-        `${describeTarget(current)}: rolling back ${context.secretArn} left no stored password that logs in (neither AWSPENDING nor AWSCURRENT)`,
+        `${describeTarget(current)}: rolling back ${context.secretArn} left no stored password that logs in (neither AWSPENDING nor AWSCURRENT). ${caveat(current)}`.trim(),
       );
     }
     await check.close();

@@ -213,8 +213,16 @@ export interface RunOptions {
 /** What a strategy needs of a driver family. */
 export interface DatabaseDriver {
   readonly family: DatabaseFamily;
-  /** Logs in with `secret`; throws LoginRejectedError when the credential is refused, TargetError otherwise. */
+  /**
+   * Logs in with `secret`; throws LoginRejectedError when the credential is refused,
+   * ConnectionPolicyError when the server refuses the connection whatever the password, TargetError otherwise.
+   */
   connect(secret: DatabaseSecret, options: ConnectOptions): Promise<DatabaseSession>;
+  /**
+   * What else the engine's "credential refused" answer may mean for `secret` (said wherever Vigil reports
+   * that no stored password works); absent when that answer is only about the password.
+   */
+  refusalCaveat?(secret: DatabaseSecret): string;
   /** Single-user: the logged-in user changes its own password. */
   changeOwnPassword(session: DatabaseSession, secret: DatabaseSecret, newPassword: string): Promise<void>;
   /**

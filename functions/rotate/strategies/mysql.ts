@@ -1,5 +1,5 @@
 import type mysql from "mysql2/promise";
-import { LoginRejectedError, TargetError } from "../errors.ts";
+import { ConnectionPolicyError, LoginRejectedError, TargetError } from "../errors.ts";
 import {
   afterStatementHook,
   type ConnectOptions,
@@ -12,9 +12,18 @@ import {
   tlsOptions,
 } from "./database.ts";
 
-// Server errors that mean "this credential is refused": access denied, account locked (MySQL,
-// MariaDB), password expired.
-const LOGIN_REJECTED = new Set([1045, 1698, 3118, 4151, 1862]);
+// Access denied (1045) and password expired (1862): the credential is refused. MySQL and MariaDB also
+// answer 1045 for an account that does not allow the client's host or requires TLS the connection lacks.
+const LOGIN_REJECTED = new Set([1045, 1862]);
+// Refused by policy, whatever the password: the reason for each.
+const REFUSED_BY_POLICY: Record<number, string> = {
+  1129: "the client's host is blocked after too many connection errors (FLUSH HOSTS)",
+  1130: "no account allows connections from the client's host",
+  1698: "the account does not log in with a password (e.g. unix_socket authentication)",
+  3118: "the account is locked",
+  3159: "the server requires TLS (require_secure_transport)",
+  4151: "the account is locked",
+};
 // MySQL 8.0.13+ with password_require_current: the statement must name the current password.
 const ER_MISSING_CURRENT_PASSWORD = 3892;
 
@@ -393,10 +402,20 @@ export const mysqlDriver: DatabaseDriver = {
       if (errno !== undefined && LOGIN_REJECTED.has(errno)) {
         throw new LoginRejectedError(`${where} refused the ${options.label} credential (error ${errno})`);
       }
+      const policy = errno === undefined ? undefined : REFUSED_BY_POLICY[errno];
+      if (policy) {
+        throw new ConnectionPolicyError(
+          `${where} refused the ${options.label} connection by policy (error ${errno}: ${policy}); the stored password was not the reason`,
+        );
+      }
       throw new TargetError(`cannot connect to ${where} with the ${options.label} credential: ${message}`);
     }
     connection.on("error", () => undefined);
     return new MysqlSession(connection, options, where);
+  },
+
+  refusalCaveat(secret) {
+    return `MySQL and MariaDB give the same answer (error 1045) when the account does not allow the function's address as its host, or requires TLS${secret.ssl ? "" : ' (this secret says "ssl": false)'}, so check those before resetting the password`;
   },
 
   async changeOwnPassword(session, secret, newPassword) {

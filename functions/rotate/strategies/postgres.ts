@@ -1,6 +1,6 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import type pg from "pg";
-import { LoginRejectedError, TargetError } from "../errors.ts";
+import { ConnectionPolicyError, LoginRejectedError, TargetError } from "../errors.ts";
 import {
   afterStatementHook,
   type ConnectOptions,
@@ -14,8 +14,11 @@ import {
   tlsOptions,
 } from "./database.ts";
 
-// SQLSTATEs of a refused credential: invalid_password, invalid_authorization_specification.
-const LOGIN_REJECTED = new Set(["28P01", "28000"]);
+// invalid_password: the server checked the password (or the role does not exist, which it does not reveal).
+const PASSWORD_REFUSED = "28P01";
+// invalid_authorization_specification: refused before any password check (pg_hba.conf: no entry, e.g.
+// TLS required or host not allowed, or a reject line; a role without LOGIN).
+const REFUSED_BY_POLICY = "28000";
 
 // Role attributes compared between the two users; all but CREATEDB make a role an administrator.
 const ROLE_ATTRIBUTES = [
@@ -133,8 +136,13 @@ export const postgresDriver: DatabaseDriver = {
     } catch (error) {
       await client.end().catch(() => undefined);
       const { code, message } = error as { code?: string; message?: string };
-      if (code && LOGIN_REJECTED.has(code)) {
+      if (code === PASSWORD_REFUSED) {
         throw new LoginRejectedError(`${where} refused the ${options.label} credential (SQLSTATE ${code})`);
+      }
+      if (code === REFUSED_BY_POLICY) {
+        throw new ConnectionPolicyError(
+          `${where} refused the ${options.label} connection by policy before checking the password (SQLSTATE ${code}: ${message}); the stored password was not tested: check pg_hba.conf, TLS ("ssl" in the secret) and the address the function connects from`,
+        );
       }
       throw new TargetError(`cannot connect to ${where} with the ${options.label} credential: ${message}`);
     }
