@@ -10,8 +10,8 @@ import {
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import type { Command } from "commander";
-import { IbkrStagingUntrustedError } from "../../functions/rotate/strategies/ibkr-errors.ts";
-import { ibkrPasswordProblems, parseIbkrSecret } from "../../functions/rotate/strategies/ibkr-secret.ts";
+import { IbkrStagingUntrustedError } from "../../functions/rotate/strategies/ibkr/errors.ts";
+import { ibkrPasswordProblems, parseIbkrSecret } from "../../functions/rotate/strategies/ibkr/secret.ts";
 import {
   readStaging,
   readStagingProgress,
@@ -19,7 +19,7 @@ import {
   stagedValue,
   stagingSecretName,
   writeStaging,
-} from "../../functions/rotate/strategies/ibkr-staging.ts";
+} from "../../functions/rotate/strategies/ibkr/staging.ts";
 import { VigilError } from "../../lib/errors.ts";
 import { registerSecret } from "../../lib/redaction.ts";
 import type { CommandRegistration } from "../command.ts";

@@ -2,7 +2,7 @@ import type { Tag } from "@aws-sdk/client-secrets-manager";
 import { ROTATION_STRATEGIES, type RotationStrategyName } from "../../lib/finding.ts";
 import { UnknownStrategyError } from "./errors.ts";
 import type { SecretJson } from "./secrets.ts";
-import { ibkrStrategy } from "./strategies/ibkr.ts";
+import { ibkrStrategy } from "./strategies/ibkr/index.ts";
 import { mysqlAlternating } from "./strategies/mysql-alternating.ts";
 import { mysqlSingle } from "./strategies/mysql-single.ts";
 import { postgresAlternating } from "./strategies/postgres-alternating.ts";

@@ -16,7 +16,7 @@ import {
   SCRIPTED_STAGE_OPTIONS,
   stageIbkrCredentials,
 } from "../../cli/commands/ibkr-stage.ts";
-import { stagedValue } from "../../functions/rotate/strategies/ibkr-staging.ts";
+import { stagedValue } from "../../functions/rotate/strategies/ibkr/staging.ts";
 import type { RotationLambda, Sandbox } from "../../local/sandbox.ts";
 import { startSandbox } from "../../local/sandbox.ts";
 

@@ -3,8 +3,8 @@ import {
   ibkrPasswordProblems,
   paperPortProblem,
   parseIbkrSecret,
-} from "../../functions/rotate/strategies/ibkr-secret.ts";
-import { loadIbkrSettings } from "../../functions/rotate/strategies/ibkr-settings.ts";
+} from "../../functions/rotate/strategies/ibkr/secret.ts";
+import { loadIbkrSettings } from "../../functions/rotate/strategies/ibkr/settings.ts";
 
 describe("ibkrPasswordProblems", () => {
   it("accepts 6 to 40 characters with a letter and a digit", () => {

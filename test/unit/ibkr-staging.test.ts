@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { IbkrStagingUntrustedError } from "../../functions/rotate/strategies/ibkr-errors.ts";
+import { IbkrStagingUntrustedError } from "../../functions/rotate/strategies/ibkr/errors.ts";
 import {
   deleteStaging,
   readStaging,
@@ -23,7 +23,7 @@ import {
   stagingSecretName,
   stagingTrustProblems,
   writeStaging,
-} from "../../functions/rotate/strategies/ibkr-staging.ts";
+} from "../../functions/rotate/strategies/ibkr/staging.ts";
 
 const NAME = "algo-trade/prod/ibkr";
 const ARN = `arn:aws:secretsmanager:us-east-1:111122223333:secret:${NAME}-AbCdEf`;

@@ -16,17 +16,17 @@ import { Deadline } from "../../functions/rotate/deadline.ts";
 import { SecretFormatError, TestSecretFailedError } from "../../functions/rotate/errors.ts";
 import { type RotationDependencies, rotateSecretStep } from "../../functions/rotate/protocol.ts";
 import { loadRotationSettings } from "../../functions/rotate/settings.ts";
-import { createIbkrStrategy } from "../../functions/rotate/strategies/ibkr.ts";
 import {
   IbkrRotationDueError,
   IbkrStagingInvalidError,
   IbkrStagingUntrustedError,
-} from "../../functions/rotate/strategies/ibkr-errors.ts";
-import { stagedValue } from "../../functions/rotate/strategies/ibkr-staging.ts";
+} from "../../functions/rotate/strategies/ibkr/errors.ts";
+import { stagedValue } from "../../functions/rotate/strategies/ibkr/staging.ts";
+import { createIbkrStrategy } from "../../functions/rotate/strategies/ibkr/strategy.ts";
+import { TwsHandshakeError, type twsHandshake } from "../../functions/rotate/strategies/ibkr/tws.ts";
 import type { RotationStep, StepContext } from "../../functions/rotate/strategy.ts";
 import type { Finding, FindingsQueueMessage } from "../../lib/finding.ts";
 import { createLogger } from "../../lib/logger.ts";
-import { TwsHandshakeError, type twsHandshake } from "../../lib/tws.ts";
 import { type CapturedOutput, captureOutput } from "../helpers/output.ts";
 import { versionStages } from "../helpers/version-stages.ts";
 

@@ -6,7 +6,7 @@ import {
   encodeTwsMessage,
   TwsHandshakeError,
   twsHandshake,
-} from "../../lib/tws.ts";
+} from "../../functions/rotate/strategies/ibkr/tws.ts";
 import { type IbGateway, startIbGateway } from "../../local/ib-gateway.ts";
 
 /** A scripted TCP peer on 127.0.0.1 for behaviours the gateway peer does not have. */

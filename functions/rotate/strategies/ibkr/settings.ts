@@ -1,4 +1,4 @@
-import { envReader } from "../../../lib/config.ts";
+import { envReader } from "../../../../lib/config.ts";
 
 /** Settings of the IBKR strategy, parsed on first use so a bad value cannot break database rotations. */
 export interface IbkrSettings {

@@ -1,5 +1,5 @@
 import { connect, type Socket } from "node:net";
-import { VigilError } from "./errors.ts";
+import { VigilError } from "../../../../lib/errors.ts";
 
 /**
  * A TWS API client that does the IB Gateway / TWS connection handshake and nothing else: version

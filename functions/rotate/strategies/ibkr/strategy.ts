@@ -1,9 +1,8 @@
 import { UpdateSecretVersionStageCommand } from "@aws-sdk/client-secrets-manager";
-import { describeError } from "../../../lib/errors.ts";
-import { redactText } from "../../../lib/redaction.ts";
-import { type TwsHandshakeError, twsHandshake } from "../../../lib/tws.ts";
-import { SecretFormatError, TestSecretFailedError } from "../errors.ts";
-import { arnParts } from "../outcomes.ts";
+import { describeError } from "../../../../lib/errors.ts";
+import { redactText } from "../../../../lib/redaction.ts";
+import { SecretFormatError, TestSecretFailedError } from "../../errors.ts";
+import { arnParts } from "../../outcomes.ts";
 import {
   AWSCURRENT,
   AWSPENDING,
@@ -11,16 +10,16 @@ import {
   putPendingOnce,
   type SecretJson,
   versionWithStage,
-} from "../secrets.ts";
-import type { RotationStrategy, StepContext } from "../strategy.ts";
+} from "../../secrets.ts";
+import type { RotationStrategy, StepContext } from "../../strategy.ts";
 import {
   IbkrRotationDueError,
   IbkrStagingCleanupError,
   IbkrStagingInvalidError,
   IbkrStagingUntrustedError,
-} from "./ibkr-errors.ts";
-import { type IbkrSecret, ibkrPasswordProblems, paperPortProblem, parseIbkrSecret } from "./ibkr-secret.ts";
-import { type IbkrSettings, loadIbkrSettings } from "./ibkr-settings.ts";
+} from "./errors.ts";
+import { type IbkrSecret, ibkrPasswordProblems, paperPortProblem, parseIbkrSecret } from "./secret.ts";
+import { type IbkrSettings, loadIbkrSettings } from "./settings.ts";
 import {
   deleteStaging,
   describeStagingSecret,
@@ -29,7 +28,8 @@ import {
   type StagedValue,
   stagingSecretName,
   stagingTrustProblems,
-} from "./ibkr-staging.ts";
+} from "./staging.ts";
+import { type TwsHandshakeError, twsHandshake } from "./tws.ts";
 
 /**
  * IBKR credentials (docs/ibkr.md). IBKR has no API to change a password, so a human changes it

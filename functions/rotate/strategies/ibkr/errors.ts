@@ -1,5 +1,5 @@
-import type { Severity } from "../../../lib/finding.ts";
-import { RotationError } from "../errors.ts";
+import type { Severity } from "../../../../lib/finding.ts";
+import { RotationError } from "../../errors.ts";
 
 /**
  * Thrown by createSecret when nothing is staged: the scheduled reminder that a human has to change the

@@ -13,8 +13,8 @@ import {
   UpdateSecretCommand,
 } from "@aws-sdk/client-secrets-manager";
 import * as z from "zod/mini";
-import { registerSecret, registerSecretFields } from "../../../lib/redaction.ts";
-import { IbkrStagingUntrustedError } from "./ibkr-errors.ts";
+import { registerSecret, registerSecretFields } from "../../../../lib/redaction.ts";
+import { IbkrStagingUntrustedError } from "./errors.ts";
 
 /**
  * The staging secret: how `vigil ibkr stage` hands a new IBKR password to the rotation without relying on
