@@ -2,18 +2,15 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { PassThrough } from "node:stream";
 import { pathToFileURL } from "node:url";
 import {
   CreateSecretCommand,
   GetSecretValueCommand,
   PutResourcePolicyCommand,
-  RotateSecretCommand,
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
-import { SCRIPTED_STAGE_OPTIONS, stageIbkrCredentials } from "../cli/commands/ibkr-stage.ts";
 import { describeError } from "../lib/errors.ts";
 import { startMariaDb, type ThrowawayMariaDb } from "./databases/mariadb.ts";
 import { startPostgres, type ThrowawayPostgres } from "./databases/postgres.ts";
@@ -28,6 +25,7 @@ import {
   printWhatNext,
   wrap,
 } from "./demo-report.ts";
+import { IBKR_ACCOUNT, rotateDatabase, rotateIbkrUnstaged, stageIbkr } from "./demo-rotations.ts";
 import { DemoError, SandboxError } from "./errors.ts";
 import { type Sandbox, type SandboxIdentity, startSandbox } from "./sandbox.ts";
 
@@ -40,8 +38,6 @@ import { type Sandbox, type SandboxIdentity, startSandbox } from "./sandbox.ts";
 
 const ROTATE_BUNDLE = resolve("dist/rotate/index.mjs");
 const NOTIFY_BUNDLE = resolve("dist/notify/index.mjs");
-const ROTATION_LAMBDA_ARN = "arn:aws:lambda:us-east-1:111122223333:function:vigil-demo-rotate";
-const IBKR_ACCOUNT = "DU1234567";
 // PagerDuty integration keys of the two demo services; the sandbox records keys by their last 4 characters.
 const PAGING_KEY = "R0123456789ABCDEF0123456789APAGE";
 const LOW_URGENCY_KEY = "L0123456789ABCDEF0123456789ALOWU";
@@ -335,144 +331,6 @@ async function seedSecrets(
     postgres: "algo-trade/demo/postgres",
     ...(mariadbSecret ? { mariadb: mariadbSecret } : {}),
     ibkr: "algo-trade/demo/ibkr",
-  };
-}
-
-/** RotateSecret with the demo's rotation function; the sandbox drives the four steps before answering. */
-async function rotate(
-  admin: SecretsManagerClient,
-  sandbox: Sandbox,
-  secretId: string,
-  strategy: DemoRotation["strategy"],
-  expectFailure: boolean,
-  say: Say,
-): Promise<DemoRotation> {
-  try {
-    await admin.send(
-      new RotateSecretCommand({
-        SecretId: secretId,
-        RotationLambdaARN: ROTATION_LAMBDA_ARN,
-        RotationRules: { AutomaticallyAfterDays: 30 },
-      }),
-    );
-  } catch (error) {
-    say(`  ${secretId}: RotateSecret refused: ${describeError(error)}`);
-  }
-  await sandbox.rotationsSettled();
-  const record = latestRotation(sandbox, secretId);
-  const steps =
-    record?.steps.map((step) => `${step.step} ${step.ok ? "✔" : "✘"} ${step.durationMs} ms`).join(", ") ?? "";
-  const failure = record?.failure ? `failed at ${record.failure.step}: ${record.failure.message}` : undefined;
-  say(`  ${secretId} (${strategy}): ${record?.status ?? "not started"}${steps ? `: ${steps}` : ""}`);
-  if (failure) say(`    ${failure}`);
-  const status = record?.status ?? "not started";
-  return {
-    secret: secretId,
-    ...(record ? { secretArn: record.secretArn } : {}),
-    strategy,
-    status: status === "succeeded" || status === "failed" ? status : "not started",
-    expected: status === (expectFailure ? "failed" : "succeeded"),
-    steps,
-    ...(failure ? { failure } : {}),
-  };
-}
-
-/** The sandbox's record of the latest rotation of secretId (a name). */
-function latestRotation(sandbox: Sandbox, secretId: string) {
-  return sandbox
-    .rotations()
-    .filter((rotation) => rotation.secretArn.includes(`:secret:${secretId}-`))
-    .at(-1);
-}
-
-async function rotateDatabase(
-  admin: SecretsManagerClient,
-  sandbox: Sandbox,
-  secretId: string,
-  strategy: "postgres-single" | "mysql-alternating",
-  server: ThrowawayPostgres | ThrowawayMariaDb,
-  say: Say,
-): Promise<DemoRotation> {
-  const rotation = await rotate(admin, sandbox, secretId, strategy, false, say);
-  if (rotation.status !== "succeeded") return rotation;
-  const current = JSON.parse(
-    (await admin.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString ?? "{}",
-  ) as { username: string; password: string };
-  const previous = JSON.parse(
-    (await admin.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: "AWSPREVIOUS" })))
-      .SecretString ?? "{}",
-  ) as { username: string; password: string };
-  const logsIn = async (login: { username: string; password: string }) => {
-    try {
-      const connection = await server.connect({ user: login.username, password: login.password });
-      await connection.end();
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const currentWorks = await logsIn(current);
-  const previousWorks = await logsIn(previous);
-  const expectedPrevious = strategy === "mysql-alternating";
-  say(
-    `    logs in with the current version (${current.username}): ${currentWorks ? "yes" : "NO"}; with the previous one (${previous.username}): ${previousWorks ? "yes" : "no"} (${expectedPrevious ? "kept until the next rotation" : "old password revoked"})`,
-  );
-  rotation.logins = { current: current.username, currentWorks, previous: previous.username, previousWorks };
-  if (!currentWorks || previousWorks !== expectedPrevious) rotation.expected = false;
-  return rotation;
-}
-
-async function rotateIbkrUnstaged(
-  admin: SecretsManagerClient,
-  sandbox: Sandbox,
-  secretId: string,
-  say: Say,
-): Promise<DemoRotation> {
-  return { ...(await rotate(admin, sandbox, secretId, "ibkr", true, say)), attempt: "scheduled" };
-}
-
-async function stageIbkr(
-  admin: SecretsManagerClient,
-  sandbox: Sandbox,
-  secretId: string,
-  say: Say,
-): Promise<DemoRotation> {
-  const input = new PassThrough();
-  input.end("Portal-Changed-2026\n");
-  const progress = new PassThrough();
-  progress.on("data", (chunk: Buffer) => {
-    for (const line of chunk.toString("utf8").split("\n").filter(Boolean)) say(`    ${line}`);
-  });
-  try {
-    await stageIbkrCredentials(
-      { ...SCRIPTED_STAGE_OPTIONS, secretId },
-      {
-        secretsManager: admin,
-        input,
-        output: progress,
-        prompts: new PassThrough(),
-        sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
-        now: () => new Date(),
-        operator: () => "trading-ops@demo",
-        env: process.env,
-      },
-    );
-  } catch (error) {
-    say(`    vigil ibkr stage failed: ${describeError(error)}`);
-  }
-  await sandbox.rotationsSettled();
-  const record = latestRotation(sandbox, secretId);
-  const status =
-    record?.status === "succeeded" || record?.status === "failed" ? record.status : "not started";
-  return {
-    secret: secretId,
-    ...(record ? { secretArn: record.secretArn } : {}),
-    strategy: "ibkr",
-    attempt: "staged",
-    status,
-    expected: status === "succeeded",
-    steps: record?.steps.map((step) => `${step.step} ${step.ok ? "✔" : "✘"}`).join(", ") ?? "",
-    ...(record?.failure ? { failure: record.failure.message } : {}),
   };
 }
 
