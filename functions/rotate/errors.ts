@@ -107,6 +107,7 @@ export class NoWorkingCredentialError extends RotationError {
  */
 export class AdminSecretRefusedError extends RotationError {
   override readonly severity: Severity = "critical";
+  override readonly headline = "refused to use the admin secret (possible privilege escalation)";
   constructor(secretArn: string, adminArn: string, reason: string) {
     super(
       `Refused to use the admin secret ${adminArn} (masterarn) for ${secretArn}: ${reason}. Nothing was changed in the database (see docs/rotation.md#the-admin-secret-binding)`,

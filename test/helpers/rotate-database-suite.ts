@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ConnectionPolicyError,
   NoWorkingCredentialError,
+  PasswordNotCheckedError,
   RotationDisabledError,
   SecretFormatError,
   TargetError,
@@ -618,6 +619,7 @@ export function databaseRotationSuite(engine: TestEngine, onReady?: (harness: Ro
       TargetError,
       TestSecretFailedError,
       NoWorkingCredentialError,
+      PasswordNotCheckedError,
       UnknownStrategyError,
     },
     harness: () => harness,

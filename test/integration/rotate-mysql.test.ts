@@ -1,6 +1,6 @@
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseDatabaseSecret } from "../../functions/rotate/strategies/database.ts";
+import { parseDatabaseSecret, refuseUncheckedPasswords } from "../../functions/rotate/strategies/database.ts";
 import { mysqlDriver } from "../../functions/rotate/strategies/mysql.ts";
 import { startMariaDb, type ThrowawayMariaDb } from "../../local/databases/mariadb.ts";
 import { databaseRotationSuite } from "../helpers/rotate-database-suite.ts";
@@ -347,6 +347,28 @@ describe("connection policy is not a refused password", () => {
       expect(record.failure?.message).toMatch(caveat);
     });
   }
+});
+
+describe("refuseUncheckedPasswords", () => {
+  it("passes on MariaDB, which refuses a wrong password even for an account that has none", async () => {
+    const username = `no_password_${Date.now() % 100000}`;
+    await admin.query("CREATE USER ?@'%'", [username]);
+    const secret = parseDatabaseSecret(
+      { engine: "mariadb", host: server.host, port: server.port, username, password: "unused" },
+      "probe",
+    );
+
+    const probe = refuseUncheckedPasswords(mysqlDriver, secret, {
+      settings: harness.settings,
+      label: "AWSPENDING",
+      connectTimeoutMs: 5_000,
+      statementTimeoutMs: 5_000,
+      beforeStatement: () => 5_000,
+    });
+
+    await expect(probe).resolves.toBeUndefined();
+    expect(await suite.logsIn(username, "")).toBe(true);
+  });
 });
 
 describe("TLS", () => {

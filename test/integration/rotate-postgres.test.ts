@@ -259,13 +259,17 @@ describe("TLS", () => {
   });
 });
 
-describe("connection policy (pg_hba.conf) is not a refused password", () => {
+describe("pg_hba.conf: a policy refusal or trust is never taken for a password check", () => {
   let strict: ThrowawayPostgres;
   beforeAll(async () => {
     // TLS required for everyone; one user rejected outright.
     strict = await startPostgres({
       tls: true,
-      hba: ["host all policy_rejected 127.0.0.1/32 reject", "hostssl all all 127.0.0.1/32 scram-sha-256"],
+      hba: [
+        "host all policy_rejected 127.0.0.1/32 reject",
+        "host all policy_trusted 127.0.0.1/32 trust",
+        "hostssl all all 127.0.0.1/32 scram-sha-256",
+      ],
     });
   });
   afterAll(async () => strict?.stop());
@@ -315,6 +319,23 @@ describe("connection policy (pg_hba.conf) is not a refused password", () => {
       expect(stillValid).toBe(username === "policy_plain");
     });
   }
+
+  describe("trust authentication", () => {
+    it("refuses a user the server trusts instead of promoting a password the database never received", async () => {
+      const arn = await strictSecret("policy_trusted");
+
+      const record = await harness.rotate(arn, token(1));
+      const error = await harness.step(arn, token(1), "setSecret").catch((e: unknown) => suite.remember(e));
+
+      expect(record.status).toBe("failed");
+      expect(record.failure?.step).toBe("setSecret");
+      expect(record.failure?.message).toMatch(/also accepts a deliberately wrong password \(trust or ident/);
+      expect(error).toBeInstanceOf(suite.errors.PasswordNotCheckedError);
+      const { current, stages } = await harness.versions(arn);
+      expect(current.password).toBe("Policy-Password-1");
+      expect(stages[token(1)]).not.toContain("AWSCURRENT");
+    });
+  });
 });
 
 describe("statement timeouts", () => {

@@ -15,6 +15,7 @@ import {
   DeadlineExceededError,
   LoginRejectedError,
   NoWorkingCredentialError,
+  PasswordNotCheckedError,
   SecretFormatError,
   TargetError,
   TestSecretFailedError,
@@ -50,13 +51,16 @@ class FakeDatabase implements DatabaseDriver {
   unreachable = false;
   checkFails = false;
   passwordChangeFails = false;
+  /** Users the database lets in with any password (trust authentication). */
+  trusted = new Set<string>();
   /** What excessPrivileges reports (undefined: nothing). */
   excess: string | undefined;
   calls: string[] = [];
 
   async connect(secret: DatabaseSecret) {
     if (this.unreachable) throw new TargetError("cannot connect (test)");
-    if (this.users.get(secret.username) !== secret.password) throw new LoginRejectedError("refused (test)");
+    const accepted = this.trusted.has(secret.username) || this.users.get(secret.username) === secret.password;
+    if (!accepted) throw new LoginRejectedError("refused (test)");
     const session: FakeSession = {
       login: secret.username,
       run: async () => [],
@@ -208,6 +212,18 @@ describe("single-user setSecret", () => {
   it("refuses a pending version that names another user", async () => {
     givenPending({ ...current, username: "intruder", password: NEW_PASSWORD });
     await expect(strategy().setSecret(context("setSecret"))).rejects.toBeInstanceOf(SecretFormatError);
+  });
+
+  it("refuses a database that also accepts a wrong password instead of counting the pending one as set", async () => {
+    givenPending({ ...current, password: NEW_PASSWORD });
+    database.users.set("app", current.password);
+    database.trusted.add("app");
+
+    const refused = strategy().setSecret(context("setSecret"));
+
+    await expect(refused).rejects.toBeInstanceOf(PasswordNotCheckedError);
+    await expect(refused).rejects.toThrow(/also accepts a deliberately wrong password/);
+    expect(database.calls).toEqual([]);
   });
 });
 

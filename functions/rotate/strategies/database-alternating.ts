@@ -11,6 +11,7 @@ import type { RotationStrategy, StepContext } from "../strategy.ts";
 import {
   alternateUsername,
   checkCredential,
+  connectOptions,
   currentDatabaseSecret,
   type DatabaseDriver,
   type DatabaseSecret,
@@ -18,6 +19,7 @@ import {
   describeTarget,
   generatePassword,
   pendingDatabaseSecret,
+  refuseUncheckedPasswords,
   storePendingOnce,
   type TestRetryPolicy,
   tryLogin,
@@ -79,6 +81,8 @@ export function alternatingUsersStrategy(
       const already = await tryLogin(driver, pending, context, "AWSPENDING");
       if (already) {
         await already.close();
+        // Behind trust authentication any password "logs in": never promote one the database did not receive.
+        await refuseUncheckedPasswords(driver, pending, connectOptions(context, "AWSPENDING"));
         context.logger.info("the pending user already logs in", ids(context));
         return;
       }

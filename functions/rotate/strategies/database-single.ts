@@ -9,6 +9,7 @@ import { getPendingJson } from "../secrets.ts";
 import type { RotationStrategy, StepContext } from "../strategy.ts";
 import {
   checkCredential,
+  connectOptions,
   currentDatabaseSecret,
   type DatabaseDriver,
   type DatabaseSecret,
@@ -17,6 +18,7 @@ import {
   generatePassword,
   pendingDatabaseSecret,
   previousDatabaseSecret,
+  refuseUncheckedPasswords,
   storePendingOnce,
   type TestRetryPolicy,
   tryLogin,
@@ -59,6 +61,8 @@ export function singleUserStrategy(
       const already = await tryLogin(driver, pending, context, "AWSPENDING");
       if (already) {
         await already.close();
+        // Behind trust authentication any password "logs in": never promote one the database did not receive.
+        await refuseUncheckedPasswords(driver, pending, connectOptions(context, "AWSPENDING"));
         context.logger.info("the database already accepts the pending password", ids(context));
         return;
       }

@@ -1,8 +1,15 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { GetRandomPasswordCommand, ResourceNotFoundException } from "@aws-sdk/client-secrets-manager";
 import * as z from "zod/mini";
 import { registerSecret } from "../../../lib/redaction.ts";
-import { DeadlineExceededError, LoginRejectedError, SecretFormatError, TargetError } from "../errors.ts";
+import {
+  DeadlineExceededError,
+  LoginRejectedError,
+  PasswordNotCheckedError,
+  SecretFormatError,
+  TargetError,
+} from "../errors.ts";
 import {
   AWSPREVIOUS,
   getPendingJson,
@@ -190,7 +197,12 @@ export async function tlsOptions(
 }
 
 /** Which stored version a credential came from (for logs and errors: never the value). */
-export type CredentialLabel = "AWSCURRENT" | "AWSPENDING" | "AWSPREVIOUS" | "admin (masterarn)";
+export type CredentialLabel =
+  | "AWSCURRENT"
+  | "AWSPENDING"
+  | "AWSPREVIOUS"
+  | "admin (masterarn)"
+  | "deliberately wrong password";
 
 /** A connected database session; statements go through `run`, which enforces timeouts and hooks. */
 export interface DatabaseSession {
@@ -317,6 +329,30 @@ export async function tryLogin(
     }
     throw error;
   }
+}
+
+/**
+ * Refuses a target where a successful login proves nothing: logs in as `secret`'s user with a random
+ * password the database never received, and throws PasswordNotCheckedError when that works too (trust or
+ * ident authentication, an authenticating proxy). Run before trusting "the pending password already logs in".
+ */
+export async function refuseUncheckedPasswords(
+  driver: DatabaseDriver,
+  secret: DatabaseSecret,
+  options: ConnectOptions,
+): Promise<void> {
+  const wrong = { ...secret, password: `vigil-wrong-${randomBytes(24).toString("base64url")}` };
+  let session: DatabaseSession;
+  try {
+    session = await driver.connect(wrong, { ...options, label: "deliberately wrong password" });
+  } catch (error) {
+    if (error instanceof LoginRejectedError) return;
+    throw error;
+  }
+  await session.close();
+  throw new PasswordNotCheckedError(
+    `${describeTarget(secret)} also accepts a deliberately wrong password (trust or ident authentication, or an authenticating proxy), so a login proves nothing there and no password would be promoted safely: require password authentication (e.g. scram-sha-256 in pg_hba.conf) for this user, or stop rotating it`,
+  );
 }
 
 /** Runs `use` with a session and always closes it. */
