@@ -24,6 +24,22 @@ const program = new Command("vigil")
 
 for (const register of commands) register(program);
 
+/** Shows a failure: one line a person can act on; the stack only on request, redacted like everything else. */
+function report(error: unknown): void {
+  const failure = describeFailure(error);
+  process.stderr.write(`vigil: ${failure.line}\n`);
+  if (program.opts<{ verbose?: boolean }>().verbose) process.stderr.write(`${describeStack(error)}\n`);
+  else if (failure.bug) process.stderr.write("vigil: run it again with --verbose for the stack trace\n");
+}
+
+// A failure outside a command's own promise (a server callback, a stray rejection) is shown the same way.
+const reportAndExit = (error: unknown) => {
+  report(error);
+  process.exit(2);
+};
+process.on("uncaughtException", reportAndExit);
+process.on("unhandledRejection", reportAndExit);
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
@@ -31,12 +47,7 @@ try {
     // Commander has printed the help, the version or the usage error already.
     process.exitCode = error.exitCode === 0 ? 0 : 2;
   } else {
-    // One line a person can act on; the stack only on request, redacted like everything else.
-    const failure = describeFailure(error);
-    const verbose = program.opts<{ verbose: boolean }>().verbose;
-    process.stderr.write(`vigil: ${failure.line}\n`);
-    if (verbose) process.stderr.write(`${describeStack(error)}\n`);
-    else if (failure.bug) process.stderr.write("vigil: run it again with --verbose for the stack trace\n");
+    report(error);
     process.exitCode = 2;
   }
 }
