@@ -4,13 +4,12 @@ import {
   type Finding,
   type FindingsQueueMessage,
   findingId,
-  type RotationStrategyName,
   rotationGroupKey,
   type Severity,
 } from "../../lib/finding.ts";
 import { redact, redactText } from "../../lib/redaction.ts";
 import { RotationError } from "./errors.ts";
-import { ROTATION_STEPS, type RotationStep } from "./strategy.ts";
+import { ROTATION_STEPS, type RotationStep, type RotationStrategyName } from "./strategy.ts";
 
 /** Sends one message (a finding or a `secret.rotated` event) towards the notifier. */
 export type PublishOutcome = (message: FindingsQueueMessage) => Promise<void>;

@@ -1,6 +1,5 @@
 import type { ECSClient } from "@aws-sdk/client-ecs";
 import { DescribeSecretCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { RotationStrategyName } from "../../lib/finding.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { recordRotationStep, type VigilMetrics } from "../../lib/metrics.ts";
 import { redactText } from "../../lib/redaction.ts";
@@ -24,7 +23,13 @@ import {
   removePendingLabel,
 } from "./secrets.ts";
 import type { RotationSettings } from "./settings.ts";
-import { ROTATION_STEPS, type RotationEvent, type RotationStep, type StepContext } from "./strategy.ts";
+import {
+  ROTATION_STEPS,
+  type RotationEvent,
+  type RotationStep,
+  type RotationStrategyName,
+  type StepContext,
+} from "./strategy.ts";
 
 export interface RotationDependencies {
   secretsManager: SecretsManagerClient;

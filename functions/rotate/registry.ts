@@ -1,5 +1,4 @@
 import type { Tag } from "@aws-sdk/client-secrets-manager";
-import { ROTATION_STRATEGIES, type RotationStrategyName } from "../../lib/finding.ts";
 import { UnknownStrategyError } from "./errors.ts";
 import type { SecretJson } from "./secrets.ts";
 import { ibkrStrategy } from "./strategies/ibkr/index.ts";
@@ -7,7 +6,7 @@ import { mysqlAlternating } from "./strategies/mysql-alternating.ts";
 import { mysqlSingle } from "./strategies/mysql-single.ts";
 import { postgresAlternating } from "./strategies/postgres-alternating.ts";
 import { postgresSingle } from "./strategies/postgres-single.ts";
-import type { RotationStrategy } from "./strategy.ts";
+import { ROTATION_STRATEGIES, type RotationStrategy, type RotationStrategyName } from "./strategy.ts";
 
 /** The tag that names a secret's strategy explicitly. */
 export const STRATEGY_TAG = "vigil:rotation";

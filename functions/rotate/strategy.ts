@@ -1,9 +1,18 @@
 import type { DescribeSecretCommandOutput, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { RotationStrategyName } from "../../lib/finding.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { Deadline } from "./deadline.ts";
 import type { SecretJson } from "./secrets.ts";
 import type { RotationSettings } from "./settings.ts";
+
+/** The strategies this build can name (the `vigil:rotation` tag's values); each has a line in registry.ts. */
+export const ROTATION_STRATEGIES = [
+  "postgres-single",
+  "postgres-alternating",
+  "mysql-single",
+  "mysql-alternating",
+  "ibkr",
+] as const;
+export type RotationStrategyName = (typeof ROTATION_STRATEGIES)[number];
 
 export const ROTATION_STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"] as const;
 export type RotationStep = (typeof ROTATION_STEPS)[number];

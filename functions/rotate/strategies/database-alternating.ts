@@ -1,4 +1,3 @@
-import type { RotationStrategyName } from "../../../lib/finding.ts";
 import {
   AdminSecretRefusedError,
   ConnectionPolicyError,
@@ -7,7 +6,7 @@ import {
   TestSecretFailedError,
 } from "../errors.ts";
 import { getPendingJson } from "../secrets.ts";
-import type { RotationStrategy, StepContext } from "../strategy.ts";
+import type { RotationStrategy, RotationStrategyName, StepContext } from "../strategy.ts";
 import {
   alternateUsername,
   checkCredential,

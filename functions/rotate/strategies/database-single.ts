@@ -1,4 +1,3 @@
-import type { RotationStrategyName } from "../../../lib/finding.ts";
 import {
   ConnectionPolicyError,
   DeadlineExceededError,
@@ -6,7 +5,7 @@ import {
   TestSecretFailedError,
 } from "../errors.ts";
 import { getPendingJson } from "../secrets.ts";
-import type { RotationStrategy, StepContext } from "../strategy.ts";
+import type { RotationStrategy, RotationStrategyName, StepContext } from "../strategy.ts";
 import {
   checkCredential,
   connectOptions,
