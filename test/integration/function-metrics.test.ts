@@ -87,7 +87,7 @@ async function runBundle(fn: string, event: unknown, env: Record<string, string>
 
 beforeAll(async () => {
   const sources = [join(root, "lib"), join(root, "functions")];
-  const bundles = ["rotate", "notify"].map((fn) => join(root, "dist", fn, "index.mjs"));
+  const bundles = ["rotate", "notify", "audit-scan"].map((fn) => join(root, "dist", fn, "index.mjs"));
   if (bundles.some((file) => !existsSync(file) || statSync(file).mtimeMs < newest(sources))) {
     await run(process.execPath, [join(root, "scripts", "build.mjs")], { cwd: root });
   }
@@ -202,5 +202,24 @@ describe("notify bundle metrics", () => {
     expect(valuesOf(lines, "GroupingRatio")).toEqual([2]);
     const emitted = lines.flatMap((line) => line._aws.CloudWatchMetrics.flatMap((set) => set.Metrics));
     for (const { Name } of emitted) expect(Object.keys(metricCatalogue)).toContain(Name);
+  });
+});
+
+describe("audit-scan bundle metrics", () => {
+  it("counts the events a lookup sweep processed and how far behind CloudTrail it is", async () => {
+    // Arrange: a call the sandbox's CloudTrail records for the sweep to find.
+    await client.send(new CreateSecretCommand({ Name: "metrics/scanned", SecretString: "{}" }));
+    const queueUrl = sandbox.createQueue("vigil-metrics-findings");
+
+    // Act
+    await runBundle("audit-scan", { detail: { task: "lookup-sweep" } }, { FINDINGS_QUEUE_URL: queueUrl });
+
+    // Assert
+    const lines = emfLines(output);
+    expect(lines.every((line) => line.service === "vigil-metrics-audit-scan")).toBe(true);
+    expect(
+      valuesOf(lines, "EventsProcessed", { Source: "lookup" }).reduce((sum, n) => sum + n, 0),
+    ).toBeGreaterThan(0);
+    expect(valuesOf(lines, "ScannerLagSeconds", { Source: "lookup" })).toHaveLength(1);
   });
 });

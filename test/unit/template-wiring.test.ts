@@ -1,6 +1,9 @@
 // The packaged CloudFormation template (`npm run package`), both ways: with the defaults and with every
 // optional part switched on (VPC, trail bucket, IBKR targets, extra senders). What is wired to what, and
 // least privilege: no role may write to "*" without a condition that scopes it.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { packagedTemplate, type Template, type Variant } from "../helpers/packaged-template.ts";
 import { effectiveTemplate } from "../helpers/template-conditions.ts";
@@ -62,6 +65,40 @@ function references(value: unknown, found: string[] = []): string[] {
     }
   }
   return found;
+}
+
+// IAM prefix of each SDK client package; batch calls are authorised by their single-message action.
+const IAM_PREFIX: Record<string, string> = {
+  "client-secrets-manager": "secretsmanager",
+  "client-sqs": "sqs",
+  "client-sns": "sns",
+  "client-dynamodb": "dynamodb",
+  "client-cloudtrail": "cloudtrail",
+  "client-ecs": "ecs",
+  "client-s3": "s3",
+};
+const BATCH_ACTION: Record<string, string> = {
+  SendMessageBatch: "SendMessage",
+  DeleteMessageBatch: "DeleteMessage",
+};
+
+/** The IAM actions of every `new XCommand(...)` a function's source makes, e.g. "dynamodb:GetItem". */
+function awsCallsOf(fn: string): string[] {
+  const dir = fileURLToPath(new URL(`../../functions/${fn}`, import.meta.url));
+  const files = (readdirSync(dir, { recursive: true }) as string[]).filter((file) => file.endsWith(".ts"));
+  const calls = new Set<string>();
+  for (const file of files) {
+    const source = readFileSync(join(dir, file), "utf8");
+    for (const [, names = "", client = ""] of source.matchAll(
+      /import \{([^}]*)\} from "@aws-sdk\/(client-[a-z0-9-]+)"/g,
+    )) {
+      for (const [, command = ""] of names.matchAll(/\b([A-Z]\w*)Command\b/g)) {
+        if (!source.includes(`new ${command}Command(`)) continue;
+        calls.add(`${IAM_PREFIX[client] ?? client}:${BATCH_ACTION[command] ?? command}`);
+      }
+    }
+  }
+  return [...calls].sort();
 }
 
 // Read-only verbs: allowed on "*" (e.g. LookupEvents and ListSecrets have no resource to scope to).
@@ -306,5 +343,26 @@ describe.each(["defaults", "everything"] as const)("packaged template (%s)", (va
       // Assert
       expect(onTable.sort()).toEqual(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]);
     });
+  });
+});
+
+// With every optional part switched on, so that the trail bucket and the IBKR staging calls are granted.
+describe("packaged template (everything): each role", () => {
+  it.each([
+    // The `vigil ibkr stage` CLI (run by an operator) creates and restores staging secrets; SNS only
+    // with ROTATION_EVENTS_TOPIC_ARN, which the template does not set (the findings queue is used).
+    ["rotate", "RotateRole", ["secretsmanager:CreateSecret", "secretsmanager:RestoreSecret", "sns:Publish"]],
+    ["notify", "NotifyRole", []],
+    ["audit-scan", "AuditScanRole", []],
+  ])("lets %s make every AWS call its code makes", (fn, role, notByTheFunction) => {
+    // Arrange
+    const granted = new Set(statements(templates.everything, role).flatMap(actions));
+
+    // Act
+    const missing = awsCallsOf(fn).filter((call) => !granted.has(call) && !notByTheFunction.includes(call));
+
+    // Assert
+    expect(awsCallsOf(fn).length).toBeGreaterThan(1);
+    expect(missing).toEqual([]);
   });
 });
