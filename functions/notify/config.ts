@@ -26,6 +26,8 @@ export interface RetryPolicy {
 
 export interface NotifierConfig {
   readonly alertsTopicArn: string;
+  /** The DynamoDB state table holding the last state of each alert group. */
+  readonly stateTableName: string;
   readonly pagerDutyEventsUrl: string;
   readonly pagerDutyChangeEventsUrl: string;
   readonly routingKeySecretId: string;
@@ -37,7 +39,7 @@ export interface NotifierConfig {
   readonly retry: RetryPolicy;
   /** How many groups are delivered at the same time. */
   readonly concurrency: number;
-  /** A firing group already paged/published by this container within this time is not sent again. */
+  /** A firing group already paged/published (by any container) within this time is not sent again. */
   readonly repeatIntervalMs: number;
 }
 
@@ -71,6 +73,7 @@ export function loadNotifierConfig(
   const explicitChangeUrl = read.optionalString("PAGERDUTY_CHANGE_EVENTS_URL");
   return {
     alertsTopicArn: read.arn("ALERTS_TOPIC_ARN", "sns"),
+    stateTableName: read.string("STATE_TABLE_NAME"),
     pagerDutyEventsUrl,
     pagerDutyChangeEventsUrl: explicitChangeUrl
       ? read.url("PAGERDUTY_CHANGE_EVENTS_URL")

@@ -63,3 +63,15 @@ export class RoutingKeyError extends NotifyError {
     this.name = "RoutingKeyError";
   }
 }
+
+/** Thrown when the state table cannot be read or written: the group's messages go back to SQS. */
+export class AlertStateError extends NotifyError {
+  constructor(
+    readonly groupKey: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`alert state of group ${groupKey}: ${message}`, options);
+    this.name = "AlertStateError";
+  }
+}

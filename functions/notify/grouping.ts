@@ -36,6 +36,8 @@ export interface AlertGroup {
    * a resolved finding or a successful rotation (which clears the secret's rotation problems).
    */
   readonly state: "firing" | "resolved";
+  /** Event time (epoch ms) of the group's latest message, the one that decides its state. */
+  readonly latestAt: number;
   /** The latest finding in the group's final state, the one a notification describes. */
   readonly latest: Finding | undefined;
   /** Highest severity among the findings in the final state; `info` for rotations alone. */
@@ -114,6 +116,10 @@ function summariseGroup(groupKey: string, members: readonly QueueItem[]): AlertG
     lastFinding.status !== "resolved" &&
     (lastRotation === undefined || timeOf(lastFinding) > timeOf(lastRotation));
   const state = firing ? "firing" : "resolved";
+  const latestAt = Math.max(
+    lastFinding ? timeOf(lastFinding) : Number.NEGATIVE_INFINITY,
+    lastRotation ? timeOf(lastRotation) : Number.NEGATIVE_INFINITY,
+  );
 
   const inState = findings.filter((finding) => (finding.status === "resolved") === (state === "resolved"));
   const severity = inState.reduce<Severity>(
@@ -136,6 +142,7 @@ function summariseGroup(groupKey: string, members: readonly QueueItem[]): AlertG
     findings,
     rotations,
     state,
+    latestAt,
     latest: inState.at(-1),
     severity,
     count: findings.reduce((total, finding) => total + finding.count, 0),

@@ -1,12 +1,12 @@
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { secretsManagerClient, snsClient } from "../../lib/aws.ts";
+import { dynamoDbClient, secretsManagerClient, snsClient } from "../../lib/aws.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { createMetrics, recordNotifyBatch } from "../../lib/metrics.ts";
+import { DynamoAlertStateStore } from "./alert-state-dynamodb.ts";
 import { createChannels } from "./channels/index.ts";
 import { loadNotifierConfig } from "./config.ts";
 import { notifyBatch } from "./notify.ts";
 import { systemClock } from "./pagerduty-client.ts";
-import { createRecentNotifications } from "./recent.ts";
 import { createRoutingKeySource } from "./routing-key.ts";
 
 const logger = createLogger("vigil-notify");
@@ -32,14 +32,13 @@ const routingKeys = {
 
 logger.info("Notifier configured", {
   pagerDutyEventsUrl: config.pagerDutyEventsUrl,
+  stateTableName: config.stateTableName,
   pageSeverities: [...config.routing.page],
   lowUrgencySeverities: config.lowUrgencyRoutingKeySecretId ? [...config.routing.lowUrgency] : [],
   snsSeverities: [...config.routing.sns],
   repeatIntervalSeconds: config.repeatIntervalMs / 1000,
 });
 
-// Lives as long as the container, so a burst over several batches pages once per repeat interval.
-const recent = createRecentNotifications(config.repeatIntervalMs);
 const dependencies = {
   config,
   sns,
@@ -47,7 +46,7 @@ const dependencies = {
   fetch: globalThis.fetch,
   clock: systemClock,
   logger,
-  recent,
+  alertState: new DynamoAlertStateStore(dynamoDbClient(), config.stateTableName),
 };
 const channels = createChannels(dependencies);
 

@@ -1,6 +1,15 @@
+import { randomUUID } from "node:crypto";
 import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
 import { describeError, ValidationError } from "../../lib/errors.ts";
 import type { FindingsQueueMessage } from "../../lib/finding.ts";
+import {
+  ABSENT_STATE,
+  type AlertState,
+  type AlertStateStore,
+  decideGroup,
+  type GroupDecision,
+  groupMemory,
+} from "./alert-state.ts";
 import {
   type ChannelDependencies,
   type ChannelReport,
@@ -15,6 +24,8 @@ import { dedupKeyFor } from "./pagerduty-events.ts";
 
 /** Everything the notifier talks to; the handler builds the real ones, tests pass mocks or the sandbox. */
 export interface NotifierDependencies extends ChannelDependencies {
+  /** The last state of each alert group, shared by every container (the state table). */
+  readonly alertState: AlertStateStore;
   /** Where alerts go, in delivery order; `createChannels(deps)` unless a test passes its own. */
   readonly channels?: readonly NotificationChannel[];
 }
@@ -109,26 +120,57 @@ export async function notifyBatch(
 
   const channels = deps.channels ?? createChannels(deps);
 
+  // Who holds a group's lease while this invocation delivers it.
+  const owner = randomUUID();
+
+  /** Reads the group's state and claims it for this delivery (retrying when another writer got in first). */
+  const claimGroup = async (group: AlertGroup): Promise<GroupDecision> => {
+    for (let attempt = 0; ; attempt++) {
+      const previous = await deps.alertState.read(group.groupKey);
+      const decision = decideGroup(group, previous, { owner, until: lambdaDeadline, now: clock.now() });
+      if (decision.kind !== "deliver") return decision;
+      if (await deps.alertState.write(group.groupKey, decision.claim, previous?.version)) return decision;
+      if (attempt === 2 && previous) return { kind: "busy", state: previous };
+    }
+  };
+
   /** Delivers one group through every channel that takes it; false when its messages must go back to SQS. */
   const deliverGroup = async (group: AlertGroup): Promise<boolean> => {
     const dedupKey = dedupKeyFor(group.groupKey);
     const logContext = { groupKey: group.groupKey, dedupKey, state: group.state, severity: group.severity };
-    const earlier: ChannelReport[] = [];
-    for (const channel of channels) {
-      if (!channel.takes(group, earlier)) continue;
-      const context: DeliveryContext = {
-        deadline: lambdaDeadline,
-        report,
-        earlier: [...earlier],
-        logContext,
-      };
-      const outcome =
-        group.state === "firing"
-          ? await channel.deliver(group, context)
-          : await channel.resolve(group, context);
-      earlier.push({ channel: channel.name, outcome });
+    let decision: GroupDecision;
+    try {
+      decision = await claimGroup(group);
+    } catch (error) {
+      logger.error("Alert state unavailable; the messages go back to SQS", { ...logContext, error });
+      return false;
     }
-    const delivered = earlier.every((entry) => entry.outcome.delivered);
+    if (decision.kind !== "deliver") return skipGroup(group, decision, logContext);
+
+    const memory = groupMemory(decision.claim.sent, config.repeatIntervalMs);
+    const earlier: ChannelReport[] = [];
+    let delivered = false;
+    try {
+      for (const channel of channels) {
+        if (!channel.takes(group, earlier)) continue;
+        const context: DeliveryContext = {
+          deadline: lambdaDeadline,
+          report,
+          earlier: [...earlier],
+          logContext,
+          recent: memory,
+          clears: decision.clears,
+        };
+        const outcome =
+          group.state === "firing"
+            ? await channel.deliver(group, context)
+            : await channel.resolve(group, context);
+        earlier.push({ channel: channel.name, outcome });
+      }
+      delivered = earlier.every((entry) => entry.outcome.delivered);
+    } finally {
+      await settleGroup(group, decision, delivered, memory.entries(clock.now()), logContext);
+    }
     const suppressed = earlier.some((entry) => entry.outcome.suppressed);
     if (suppressed) report.suppressed += 1;
     logger.info(delivered ? "Group delivered" : "Group not delivered", {
@@ -139,6 +181,63 @@ export async function notifyBatch(
       suppressed,
     });
     return delivered;
+  };
+
+  /**
+   * Releases the group's lease and records what was sent. A delivery that did not complete puts the previous
+   * status back, so the redelivery is judged exactly as this attempt was (a resolve still clears).
+   */
+  const settleGroup = async (
+    group: AlertGroup,
+    decision: Extract<GroupDecision, { kind: "deliver" }>,
+    delivered: boolean,
+    sent: AlertState["sent"],
+    logContext: Record<string, unknown>,
+  ): Promise<void> => {
+    const { claim, previous } = decision;
+    const base = delivered ? claim : (previous ?? ABSENT_STATE);
+    const settled: AlertState = {
+      status: base.status,
+      at: base.at,
+      severity: base.severity,
+      version: claim.version + 1,
+      sent,
+    };
+    try {
+      if (!(await deps.alertState.write(group.groupKey, settled, claim.version))) {
+        logger.warn("Alert state changed while this invocation held its lease; left as it is", logContext);
+      }
+    } catch (error) {
+      // The lease then runs out by itself at this invocation's deadline.
+      logger.error("Alert state could not be settled", { ...logContext, error });
+    }
+  };
+
+  /** Logs why a group sends nothing; true when its messages are done with, false to hand them back. */
+  const skipGroup = (
+    group: AlertGroup,
+    decision: Exclude<GroupDecision, { kind: "deliver" }>,
+    logContext: Record<string, unknown>,
+  ): boolean => {
+    const fields = {
+      ...logContext,
+      messages: group.messageIds.length,
+      latestAt: new Date(group.latestAt).toISOString(),
+      stored: decision.state && {
+        status: decision.state.status,
+        at: new Date(decision.state.at).toISOString(),
+      },
+    };
+    if (decision.kind === "busy") {
+      logger.info("Group being delivered by another invocation; the messages go back to SQS", fields);
+      return false;
+    }
+    if (decision.kind === "stale") {
+      logger.info("Messages older than the group's last state: nothing sent", fields);
+    } else {
+      logger.warn("Resolve for a group that is not firing: dropped, nothing sent", fields);
+    }
+    return true;
   };
 
   /** Delivers a group, or the part of it that can be rendered; returns the message ids to hand back. */

@@ -1,5 +1,6 @@
 // The built bundle, run the way Lambda runs it: a fresh Node process whose environment holds only the
-// standard AWS variables, PAGERDUTY_EVENTS_URL, PAGERDUTY_ROUTING_KEY_SECRET_ID and ALERTS_TOPIC_ARN.
+// standard AWS variables, PAGERDUTY_EVENTS_URL, PAGERDUTY_ROUTING_KEY_SECRET_ID, ALERTS_TOPIC_ARN and
+// STATE_TABLE_NAME.
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -78,6 +79,7 @@ describe("dist/notify/index.mjs", () => {
       AWS_ACCESS_KEY_ID: sandbox.env.AWS_ACCESS_KEY_ID!,
       AWS_SECRET_ACCESS_KEY: sandbox.env.AWS_SECRET_ACCESS_KEY!,
       PAGERDUTY_EVENTS_URL: sandbox.env.PAGERDUTY_EVENTS_URL!,
+      STATE_TABLE_NAME: sandbox.env.STATE_TABLE_NAME!,
       PAGERDUTY_ROUTING_KEY_SECRET_ID: "vigil/bundle/pagerduty",
       ALERTS_TOPIC_ARN: topicArn,
     };

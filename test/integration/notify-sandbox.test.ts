@@ -1,14 +1,15 @@
 // The notifier against the local sandbox's Secrets Manager, SNS and PagerDuty over real HTTP, with
 // injected faults. Real clock: retry delays are shortened by configuration, not faked.
+import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { CreateTopicCommand, SNSClient } from "@aws-sdk/client-sns";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { alertStateKey, DynamoAlertStateStore } from "../../functions/notify/alert-state-dynamodb.ts";
 import { loadNotifierConfig } from "../../functions/notify/config.ts";
 import { MAX_BODY_BYTES } from "../../functions/notify/input.ts";
 import { type NotifierDependencies, notifyBatch } from "../../functions/notify/notify.ts";
 import { systemClock } from "../../functions/notify/pagerduty-client.ts";
 import { dedupKeyFor, MAX_EVENT_BYTES, MAX_SUMMARY_CHARS } from "../../functions/notify/pagerduty-events.ts";
-import { createRecentNotifications } from "../../functions/notify/recent.ts";
 import { createRoutingKeySource } from "../../functions/notify/routing-key.ts";
 import { MAX_PUBLISH_BYTES } from "../../functions/notify/sns.ts";
 import { rotationGroupKey } from "../../lib/finding.ts";
@@ -37,6 +38,7 @@ describe("notifier against the sandbox", () => {
       PAGERDUTY_RETRY_MAX_MS: "200",
       PAGERDUTY_TIMEOUT_MS: "500",
       NOTIFY_DEADLINE_MARGIN_MS: "500",
+      STATE_TABLE_NAME: sandbox.env.STATE_TABLE_NAME,
       ...env,
     });
     return {
@@ -51,9 +53,13 @@ describe("notifier against the sandbox", () => {
       fetch: globalThis.fetch,
       clock: systemClock,
       logger: createLogger("notify-sandbox-test"),
-      recent: createRecentNotifications(config.repeatIntervalMs),
+      alertState: new DynamoAlertStateStore(
+        new DynamoDBClient(sandbox.clientConfig()),
+        config.stateTableName,
+      ),
     };
   };
+  const patientPagerDuty = { PAGERDUTY_TIMEOUT_MS: "10000" };
   const alertEvents = () => sandbox.pagerDutyEvents().filter((event) => event.kind === "alert");
 
   beforeAll(async () => {
@@ -98,7 +104,8 @@ describe("notifier against the sandbox", () => {
     );
 
     const started = performance.now();
-    const { response, report } = await notifyBatch(records, 60_000, notifier());
+    // A request timeout a loaded machine can honour: a timed-out event is retried and counts twice.
+    const { response, report } = await notifyBatch(records, 60_000, notifier(patientPagerDuty));
     const elapsedMs = performance.now() - started;
 
     log.restore();
@@ -116,7 +123,7 @@ describe("notifier against the sandbox", () => {
 
   it("keeps a burst delivered in 10 batches of 1,000 to one PagerDuty event per problem", async () => {
     const before = alertEvents().length;
-    const shared = notifier();
+    const shared = notifier(patientPagerDuty);
     const started = performance.now();
 
     for (let batch = 0; batch < 10; batch++) {
@@ -270,6 +277,46 @@ describe("notifier against the sandbox", () => {
       subject: "[ROTATED] algo-trade/prod/ibkr",
       messageAttributes: { rule: { StringValue: "secret.rotated" }, secret: { StringValue: SECRET_ARN } },
     });
+  });
+
+  it("keeps each group's last state in the sandbox's DynamoDB: a recurrence pages, an older failure reopens nothing", async () => {
+    // Arrange: two containers (two notifiers) sharing the state table, and a rotation group.
+    const containerA = notifier();
+    const containerB = notifier();
+    const secretArn = SECRET_ARN.replace("ibkr", "ordering");
+    const groupKey = rotationGroupKey(secretArn);
+    const failure = (lastSeen: string) =>
+      makeFinding({ rule: "rotation.failed", severity: "high", secretArn, groupKey, lastSeen });
+    const incidents = () =>
+      sandbox.pagerDutyIncidents().filter((incident) => incident.dedupKey === dedupKeyFor(groupKey));
+
+    // Act: A pages at 11:00, B resolves with the 11:05 rotation, A gets the 11:00 failure again, then a new one.
+    await notifyBatch([sqsRecord(failure("2026-11-27T11:00:00Z"))], 30_000, containerA);
+    await notifyBatch(
+      [sqsRecord(makeRotation({ secretArn, at: "2026-11-27T11:05:00Z" }))],
+      30_000,
+      containerB,
+    );
+    const redelivered = await notifyBatch([sqsRecord(failure("2026-11-27T11:00:00Z"))], 30_000, containerA);
+    const afterRedelivery = incidents().map((incident) => incident.status);
+    const recurrence = await notifyBatch([sqsRecord(failure("2026-11-27T11:20:00Z"))], 30_000, containerA);
+
+    // Assert
+    expect(redelivered.response.batchItemFailures).toEqual([]);
+    expect(afterRedelivery).toEqual(["resolved"]);
+    expect(recurrence.response.batchItemFailures).toEqual([]);
+    expect(incidents().map((incident) => incident.status)).toEqual(["resolved", "triggered"]);
+    const { Item } = await new DynamoDBClient(sandbox.clientConfig()).send(
+      new GetItemCommand({
+        TableName: sandbox.env.STATE_TABLE_NAME,
+        Key: { pk: { S: alertStateKey(groupKey) }, sk: { S: "state" } },
+      }),
+    );
+    expect(Item).toMatchObject({
+      status: { S: "firing" },
+      at: { N: String(Date.parse("2026-11-27T11:20:00Z")) },
+    });
+    expect(Item?.leaseOwner).toBeUndefined();
   });
 
   it("stops waiting for a slow routing-key read at the deadline and returns the messages to SQS", async () => {

@@ -2,12 +2,12 @@ import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-sec
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type AlertStateStore, MemoryAlertStateStore } from "../../functions/notify/alert-state.ts";
 import { createChannels, type NotificationChannel } from "../../functions/notify/channels/index.ts";
 import { loadNotifierConfig } from "../../functions/notify/config.ts";
 import { type NotifierDependencies, notifyBatch } from "../../functions/notify/notify.ts";
 import type { Clock } from "../../functions/notify/pagerduty-client.ts";
 import { dedupKeyFor } from "../../functions/notify/pagerduty-events.ts";
-import { createRecentNotifications } from "../../functions/notify/recent.ts";
 import { createRoutingKeySource } from "../../functions/notify/routing-key.ts";
 import { rotationGroupKey } from "../../lib/finding.ts";
 import { createLogger } from "../../lib/logger.ts";
@@ -31,7 +31,8 @@ const sns = mockClient(SNSClient);
 
 /** Sleeps return at once and advance virtual time, so backoff costs nothing and the deadline still bites. */
 function virtualClock(): Clock {
-  let now = 0;
+  // After every event time in the fixtures: event times are judged against the clock.
+  let now = Date.parse("2026-11-27T12:00:00Z");
   return {
     now: () => now,
     random: () => 0.5,
@@ -45,6 +46,8 @@ describe("notifyBatch", () => {
   let stub: PagerDutyStub;
   let log: ReturnType<typeof captureLogs>;
   let env: Record<string, string>;
+  // One state table for the test, shared by every deps(): each deps() is a container of its own.
+  let alertState: MemoryAlertStateStore;
 
   const deps = (overrides: Partial<NotifierDependencies> = {}): NotifierDependencies => {
     const config = loadNotifierConfig(env);
@@ -61,7 +64,7 @@ describe("notifyBatch", () => {
       fetch: globalThis.fetch,
       clock: virtualClock(),
       logger: createLogger("notify-test"),
-      recent: createRecentNotifications(config.repeatIntervalMs),
+      alertState,
       ...overrides,
     };
   };
@@ -73,10 +76,12 @@ describe("notifyBatch", () => {
 
   beforeEach(async () => {
     stub = await startPagerDutyStub();
+    alertState = new MemoryAlertStateStore();
     env = {
       ALERTS_TOPIC_ARN: TOPIC,
       PAGERDUTY_ROUTING_KEY_SECRET_ID: "vigil/test/pagerduty",
       PAGERDUTY_EVENTS_URL: stub.eventsUrl,
+      STATE_TABLE_NAME: "vigil-test-state",
     };
     secretsManager.reset();
     sns.reset();
@@ -96,7 +101,9 @@ describe("notifyBatch", () => {
     clearRegisteredSecrets();
   });
 
-  it("turns 10,000 findings of 50 problems into at most 50 PagerDuty events and 50 SNS messages", async () => {
+  it("turns 10,000 findings of 50 problems into at most 50 PagerDuty events and 50 SNS messages", {
+    timeout: 60_000,
+  }, async () => {
     // Arrange
     const records = Array.from({ length: 10_000 }, (_, index) =>
       sqsRecord(makeFinding({ groupKey: `problem-${index % 50}`, severity: "critical" })),
@@ -169,10 +176,11 @@ describe("notifyBatch", () => {
 
     expect(first.response.batchItemFailures).toEqual([]);
     expect(again.response.batchItemFailures).toEqual([]);
-    expect(alertEvents()).toHaveLength(5);
-    // PagerDuty accepted three: the timed-out request (its answer was lost), its retry, and the redelivery.
+    expect(alertEvents()).toHaveLength(4);
+    // PagerDuty accepted two: the timed-out request (its answer was lost) and its retry. The redelivery,
+    // in another container, sends nothing: the state table says the group was paged.
     expect(stub.incidents).toEqual([
-      { dedupKey: dedupKeyFor(finding.groupKey), status: "triggered", eventCount: 3 },
+      { dedupKey: dedupKeyFor(finding.groupKey), status: "triggered", eventCount: 2 },
     ]);
   });
 
@@ -340,6 +348,154 @@ describe("notifyBatch", () => {
     ]);
     expect(alertEvents()).toHaveLength(1);
     expect(published()).toHaveLength(2);
+  });
+
+  it("pages a recurrence after a resolve, whichever container handles it", async () => {
+    // Arrange: container A pages, container B resolves, and A receives the recurrence.
+    const containerA = deps();
+    const containerB = deps();
+    const occurrence = (lastSeen: string, status?: "resolved") =>
+      sqsRecord(
+        makeFinding({ groupKey: "recurring", severity: "critical", lastSeen, ...(status && { status }) }),
+      );
+
+    // Act
+    await notifyBatch([occurrence("2026-11-27T10:00:00Z")], 60_000, containerA);
+    await notifyBatch([occurrence("2026-11-27T10:05:00Z", "resolved")], 60_000, containerB);
+    const recurrence = await notifyBatch([occurrence("2026-11-27T10:10:00Z")], 60_000, containerA);
+
+    // Assert
+    expect(recurrence.response.batchItemFailures).toEqual([]);
+    expect(alertEvents().map((request) => request.body.event_action)).toEqual([
+      "trigger",
+      "resolve",
+      "trigger",
+    ]);
+    expect(stub.incidents.map((incident) => incident.status)).toEqual(["resolved", "triggered"]);
+    expect(published().map((input) => input.Subject?.slice(0, 10))).toEqual([
+      "[CRITICAL]",
+      "[RESOLVED]",
+      "[CRITICAL]",
+    ]);
+  });
+
+  it("never lets a redelivered older failure reopen the problem a later rotation resolved", async () => {
+    // Arrange: a rotation failure at 11:00, the successful rotation at 11:05, the failure again after it.
+    const failure = makeFinding({
+      rule: "rotation.failed",
+      severity: "high",
+      groupKey: rotationGroupKey(SECRET_ARN),
+      lastSeen: "2026-11-27T11:00:00Z",
+    });
+    const rotation = makeRotation({ at: "2026-11-27T11:05:00Z" });
+
+    // Act: three batches, as three invocations of different containers would see them.
+    await notifyBatch([sqsRecord(failure)], 60_000, deps());
+    await notifyBatch([sqsRecord(rotation)], 60_000, deps());
+    const redelivered = await notifyBatch([sqsRecord(failure)], 60_000, deps());
+
+    // Assert
+    expect(redelivered.response.batchItemFailures).toEqual([]);
+    expect(alertEvents().map((request) => request.body.event_action)).toEqual(["trigger", "resolve"]);
+    expect(stub.incidents.map((incident) => incident.status)).toEqual(["resolved"]);
+    expect(
+      log.lines().some((line) => line.message === "Messages older than the group's last state: nothing sent"),
+    ).toBe(true);
+  });
+
+  it("never lets an older resolve hide a newer failure", async () => {
+    const group = "hidden";
+    const firing = makeFinding({ groupKey: group, severity: "critical", lastSeen: "2026-11-27T10:10:00Z" });
+    const olderResolve = makeFinding({
+      groupKey: group,
+      severity: "critical",
+      status: "resolved",
+      lastSeen: "2026-11-27T10:05:00Z",
+    });
+
+    await notifyBatch([sqsRecord(firing)], 60_000, deps());
+    await notifyBatch([sqsRecord(olderResolve)], 60_000, deps());
+
+    expect(alertEvents().map((request) => request.body.event_action)).toEqual(["trigger"]);
+    expect(stub.incidents.map((incident) => incident.status)).toEqual(["triggered"]);
+  });
+
+  it("drops a resolve for a group that is not firing: nothing reaches PagerDuty or SNS", async () => {
+    // Arrange: a forged resolve for a group never seen, and a second resolve for one already resolved.
+    const forged = makeFinding({ groupKey: "never-seen", status: "resolved", severity: "critical" });
+    await notifyBatch(
+      [sqsRecord(makeFinding({ groupKey: "closed", lastSeen: "2026-11-27T10:00:00Z" }))],
+      60_000,
+      deps(),
+    );
+    const close = (lastSeen: string) =>
+      sqsRecord(makeFinding({ groupKey: "closed", status: "resolved", lastSeen }));
+    await notifyBatch([close("2026-11-27T10:05:00Z")], 60_000, deps());
+    const before = { pagerDuty: stub.requests.length, sns: published().length };
+
+    // Act
+    const { response } = await notifyBatch(
+      [sqsRecord(forged, "forged"), close("2026-11-27T10:06:00Z")],
+      60_000,
+      deps(),
+    );
+
+    // Assert
+    expect(response.batchItemFailures).toEqual([]);
+    expect(stub.requests.length - before.pagerDuty).toBe(0);
+    expect(published().length - before.sns).toBe(0);
+    const dropped = log
+      .lines()
+      .filter((line) => line.message === "Resolve for a group that is not firing: dropped, nothing sent");
+    expect(dropped.map((line) => line.groupKey)).toEqual(["never-seen", "closed"]);
+  });
+
+  it("hands a group back to SQS while another invocation is delivering it, and sends nothing", async () => {
+    // Arrange: another invocation holds the group's lease for another minute.
+    const now = Date.parse("2026-11-27T12:00:00Z");
+    await alertState.write(
+      "leased",
+      {
+        status: "firing",
+        at: Date.parse("2026-11-27T09:00:00Z"),
+        severity: "high",
+        version: 1,
+        leaseOwner: "other",
+        leaseUntil: now + 60_000,
+        sent: {},
+      },
+      undefined,
+    );
+
+    // Act
+    const { response } = await notifyBatch(
+      [sqsRecord(makeFinding({ groupKey: "leased", severity: "critical" }), "m1")],
+      60_000,
+      deps(),
+    );
+
+    // Assert
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }]);
+    expect(stub.requests).toHaveLength(0);
+    expect(published()).toHaveLength(0);
+  });
+
+  it("hands the messages back when the state table cannot be read", async () => {
+    const unavailable: AlertStateStore = {
+      read: async () => {
+        throw new Error("ProvisionedThroughputExceededException");
+      },
+      write: async () => true,
+    };
+
+    const { response } = await notifyBatch([sqsRecord(makeFinding(), "m1")], 60_000, {
+      ...deps(),
+      alertState: unavailable,
+    });
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }]);
+    expect(stub.requests).toHaveLength(0);
+    expect(log.text()).toContain("Alert state unavailable; the messages go back to SQS");
   });
 
   it("sends medium and low to SNS only, or to the low-urgency service when one is configured", async () => {

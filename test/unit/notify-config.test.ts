@@ -11,15 +11,17 @@ import { makeFinding } from "../helpers/notify-fixtures.ts";
 const required = {
   ALERTS_TOPIC_ARN: "arn:aws:sns:us-east-1:111122223333:vigil-dev-alerts",
   PAGERDUTY_ROUTING_KEY_SECRET_ID: "vigil/dev/pagerduty",
+  STATE_TABLE_NAME: "vigil-dev-state",
 };
 
 describe("loadNotifierConfig", () => {
-  it("needs only the topic and the routing-key secret, with PagerDuty's endpoints by default", () => {
+  it("needs only the topic, the routing-key secret and the state table, with PagerDuty's endpoints by default", () => {
     const config = loadNotifierConfig(required);
 
     expect(config).toMatchObject({
       alertsTopicArn: required.ALERTS_TOPIC_ARN,
       routingKeySecretId: "vigil/dev/pagerduty",
+      stateTableName: "vigil-dev-state",
       lowUrgencyRoutingKeySecretId: undefined,
       pagerDutyEventsUrl: DEFAULT_PAGERDUTY_EVENTS_URL,
       pagerDutyChangeEventsUrl: "https://events.pagerduty.com/v2/change/enqueue",
@@ -63,10 +65,18 @@ describe("loadNotifierConfig", () => {
     );
   });
 
-  it("fails at cold start without the topic or the routing-key secret", () => {
-    expect(() => loadNotifierConfig({ PAGERDUTY_ROUTING_KEY_SECRET_ID: "x" })).toThrow(/ALERTS_TOPIC_ARN/);
-    expect(() => loadNotifierConfig({ ALERTS_TOPIC_ARN: required.ALERTS_TOPIC_ARN })).toThrow(
+  it("fails at cold start without the topic, the routing-key secret or the state table", () => {
+    const { ALERTS_TOPIC_ARN, PAGERDUTY_ROUTING_KEY_SECRET_ID, STATE_TABLE_NAME } = required;
+
+    expect(() => loadNotifierConfig({ PAGERDUTY_ROUTING_KEY_SECRET_ID, STATE_TABLE_NAME })).toThrow(
+      /ALERTS_TOPIC_ARN/,
+    );
+    expect(() => loadNotifierConfig({ ALERTS_TOPIC_ARN, STATE_TABLE_NAME })).toThrow(
       /PAGERDUTY_ROUTING_KEY_SECRET_ID/,
+    );
+    // Without it each container would keep its own memory, the fault the table exists to remove.
+    expect(() => loadNotifierConfig({ ALERTS_TOPIC_ARN, PAGERDUTY_ROUTING_KEY_SECRET_ID })).toThrow(
+      new ConfigError("STATE_TABLE_NAME", "is required but not set"),
     );
   });
 });

@@ -8,6 +8,7 @@ import { makeFinding, makeRotation } from "../helpers/notify-fixtures.ts";
 const { routing } = loadNotifierConfig({
   ALERTS_TOPIC_ARN: "arn:aws:sns:us-east-1:111122223333:alerts",
   PAGERDUTY_ROUTING_KEY_SECRET_ID: "pd",
+  STATE_TABLE_NAME: "state",
 });
 
 describe("triggerServiceFor", () => {

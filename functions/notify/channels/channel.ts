@@ -3,6 +3,7 @@
  * two implementations; `index.ts` lists them in delivery order. See docs/alerts.md, "Adding a channel".
  */
 import type { SecretRotatedEvent } from "../../../lib/finding.ts";
+import type { RecentNotifications } from "../alert-state.ts";
 import type { AlertGroup } from "../grouping.ts";
 import type { BatchReport } from "../notify.ts";
 import { dedupKeyFor } from "../pagerduty-events.ts";
@@ -37,6 +38,10 @@ export interface DeliveryContext {
   readonly earlier: readonly ChannelReport[];
   /** Fields every log line about the group carries. */
   readonly logContext: Readonly<Record<string, unknown>>;
+  /** What was sent for the group recently, by any container (read from and written to the state table). */
+  readonly recent: RecentNotifications;
+  /** For a resolved group: true when it was firing, so there is an alert to clear. */
+  readonly clears: boolean;
 }
 
 /** Where alerts go: which groups it takes, how it delivers a firing group, how it resolves a cleared one. */

@@ -12,7 +12,6 @@ import {
   dedupKeyFor,
   withRoutingKey,
 } from "../pagerduty-events.ts";
-import type { RecentNotifications } from "../recent.ts";
 import { type PagerDutyService, routeGroup } from "../routing.ts";
 import type { RoutingKeySource } from "../routing-key.ts";
 import type { ChannelOutcome, DeliveryContext, NotificationChannel } from "./channel.ts";
@@ -30,7 +29,6 @@ export interface PagerDutyChannelDependencies {
   readonly fetch: typeof fetch;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly recent: RecentNotifications;
 }
 
 const SERVICE_LABEL: Record<PagerDutyService, string> = {
@@ -42,7 +40,7 @@ type SendOutcome = { ok: true } | { ok: false; retryable: boolean; reason: strin
 
 /** PagerDuty as a notification channel. */
 export function createPagerDutyChannel(deps: PagerDutyChannelDependencies): NotificationChannel {
-  const { clock, config, logger, recent, routingKeys } = deps;
+  const { clock, config, logger, routingKeys } = deps;
   const hasLowUrgency = routingKeys.lowUrgency !== undefined;
   const route = (group: AlertGroup) => routeGroup(group, config.routing, hasLowUrgency);
 
@@ -116,7 +114,7 @@ export function createPagerDutyChannel(deps: PagerDutyChannelDependencies): Noti
     for (const rotation of group.rotations) {
       const key = rotationKey(rotation);
       let note = "change event recorded (it does not page)";
-      if (!recent.isRecent(PAGERDUTY_CHANNEL, key, "info", clock.now())) {
+      if (!context.recent.isRecent(PAGERDUTY_CHANNEL, key, "info", clock.now())) {
         const outcome = await send(
           "primary",
           config.pagerDutyChangeEventsUrl,
@@ -125,7 +123,7 @@ export function createPagerDutyChannel(deps: PagerDutyChannelDependencies): Noti
           { event: "change", secretArn: rotation.secretArn, versionId: rotation.versionId },
         );
         note = describe(outcome, note, state);
-        if (outcome.ok) recent.remember(PAGERDUTY_CHANNEL, key, "info", clock.now());
+        if (outcome.ok) context.recent.remember(PAGERDUTY_CHANNEL, key, "info", clock.now());
       }
       notes.set(key, note);
     }
@@ -146,7 +144,7 @@ export function createPagerDutyChannel(deps: PagerDutyChannelDependencies): Noti
       const service = route(group).trigger;
       if (!service) return { delivered: state.delivered, rotationNotes };
       const dedupKey = dedupKeyFor(group.groupKey);
-      if (recent.isRecent(PAGERDUTY_CHANNEL, dedupKey, group.severity, clock.now())) {
+      if (context.recent.isRecent(PAGERDUTY_CHANNEL, dedupKey, group.severity, clock.now())) {
         const minutes = Math.round(config.repeatIntervalMs / 60_000);
         const note = `already triggered within the last ${minutes} min (dedup key ${dedupKey})`;
         return { delivered: state.delivered, rotationNotes, note, suppressed: true };
@@ -161,7 +159,7 @@ export function createPagerDutyChannel(deps: PagerDutyChannelDependencies): Noti
         `alert triggered on the ${SERVICE_LABEL[service]} service (dedup key ${dedupKey})`,
         state,
       );
-      if (outcome.ok) recent.remember(PAGERDUTY_CHANNEL, dedupKey, group.severity, clock.now());
+      if (outcome.ok) context.recent.remember(PAGERDUTY_CHANNEL, dedupKey, group.severity, clock.now());
       context.report[outcome.ok ? "pagesSent" : "pagesFailed"] += 1;
       // A page PagerDuty refused must still reach a human: later channels get it whatever the routing.
       const refused = !outcome.ok && !outcome.retryable;
@@ -173,7 +171,8 @@ export function createPagerDutyChannel(deps: PagerDutyChannelDependencies): Noti
       const rotationNotes = await announceRotations(group, context, state);
       const dedupKey = dedupKeyFor(group.groupKey);
       const notes: string[] = [];
-      for (const service of route(group).resolve) {
+      // Only a group that was firing has an alert to clear (a forged or stray resolve sends nothing).
+      for (const service of context.clears ? route(group).resolve : []) {
         const outcome = await send(
           service,
           config.pagerDutyEventsUrl,
@@ -187,7 +186,7 @@ export function createPagerDutyChannel(deps: PagerDutyChannelDependencies): Noti
         notes.push(describe(outcome, `resolved (dedup key ${dedupKey})`, state));
         if (outcome.ok) context.report.resolves += 1;
       }
-      recent.forget(dedupKey);
+      context.recent.forget(dedupKey);
       // One failed resolve is what a reader must see, even if another service took it.
       const note = notes.find((text) => !text.startsWith("resolved")) ?? notes[0];
       return { delivered: state.delivered, rotationNotes, note } satisfies ChannelOutcome;

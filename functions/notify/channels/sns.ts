@@ -6,7 +6,6 @@ import type { NotifierConfig } from "../config.ts";
 import type { AlertGroup } from "../grouping.ts";
 import type { Clock } from "../pagerduty-client.ts";
 import { dedupKeyFor } from "../pagerduty-events.ts";
-import type { RecentNotifications } from "../recent.ts";
 import { routeGroup } from "../routing.ts";
 import {
   buildFindingNotification,
@@ -36,12 +35,11 @@ export interface SnsChannelDependencies {
   readonly sns: SNSClient;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly recent: RecentNotifications;
 }
 
 /** SNS as a notification channel; its messages say, in words, what happened on PagerDuty. */
 export function createSnsChannel(deps: SnsChannelDependencies): NotificationChannel {
-  const { clock, config, logger, recent } = deps;
+  const { clock, config, logger } = deps;
   const route = (group: AlertGroup) => routeGroup(group, config.routing, false);
   const pagerDutyOf = (earlier: readonly ChannelReport[]) =>
     earlier.find((report) => report.channel === PAGERDUTY_CHANNEL)?.outcome;
@@ -74,10 +72,10 @@ export function createSnsChannel(deps: SnsChannelDependencies): NotificationChan
     let delivered = true;
     for (const rotation of group.rotations) {
       const key = rotationKey(rotation);
-      if (recent.isRecent(SNS_CHANNEL, key, "info", clock.now())) continue;
+      if (context.recent.isRecent(SNS_CHANNEL, key, "info", clock.now())) continue;
       const note = pagerDuty?.get(key) ?? "change event recorded (it does not page)";
       const published = await publish(buildRotationNotification(rotation, note), context);
-      if (published) recent.remember(SNS_CHANNEL, key, "info", clock.now());
+      if (published) context.recent.remember(SNS_CHANNEL, key, "info", clock.now());
       delivered &&= published;
     }
     return delivered;
@@ -89,17 +87,18 @@ export function createSnsChannel(deps: SnsChannelDependencies): NotificationChan
     context: DeliveryContext,
   ): Promise<{ delivered: boolean; suppressed: boolean }> => {
     const forced = refusedEarlier(context.earlier);
-    if (!group.latest || !(route(group).findingToSns || forced))
-      return { delivered: true, suppressed: false };
     const firing = group.state === "firing";
+    // A resolve for a group that was not firing says nothing true: no RESOLVED message either.
+    const nothingToSay = !group.latest || (!firing && !context.clears);
+    if (nothingToSay || !(route(group).findingToSns || forced)) return { delivered: true, suppressed: false };
     const dedupKey = dedupKeyFor(group.groupKey);
-    if (!forced && firing && recent.isRecent(SNS_CHANNEL, dedupKey, group.severity, clock.now())) {
+    if (!forced && firing && context.recent.isRecent(SNS_CHANNEL, dedupKey, group.severity, clock.now())) {
       return { delivered: true, suppressed: true };
     }
     const note =
       pagerDutyOf(context.earlier)?.note ?? `not paged (severity ${group.severity} is routed to SNS only)`;
     const published = await publish(buildFindingNotification(group, note), context);
-    if (published && firing) recent.remember(SNS_CHANNEL, dedupKey, group.severity, clock.now());
+    if (published && firing) context.recent.remember(SNS_CHANNEL, dedupKey, group.severity, clock.now());
     return { delivered: published, suppressed: false };
   };
 
