@@ -4,6 +4,7 @@ import { type CommandRegistration, describeFailure, describeStack } from "./comm
 import { registerDemo } from "./commands/demo.ts";
 import { registerIbkrStage } from "./commands/ibkr-stage.ts";
 import { registerSandbox } from "./commands/sandbox.ts";
+import { registerScan } from "./commands/scan.ts";
 
 // dist/cli/vigil.mjs, which loads this program, has enabled source maps (see scripts/build.mjs).
 // Vigil supports Node 20.19+ (Lambda runs nodejs22.x); the SDK's notice that its future releases will
@@ -11,7 +12,7 @@ import { registerSandbox } from "./commands/sandbox.ts";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 // One line per command; each command lives in cli/commands/<name>.ts.
-const commands: CommandRegistration[] = [registerDemo, registerIbkrStage, registerSandbox];
+const commands: CommandRegistration[] = [registerDemo, registerIbkrStage, registerSandbox, registerScan];
 
 const program = new Command("vigil")
   .description("Vigil: secrets rotation and access alerting for AWS Secrets Manager")

@@ -16,6 +16,10 @@ export interface ScanResult {
   newestEventMs?: number;
   /** Findings a policy suppression silenced. */
   suppressed?: number;
+  /** Events outside the scanner's time range (not judged). */
+  outOfRange?: number;
+  /** Events the rules judged (Secrets Manager, KMS and CloudTrail, in range, duplicates inside a batch once). */
+  judged?: number;
 }
 
 export interface ScannerDependencies {
@@ -26,6 +30,8 @@ export interface ScannerDependencies {
   rules?: readonly Rule[];
   /** Events judged together (order inside a batch never matters); bounds the memory a scan holds. */
   batchSize?: number;
+  /** Only events in [sinceMs, untilMs) are judged; the others are counted in `outOfRange`. */
+  timeRange?: { sinceMs?: number; untilMs?: number };
 }
 
 const DAY_MS = 86_400_000;
@@ -54,9 +60,13 @@ export function createScanner(deps: ScannerDependencies): {
   const batchSize = deps.batchSize ?? DEFAULT_BATCH;
   const rotation = new RotationTracker(state);
   const context = ruleContext(policy);
+  const sinceMs = deps.timeRange?.sinceMs ?? Number.NEGATIVE_INFINITY;
+  const untilMs = deps.timeRange?.untilMs ?? Number.POSITIVE_INFINITY;
+  const outside = (timeMs: number) => timeMs < sinceMs || timeMs >= untilMs;
 
   async function judge(batch: AuditEvent[], result: ScanResult): Promise<void> {
     if (batch.length === 0) return;
+    result.judged = (result.judged ?? 0) + batch.length;
     const nowMs = now().getTime();
     const earliest = await state.noteEarliest(Math.min(...batch.map((event) => event.timeMs)));
     const learningEnd = earliest + policy.learningDays * DAY_MS;
@@ -147,6 +157,10 @@ export function createScanner(deps: ScannerDependencies): {
           continue;
         }
         const event = normalised.event;
+        if (outside(event.timeMs)) {
+          result.outOfRange = (result.outOfRange ?? 0) + 1;
+          continue;
+        }
         if (result.newestEventMs === undefined || event.timeMs > result.newestEventMs)
           result.newestEventMs = event.timeMs;
         // Duplicate deliveries inside a batch are dropped here; across batches the state makes them harmless.

@@ -26,6 +26,10 @@ export interface TrailReadOptions {
   stats?: TrailReadStats;
   /** Names the file in errors. */
   source?: string;
+  /** Yield each record's JSON text unparsed (a worker thread hands text to the scanner, which parses it). */
+  raw?: boolean;
+  /** Called with the number of (compressed) input bytes read so far, for progress bars. */
+  onBytes?: (bytes: number) => void;
 }
 
 const OPEN_BRACE = 0x7b;
@@ -65,7 +69,8 @@ export async function* readTrailRecords(
   let arrayKind: "records" | "events" = "records";
   let sawArray = false;
 
-  for await (const chunk of decompressed(input, source)) {
+  const raw = options.raw ?? false;
+  for await (const chunk of decompressed(input, source, options.onBytes)) {
     // Keep only the unconsumed tail, then append the chunk (doubling the buffer when it is too small).
     if (pos > 0) {
       data.copy(data, 0, pos, length);
@@ -149,7 +154,7 @@ export async function* readTrailRecords(
           continue;
         }
         const text = bytes.toString("utf8", start, end);
-        yield arrayKind === "events" ? lookupEventRecord(text) : parseOrText(text);
+        yield arrayKind === "events" ? lookupEventRecord(text) : raw ? text : parseOrText(text);
       } else if (phase === "after-element") {
         if (byte === COMMA) phase = "element";
         else if (byte === CLOSE_BRACKET) phase = topIsArray ? "done" : "after-value";
@@ -172,8 +177,13 @@ export async function* readTrailRecords(
 }
 
 /** The byte stream of input, gunzipped when it starts with the gzip magic number. */
-async function* decompressed(input: Readable | AsyncIterable<Buffer | string>, source: string) {
-  const iterator = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+async function* decompressed(
+  input: Readable | AsyncIterable<Buffer | string>,
+  source: string,
+  onBytes: ((bytes: number) => void) | undefined,
+) {
+  const counted = onBytes ? countBytes(input, onBytes) : input;
+  const iterator = (counted as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
   for (;;) {
     // Two bytes decide; a source may hand them over one at a time.
@@ -215,6 +225,15 @@ async function* decompressed(input: Readable | AsyncIterable<Buffer | string>, s
       throw new TruncatedTrailFileError(`${source}: ${reason}`, { cause: error });
     }
     throw error;
+  }
+}
+
+async function* countBytes(input: AsyncIterable<Buffer | string>, onBytes: (bytes: number) => void) {
+  let total = 0;
+  for await (const chunk of input) {
+    total += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
+    onBytes(total);
+    yield chunk;
   }
 }
 

@@ -1,0 +1,321 @@
+import { createReadStream } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { isMainThread, type MessagePort, parentPort, Worker, workerData } from "node:worker_threads";
+import type { Finding } from "../../lib/finding.ts";
+import { createScanner } from "./engine.ts";
+import { ScanInputError } from "./errors.ts";
+import { mayBeScanned } from "./normalise.ts";
+import type { Policy } from "./policy.ts";
+import type { ScanState } from "./state.ts";
+import { readTrailRecords, type TrailReadStats } from "./trail-file.ts";
+
+/**
+ * `vigil scan` without the printing: trail files and folders in, findings and counts out. The CLI, the
+ * demo and the tests share it. Large inputs are read by worker threads (decompressing, splitting and
+ * filtering records in parallel) while this thread runs the rules over the few records that matter.
+ */
+
+export interface TrailFile {
+  path: string;
+  size: number;
+}
+
+export interface ScanProgress {
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface ScanFilesOptions {
+  policy: Policy;
+  state: ScanState;
+  timeRange?: { sinceMs?: number; untilMs?: number };
+  /** Worker threads reading files; 0 reads them on this thread; default: by input size and cores. */
+  workers?: number;
+  onProgress?: (progress: ScanProgress) => void;
+  now?: () => Date;
+}
+
+export interface ScanFilesResult {
+  findings: Finding[];
+  files: number;
+  /** Records in the files, every service's. */
+  records: number;
+  /** Secrets Manager, KMS and CloudTrail records judged by the rules. */
+  judged: number;
+  skipped: Record<string, number>;
+  suppressed: number;
+  outOfRange: number;
+  /** Files that could not be read completely (the records before the problem were scanned). */
+  errors: { path: string; message: string }[];
+  workers: number;
+}
+
+/** Inputs below this size are read on the main thread: starting workers costs more than it saves. */
+const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
+const WORKER_FLAG = "vigilTrailWorker";
+const BATCH_RECORDS = 2_000;
+const READ_CHUNK = 1024 * 1024;
+
+/** Expands files and folders (recursively, `.json` / `.json.gz`, digest files left out) into trail files. */
+export async function listTrailFiles(paths: readonly string[]): Promise<TrailFile[]> {
+  if (paths.length === 0) throw new ScanInputError("scan: give at least one file or folder");
+  const out = new Map<string, TrailFile>();
+  for (const path of paths) {
+    const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
+      throw new ScanInputError(
+        error.code === "ENOENT" ? `${path}: no such file or directory` : `${path}: ${error.message}`,
+        { cause: error },
+      );
+    });
+    if (info.isDirectory()) for (const file of await walk(path)) out.set(file.path, file);
+    else out.set(path, { path, size: info.size });
+  }
+  return [...out.values()];
+}
+
+async function walk(folder: string): Promise<TrailFile[]> {
+  const entries = await readdir(folder, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const out: TrailFile[] = [];
+  for (const entry of entries) {
+    const path = join(folder, entry.name);
+    // Digest files (CloudTrail-Digest/) prove integrity; they hold no records.
+    if (entry.name.startsWith(".") || entry.name === "CloudTrail-Digest") continue;
+    if (entry.isDirectory()) out.push(...(await walk(path)));
+    else if (entry.isFile() && /\.json(\.gz)?$/i.test(entry.name)) {
+      out.push({ path, size: (await stat(path)).size });
+    }
+  }
+  return out;
+}
+
+/** Scans trail files with the rule catalogue; a file that fails is reported in `errors`, the rest still scanned. */
+export async function scanTrailFiles(
+  files: readonly TrailFile[],
+  options: ScanFilesOptions,
+): Promise<ScanFilesResult> {
+  const bytesTotal = files.reduce((sum, file) => sum + file.size, 0);
+  const workers = options.workers ?? defaultWorkers(files, bytesTotal);
+  const totals = { records: 0, errors: [] as ScanFilesResult["errors"] };
+  const progress: ScanProgress = { filesDone: 0, filesTotal: files.length, bytesDone: 0, bytesTotal };
+  const scanner = createScanner({
+    policy: options.policy,
+    state: options.state,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.timeRange ? { timeRange: options.timeRange } : {}),
+  });
+  const records =
+    workers > 0
+      ? recordsFromWorkers(files, workers, totals, progress, options.onProgress)
+      : recordsFromThisThread(files, totals, progress, options.onProgress);
+  const result = await scanner.scan(records);
+  return {
+    findings: result.findings,
+    files: files.length,
+    records: totals.records,
+    judged: result.judged ?? 0,
+    skipped: result.skipped,
+    suppressed: result.suppressed ?? 0,
+    outOfRange: result.outOfRange ?? 0,
+    errors: totals.errors,
+    workers,
+  };
+}
+
+function defaultWorkers(files: readonly TrailFile[], bytesTotal: number): number {
+  const cores = availableParallelism();
+  if (cores < 2 || bytesTotal < WORKER_THRESHOLD_BYTES) return 0;
+  return Math.max(1, Math.min(cores, files.length, 8));
+}
+
+function failure(path: string, error: unknown): { path: string; message: string } {
+  const message = error instanceof Error ? error.message : String(error);
+  return { path, message: message.startsWith(path) ? message : `${path}: ${message}` };
+}
+
+async function* recordsFromThisThread(
+  files: readonly TrailFile[],
+  totals: { records: number; errors: ScanFilesResult["errors"] },
+  progress: ScanProgress,
+  onProgress: ScanFilesOptions["onProgress"],
+): AsyncGenerator<unknown> {
+  for (const file of files) {
+    const stats: TrailReadStats = { elements: 0, ignored: 0 };
+    const before = progress.bytesDone;
+    try {
+      yield* readTrailRecords(createReadStream(file.path, { highWaterMark: READ_CHUNK }), {
+        relevant: mayBeScanned,
+        stats,
+        source: file.path,
+        onBytes: (bytes) => {
+          progress.bytesDone = before + bytes;
+          onProgress?.(progress);
+        },
+      });
+    } catch (error) {
+      totals.errors.push(failure(file.path, error));
+    }
+    totals.records += stats.elements;
+    progress.filesDone++;
+    progress.bytesDone = before + file.size;
+    onProgress?.(progress);
+  }
+}
+
+type FromWorker =
+  | { type: "batch"; records: unknown[]; bytes: number }
+  | { type: "done"; elements: number }
+  | { type: "error"; elements: number; message: string };
+
+async function* recordsFromWorkers(
+  files: readonly TrailFile[],
+  count: number,
+  totals: { records: number; errors: ScanFilesResult["errors"] },
+  progress: ScanProgress,
+  onProgress: ScanFilesOptions["onProgress"],
+): AsyncGenerator<unknown> {
+  const inbox: { worker: Worker; file: TrailFile; message: FromWorker }[] = [];
+  let wake: (() => void) | undefined;
+  let next = 0;
+  let running = 0;
+  let crashed: Error | undefined;
+  const doneBytes = { total: 0 };
+  const current = new Map<Worker, { file: TrailFile; bytes: number }>();
+  const pool: Worker[] = [];
+
+  const assign = (worker: Worker) => {
+    const file = files[next++];
+    if (!file) return;
+    running++;
+    current.set(worker, { file, bytes: 0 });
+    worker.postMessage({ type: "file", path: file.path });
+  };
+
+  for (let i = 0; i < Math.min(count, files.length); i++) {
+    const worker = startWorker();
+    worker.on("message", (message: FromWorker) => {
+      const file = current.get(worker)?.file as TrailFile;
+      inbox.push({ worker, file, message });
+      wake?.();
+    });
+    worker.on("error", (error) => {
+      crashed = error;
+      wake?.();
+    });
+    pool.push(worker);
+    assign(worker);
+  }
+
+  try {
+    while (running > 0) {
+      if (crashed) throw crashed;
+      const item = inbox.shift();
+      if (!item) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+        continue;
+      }
+      const { worker, file, message } = item;
+      if (message.type === "batch") {
+        const entry = current.get(worker);
+        if (entry) entry.bytes = message.bytes;
+        worker.postMessage({ type: "ack" });
+        progress.bytesDone = doneBytes.total + [...current.values()].reduce((sum, e) => sum + e.bytes, 0);
+        onProgress?.(progress);
+        yield* message.records;
+        continue;
+      }
+      totals.records += message.elements;
+      if (message.type === "error") totals.errors.push(failure(file.path, new Error(message.message)));
+      running--;
+      current.delete(worker);
+      doneBytes.total += file.size;
+      progress.filesDone++;
+      progress.bytesDone = doneBytes.total + [...current.values()].reduce((sum, e) => sum + e.bytes, 0);
+      onProgress?.(progress);
+      assign(worker);
+    }
+  } finally {
+    await Promise.all(pool.map((worker) => worker.terminate()));
+  }
+}
+
+/** A worker thread running this module (from the CLI bundle, or from the TypeScript sources under tsx). */
+function startWorker(): Worker {
+  const url = import.meta.url;
+  const data = { workerData: { [WORKER_FLAG]: true } };
+  if (!url.endsWith(".ts")) return new Worker(new URL(url), data);
+  // Tests and `tsx` run the sources: a worker thread does not inherit tsx's loader, so it registers
+  // it through tsx's ESM API (the .mjs beside the .cjs that require() resolves).
+  const api = createRequire(url)
+    .resolve("tsx/esm/api")
+    .replace(/\.cjs$/, ".mjs");
+  const code = `import(${JSON.stringify(pathToFileURL(api).href)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); });`;
+  return new Worker(code, { ...data, eval: true });
+}
+
+/** The worker side: reads the files it is given and posts their candidate records in batches. */
+async function serveTrailWorker(port: MessagePort): Promise<void> {
+  let unacknowledged = 0;
+  let resume: (() => void) | undefined;
+  // At most two batches in flight: a worker never runs far ahead of the rules (bounded memory).
+  const send = async (message: FromWorker) => {
+    port.postMessage(message);
+    unacknowledged++;
+    while (unacknowledged >= 2) {
+      await new Promise<void>((resolve) => {
+        resume = resolve;
+      });
+    }
+  };
+  port.on("message", async (message: { type: "file"; path: string } | { type: "ack" }) => {
+    if (message.type === "ack") {
+      unacknowledged--;
+      resume?.();
+      return;
+    }
+    const stats: TrailReadStats = { elements: 0, ignored: 0 };
+    let bytes = 0;
+    let records: unknown[] = [];
+    try {
+      for await (const record of readTrailRecords(
+        createReadStream(message.path, { highWaterMark: READ_CHUNK }),
+        {
+          raw: true,
+          relevant: mayBeScanned,
+          stats,
+          source: message.path,
+          onBytes: (read) => {
+            bytes = read;
+          },
+        },
+      )) {
+        records.push(record);
+        if (records.length >= BATCH_RECORDS) {
+          await send({ type: "batch", records, bytes });
+          records = [];
+        }
+      }
+      if (records.length > 0) await send({ type: "batch", records, bytes });
+      port.postMessage({ type: "done", elements: stats.elements } satisfies FromWorker);
+    } catch (error) {
+      if (records.length > 0) await send({ type: "batch", records, bytes });
+      const reason = error instanceof Error ? error.message : String(error);
+      port.postMessage({ type: "error", elements: stats.elements, message: reason } satisfies FromWorker);
+    }
+  });
+  // The worker lives until the pool terminates it; nothing after this module may run in a worker.
+  await new Promise<never>(() => {});
+}
+
+if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null)?.[WORKER_FLAG]) {
+  await serveTrailWorker(parentPort);
+}
