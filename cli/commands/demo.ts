@@ -6,13 +6,17 @@ import type { CommandRegistration } from "../command.ts";
 export const registerDemo: CommandRegistration = (program: Command) => {
   program
     .command("demo")
+    .summary("the whole loop on this machine: what npm start runs")
     .description(
-      "run the whole loop locally: sandbox + throwaway PostgreSQL/MariaDB, rotate DB and IBKR secrets, replay hostile access, page",
+      "what npm start runs, from the repository's root: the whole loop on this machine (sandbox, throwaway PostgreSQL/MariaDB): rotate database and IBKR secrets, replay an attack, page",
     )
-    .option("--keep", "keep the sandbox running afterwards (Ctrl-C stops it)", false)
+    .option("--keep", "keep the sandbox running afterwards, until Ctrl-C, and this run's trail files")
     // --verbose is the program's option (it also shows a failure's stack): it prints the functions' logs.
-    .action(async (_options: { keep: boolean }, command: Command) => {
+    .action(async (_options: { keep?: boolean }, command: Command) => {
       await assertRepositoryRoot();
-      process.exitCode = await runDemo(command.optsWithGlobals<{ verbose: boolean; keep: boolean }>());
+      process.exitCode = await runDemo({
+        keep: false,
+        ...command.optsWithGlobals<{ verbose: boolean; keep?: boolean }>(),
+      });
     });
 };
