@@ -62,7 +62,19 @@ const EMOJI: Record<Severity | "resolved" | "rotated", string> = {
   rotated: ":key:",
 };
 
-function attributes(values: Record<string, string | undefined>): Record<string, MessageAttributeValue> {
+/** The message attributes every notification may carry, for subscription filter policies (docs/alerts.md). */
+export const NOTIFICATION_ATTRIBUTES = ["severity", "rule", "secret", "status"] as const;
+/** The values of the `status` attribute. */
+export const NOTIFICATION_STATUSES = ["firing", "resolved", "rotated"] as const;
+/** The `rule` attribute of a rotation notice. */
+export const SECRET_ROTATED_RULE = "secret.rotated";
+
+function attributes(values: {
+  severity: Severity;
+  rule: string;
+  secret: string | undefined;
+  status: (typeof NOTIFICATION_STATUSES)[number];
+}): Record<string, MessageAttributeValue> {
   const result: Record<string, MessageAttributeValue> = {};
   for (const [name, value] of Object.entries(values)) {
     // SNS rejects empty attribute values.
@@ -273,7 +285,7 @@ export function buildRotationNotification(rotation: SecretRotatedEvent, pagerDut
     chatMessage,
     attributes: attributes({
       severity: "info",
-      rule: "secret.rotated",
+      rule: SECRET_ROTATED_RULE,
       secret: rotation.secretArn,
       status: "rotated",
     }),
