@@ -54,7 +54,9 @@ const backticked = (text: string) => [...text.matchAll(/`([^`]+)`/g)].map((match
 
 /** The filter policies the page shows, whether in a JSON snippet or inside an escaped CLI argument. */
 function filterPolicies(doc: string): Record<string, string[]>[] {
-  const inline = backticked(doc.replace(/```[\s\S]*?```/g, "")).filter((code) => /^\{"(severity|rule|secret|status)"/.test(code));
+  const inline = backticked(doc.replace(/```[\s\S]*?```/g, "")).filter((code) =>
+    /^\{"(severity|rule|secret|status)"/.test(code),
+  );
   const escaped = [...doc.matchAll(/"FilterPolicy":"(.+?)"\}'/g)].map((match) =>
     (match[1] as string).replaceAll('\\"', '"'),
   );
