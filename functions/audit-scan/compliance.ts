@@ -4,11 +4,10 @@ import {
   type SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import { type Finding, findingId, type Severity } from "../../lib/finding.ts";
+import { DEFAULT_MAX_ROTATION_DAYS } from "./policy.ts";
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
-/** The firm's quarterly rule, when the policy names no `maxRotationDays` for a secret. */
-export const DEFAULT_MAX_ROTATION_DAYS = 90;
 /** An AWSPENDING older than this is not a rotation in progress (a rotation's four steps take minutes). */
 export const DEFAULT_STALE_PENDING_HOURS = 24;
 const RUNBOOK = "docs/detections.md#rotation-compliance";

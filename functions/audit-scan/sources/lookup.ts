@@ -1,6 +1,11 @@
-import { type CloudTrailClient, type Event, LookupEventsCommand } from "@aws-sdk/client-cloudtrail";
+import {
+  type CloudTrailClient,
+  type Event,
+  type LookupAttributeKey,
+  LookupEventsCommand,
+} from "@aws-sdk/client-cloudtrail";
 import { describeError } from "../../../lib/errors.ts";
-import { LookupSweepError } from "./errors.ts";
+import { LookupSweepError, ScanSourceError } from "./errors.ts";
 import {
   backoffMs,
   isThrottling,
@@ -111,13 +116,11 @@ interface SourceRun {
   seen: Set<string>;
 }
 
-interface LookupPage {
+/** One page of LookupEvents' answer. */
+export interface LookupPage {
   events: Event[];
   nextToken: string | undefined;
 }
-
-/** Stops a source's sweep quietly when the deadline is near; the checkpoint stays where it was. */
-class DeadlineReached extends Error {}
 
 /**
  * One LookupEvents sweep: per region (one shared pacer for its event sources, so they use the 2
@@ -208,11 +211,9 @@ async function sweepSource(
     }
     outcome.complete = true;
   } catch (error) {
-    if (error instanceof DeadlineReached) return;
-    outcome.error = describeError(error);
-    if (!(error instanceof LookupSweepError)) {
-      outcome.error = new LookupSweepError(region, eventSource, outcome.error, { cause: error }).message;
-    }
+    // Near the deadline the sweep stops quietly; the checkpoint stays where it was.
+    if (error instanceof DeadlineReachedError) return;
+    outcome.error = new LookupSweepError(region, eventSource, describeError(error), { cause: error }).message;
   }
 }
 
@@ -288,8 +289,94 @@ export function parseCloudTrailEvent(event: Event): unknown {
   }
 }
 
-/** One paced LookupEvents call; throttling waits and retries (never surfaces), other errors retry a few times. */
-async function lookupPage(
+/** One LookupEvents query: an attribute, an inclusive window, and the page to continue from. */
+export interface LookupQuery {
+  attribute: { key: LookupAttributeKey; value: string };
+  startMs: number;
+  endMs: number;
+  nextToken?: string | undefined;
+}
+
+/** How one paced call behaves: when to give up, and whom to tell about throttling. */
+export interface PacedLookupOptions {
+  pacer: RequestPacer;
+  requestsPerSecond: number;
+  clock?: PacerClock;
+  /** Checked before every attempt; true stops the call with DeadlineReachedError. */
+  stop?: () => boolean;
+  maxAttempts?: number;
+  onRequest?: () => void;
+  onThrottle?: () => void;
+  random?: () => number;
+}
+
+/** Thrown by a paced call that was told to stop (the Lambda deadline is near). */
+export class DeadlineReachedError extends ScanSourceError {
+  constructor() {
+    super("stopped before the deadline");
+    this.name = "DeadlineReachedError";
+  }
+}
+
+/**
+ * One LookupEvents page through the shared pacer: throttling pauses the pacer and retries (never
+ * surfaces); 5xx and timeouts retry a few times with backoff; anything else is thrown.
+ */
+export async function lookupEventsPage(
+  client: CloudTrailClient,
+  query: LookupQuery,
+  options: PacedLookupOptions,
+): Promise<LookupPage> {
+  const clock = options.clock ?? systemPacerClock;
+  const maxAttempts = options.maxAttempts ?? 5;
+  let failures = 0;
+  for (let throttles = 0; ; ) {
+    if (options.stop?.()) throw new DeadlineReachedError();
+    await options.pacer.take();
+    options.onRequest?.();
+    try {
+      const output = await client.send(
+        new LookupEventsCommand({
+          LookupAttributes: [{ AttributeKey: query.attribute.key, AttributeValue: query.attribute.value }],
+          StartTime: new Date(query.startMs),
+          EndTime: new Date(query.endMs),
+          MaxResults: LOOKUP_PAGE_SIZE,
+          NextToken: query.nextToken,
+        }),
+      );
+      return { events: output.Events ?? [], nextToken: output.NextToken || undefined };
+    } catch (error) {
+      if (isThrottling(error)) {
+        throttles += 1;
+        options.onThrottle?.();
+        // Everyone sharing the region's quota waits, not only this caller.
+        options.pacer.pause(
+          1000 / options.requestsPerSecond + backoffMs(throttles, 250, 5_000, options.random),
+        );
+        continue;
+      }
+      failures += 1;
+      if (!isTransient(error) || failures >= maxAttempts) {
+        throw new LookupFailedError(failures, error);
+      }
+      await clock.sleep(backoffMs(failures, 200, 5_000, options.random));
+    }
+  }
+}
+
+/** Thrown when LookupEvents keeps failing with something other than throttling. */
+export class LookupFailedError extends ScanSourceError {
+  constructor(
+    readonly attempts: number,
+    cause: unknown,
+  ) {
+    super(`LookupEvents failed after ${attempts} attempt(s): ${describeError(cause)}`, { cause });
+    this.name = "LookupFailedError";
+  }
+}
+
+/** The sweep's paced call for one source's window. */
+function lookupPage(
   run: SourceRun,
   window: { startMs: number; endMs: number; nextToken: string | undefined },
   options: LookupSweepOptions,
@@ -298,44 +385,25 @@ async function lookupPage(
   result: LookupSweepResult,
 ): Promise<LookupPage> {
   const reserveMs = options.reserveMs ?? 10_000;
-  const maxAttempts = options.maxAttempts ?? 5;
-  let failures = 0;
-  for (let throttles = 0; ; ) {
-    if (deps.remainingMs() < reserveMs) throw new DeadlineReached();
-    await run.pacer.take();
-    result.requests += 1;
-    try {
-      const output = await run.client.send(
-        new LookupEventsCommand({
-          LookupAttributes: [{ AttributeKey: "EventSource", AttributeValue: run.eventSource }],
-          StartTime: new Date(window.startMs),
-          EndTime: new Date(window.endMs),
-          MaxResults: LOOKUP_PAGE_SIZE,
-          NextToken: window.nextToken,
-        }),
-      );
-      return { events: output.Events ?? [], nextToken: output.NextToken || undefined };
-    } catch (error) {
-      if (isThrottling(error)) {
-        throttles += 1;
+  return lookupEventsPage(
+    run.client,
+    { attribute: { key: "EventSource", value: run.eventSource }, ...window },
+    {
+      pacer: run.pacer,
+      requestsPerSecond: options.requestsPerSecond,
+      clock,
+      stop: () => deps.remainingMs() < reserveMs,
+      maxAttempts: options.maxAttempts,
+      onRequest: () => {
+        result.requests += 1;
+      },
+      onThrottle: () => {
         result.throttles += 1;
         deps.onThrottle?.(run.region);
-        // Everyone sharing the region's quota waits, not only this caller.
-        run.pacer.pause(1000 / options.requestsPerSecond + backoffMs(throttles, 250, 5_000, deps.random));
-        continue;
-      }
-      failures += 1;
-      if (!isTransient(error) || failures >= maxAttempts) {
-        throw new LookupSweepError(
-          run.region,
-          run.eventSource,
-          `LookupEvents failed after ${failures} attempt(s): ${describeError(error)}`,
-          { cause: error },
-        );
-      }
-      await clock.sleep(backoffMs(failures, 200, 5_000, deps.random));
-    }
-  }
+      },
+      random: deps.random,
+    },
+  );
 }
 
 function floorSecond(ms: number): number {
