@@ -4,7 +4,7 @@ import {
   type SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import { type Finding, findingId, type Severity } from "../../lib/finding.ts";
-import { DEFAULT_MAX_ROTATION_DAYS } from "./policy.ts";
+import { DEFAULT_MAX_ROTATION_DAYS, secretNameOf, stripArnSuffix } from "./policy.ts";
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -311,6 +311,6 @@ function day(date: Date | undefined): string {
 /** Region, account and name of a secret ARN (`arn:aws:secretsmanager:<region>:<account>:secret:<name>-XXXXXX`). */
 function arnParts(secretArn: string): { region: string; account: string; name: string } {
   // Not rotate/outcomes.ts's twin: importing it brings the SNS client into this function's bundle.
-  const [, , , region = "", account = "", , ...rest] = secretArn.split(":");
-  return { region, account, name: rest.join(":").replace(/-[A-Za-z0-9]{6}$/, "") };
+  const [, , , region = "", account = ""] = secretArn.split(":");
+  return { region, account, name: secretNameOf(stripArnSuffix(secretArn)) };
 }

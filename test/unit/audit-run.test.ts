@@ -6,7 +6,7 @@ import { ListSecretsCommand, SecretsManagerClient } from "@aws-sdk/client-secret
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createScanner } from "../../functions/audit-scan/engine.ts";
-import { defaultPolicy } from "../../functions/audit-scan/policy.ts";
+import { defaultPolicy, loadPolicy } from "../../functions/audit-scan/policy.ts";
 import { UnknownScanEventError } from "../../functions/audit-scan/sources/errors.ts";
 import {
   classifyScanEvent,
@@ -195,6 +195,30 @@ describe("runScanEvent", () => {
     expect(response).toEqual({ kind: "compliance-sweep", findings: 1 });
     expect(run.published[0]?.rule).toBe("rotation-disabled");
     expect([...(run.state as MemoryAuditState).open.keys()]).toEqual([run.published[0]?.groupKey]);
+  });
+
+  it("judges each secret against the policy entry matching its name", async () => {
+    secretsManager.on(ListSecretsCommand).resolves({
+      SecretList: [
+        {
+          ARN: "arn:aws:secretsmanager:us-east-1:111122223333:secret:algo-trade/production/orders-db-AbCdEf",
+          Name: "algo-trade/production/orders-db",
+          RotationEnabled: true,
+          LastRotatedDate: new Date(NOW.getTime() - 40 * 86_400_000),
+        },
+      ],
+    });
+    const policy = loadPolicy(
+      "version: 1\nsecrets:\n  - match: algo-trade/production/*\n    sensitivity: critical\n    maxRotationDays: 30\n",
+      "policy.yaml",
+    );
+    const run = deps({ policy });
+
+    await runScanEvent({ task: "compliance-sweep" }, run);
+
+    expect(run.published.map((finding) => [finding.rule, finding.severity, finding.title])).toEqual([
+      ["rotation-overdue", "high", "algo-trade/production/orders-db: rotation overdue by 10 days"],
+    ]);
   });
 
   it("runs the LookupEvents sweep and counts absorbed throttles and processed events in its metrics", async () => {

@@ -7,7 +7,7 @@ import type { Logger } from "../../../lib/logger.ts";
 import type { ScanSource, VigilMetrics } from "../../../lib/metrics.ts";
 import { type ComplianceState, listSecrets, runComplianceSweep } from "../compliance.ts";
 import type { ScanResult } from "../engine.ts";
-import { type Policy, secretPolicyFor } from "../policy.ts";
+import { type Policy, secretPolicyFor, stripArnSuffix } from "../policy.ts";
 import type { ScanState } from "../state.ts";
 import { readTrailRecords, type TrailReadStats } from "../trail-file.ts";
 import { ScanSourceError, UnknownScanEventError } from "./errors.ts";
@@ -181,7 +181,8 @@ async function complianceSweep(deps: ScanRunDependencies): Promise<number> {
   const result = await runComplianceSweep(secrets, open, {
     now,
     expectationFor: ({ arn }) => {
-      const secret = secretPolicyFor(deps.policy, arn);
+      // The policy matches canonical ARNs (no random suffix), as the rules see them.
+      const secret = secretPolicyFor(deps.policy, stripArnSuffix(arn));
       return {
         matched: secret.match !== undefined,
         maxRotationDays: secret.maxRotationDays,
