@@ -5,6 +5,8 @@ import { registerDemo } from "./commands/demo.ts";
 import { registerIbkrStage } from "./commands/ibkr-stage.ts";
 import { registerSandbox } from "./commands/sandbox.ts";
 import { registerScan } from "./commands/scan.ts";
+import { registerStatus } from "./commands/status.ts";
+import { registerWho } from "./commands/who.ts";
 
 // dist/cli/vigil.mjs, which loads this program, has enabled source maps (see scripts/build.mjs).
 // Vigil supports Node 20.19+ (Lambda runs nodejs22.x); the SDK's notice that its future releases will
@@ -12,7 +14,14 @@ import { registerScan } from "./commands/scan.ts";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 // One line per command; each command lives in cli/commands/<name>.ts.
-const commands: CommandRegistration[] = [registerDemo, registerIbkrStage, registerSandbox, registerScan];
+const commands: CommandRegistration[] = [
+  registerDemo,
+  registerIbkrStage,
+  registerSandbox,
+  registerScan,
+  registerWho,
+  registerStatus,
+];
 
 const program = new Command("vigil")
   .description("Vigil: secrets rotation and access alerting for AWS Secrets Manager")

@@ -4,7 +4,13 @@ import {
   type SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import { type Finding, findingId, type Severity } from "../../lib/finding.ts";
-import { DEFAULT_MAX_ROTATION_DAYS, secretNameOf, stripArnSuffix } from "./policy.ts";
+import {
+  DEFAULT_MAX_ROTATION_DAYS,
+  type Policy,
+  secretNameOf,
+  secretPolicyFor,
+  stripArnSuffix,
+} from "./policy.ts";
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -32,6 +38,19 @@ export interface RotationExpectation {
 
 /** Looks a secret up in the policy (first match wins). */
 export type RotationExpectationLookup = (secret: { arn: string; name: string }) => RotationExpectation;
+
+/** What the policy file says about each secret's rotation (matched on the canonical ARN, as the rules match). */
+export function policyExpectations(policy: Policy): RotationExpectationLookup {
+  return ({ arn }) => {
+    const secret = secretPolicyFor(policy, stripArnSuffix(arn));
+    return {
+      matched: secret.match !== undefined,
+      maxRotationDays: secret.maxRotationDays,
+      sensitivity: secret.sensitivity,
+      canary: secret.canary,
+    };
+  };
+}
 
 /** A compliance finding that is firing, as the state table remembers it. */
 export interface OpenComplianceGroup {

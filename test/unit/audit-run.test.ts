@@ -10,10 +10,10 @@ import { defaultPolicy, loadPolicy } from "../../functions/audit-scan/policy.ts"
 import { UnknownScanEventError } from "../../functions/audit-scan/sources/errors.ts";
 import {
   classifyScanEvent,
-  mayConcernScanner,
   runScanEvent,
   type ScanRunDependencies,
 } from "../../functions/audit-scan/sources/run.ts";
+import { mayConcernScanner } from "../../functions/audit-scan/sources/trail-filter.ts";
 import type { Finding } from "../../lib/finding.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { VigilMetrics } from "../../lib/metrics.ts";

@@ -57,3 +57,11 @@ export class StateTableError extends ScanSourceError {
     this.name = "StateTableError";
   }
 }
+
+/** Thrown for bad input to `vigil who` / `vigil status` (an option's value, a path that does not exist). */
+export class InvestigationInputError extends ScanSourceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "InvestigationInputError";
+  }
+}

@@ -5,14 +5,15 @@ import { describeError } from "../../../lib/errors.ts";
 import type { Finding } from "../../../lib/finding.ts";
 import type { Logger } from "../../../lib/logger.ts";
 import type { ScanSource, VigilMetrics } from "../../../lib/metrics.ts";
-import { type ComplianceState, listSecrets, runComplianceSweep } from "../compliance.ts";
+import { type ComplianceState, listSecrets, policyExpectations, runComplianceSweep } from "../compliance.ts";
 import type { ScanResult } from "../engine.ts";
-import { type Policy, secretPolicyFor, stripArnSuffix } from "../policy.ts";
+import type { Policy } from "../policy.ts";
 import type { ScanState } from "../state.ts";
 import { readTrailRecords, type TrailReadStats } from "../trail-file.ts";
 import { ScanSourceError, UnknownScanEventError } from "./errors.ts";
-import { LOOKUP_EVENT_SOURCES, runLookupSweep, type SweepStore } from "./lookup.ts";
+import { runLookupSweep, type SweepStore } from "./lookup.ts";
 import { openTrailObject, type TrailObjectRef, trailKeyInfo, trailObjectsOf } from "./s3.ts";
+import { mayConcernScanner } from "./trail-filter.ts";
 
 /** The scheduled tasks (EventBridge rules whose Input names one). */
 export const SCAN_TASKS = ["lookup-sweep", "compliance-sweep"] as const;
@@ -180,16 +181,7 @@ async function complianceSweep(deps: ScanRunDependencies): Promise<number> {
   const open = await deps.state.openComplianceGroups();
   const result = await runComplianceSweep(secrets, open, {
     now,
-    expectationFor: ({ arn }) => {
-      // The policy matches canonical ARNs (no random suffix), as the rules see them.
-      const secret = secretPolicyFor(deps.policy, stripArnSuffix(arn));
-      return {
-        matched: secret.match !== undefined,
-        maxRotationDays: secret.maxRotationDays,
-        sensitivity: secret.sensitivity,
-        canary: secret.canary,
-      };
-    },
+    expectationFor: policyExpectations(deps.policy),
     // The first sweep that saw the pending version dates it (the state table remembers).
     pendingSince: async (arn, versionId) =>
       new Date((await deps.state.recordSeen(`pending#${arn}#${versionId}`, now.getTime())) ?? now.getTime()),
@@ -203,14 +195,6 @@ async function complianceSweep(deps: ScanRunDependencies): Promise<number> {
     resolved: result.closed.length,
   });
   return result.findings.length;
-}
-
-const SOURCE_NEEDLES = LOOKUP_EVENT_SOURCES.map((source) => Buffer.from(`"${source}"`));
-
-/** True when a trail record's raw bytes may belong to Secrets Manager, KMS or CloudTrail (others are never parsed). */
-export function mayConcernScanner(bytes: Buffer, start: number, end: number): boolean {
-  const element = bytes.subarray(start, end);
-  return SOURCE_NEEDLES.some((needle) => element.indexOf(needle) >= 0);
 }
 
 async function trailFiles(
