@@ -31,6 +31,8 @@ export async function loadLambdaHandler<Handler extends LambdaHandler>(
 
 /** One asynchronous invocation of a delivery target, for inspection and the `vigil sandbox` console. */
 export interface LambdaInvocation {
+  /** The function invoked, e.g. "vigil-local-audit-scan". */
+  functionName: string;
   /** What was delivered: "s3:ObjectCreated:Put", "eventbridge:AWS API Call via CloudTrail", ... */
   kind: string;
   /** A short description of the event (the object key, the API call). */
@@ -68,11 +70,17 @@ export class LambdaDelivery {
     this.listeners.push(listener);
   }
 
-  /** Starts one invocation with `event` and returns at once. */
+  /** Starts one invocation with `event` and returns at once, as Lambda's asynchronous invocation does. */
   deliver(kind: string, subject: string, event: unknown): void {
+    void this.invoke(kind, subject, event).catch(() => undefined);
+  }
+
+  /** Invokes the handler with `event`: its result, or its error; undefined when no handler is configured. */
+  invoke(kind: string, subject: string, event: unknown): Promise<unknown> {
     const source = this.source;
-    if (source === undefined) return;
+    if (source === undefined) return Promise.resolve(undefined);
     const invocation: LambdaInvocation = {
+      functionName: this.functionName,
       kind,
       subject,
       status: "running",
@@ -85,24 +93,31 @@ export class LambdaDelivery {
         this.loaded ??= loadLambdaHandler(source, `${this.functionName} handler`);
         const handler = await this.loaded;
         const deadline = started + this.timeoutMs;
-        await handler(event as never, {
+        const result = await handler(event as never, {
           functionName: this.functionName,
           awsRequestId: randomUUID(),
           getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
         });
         invocation.status = "succeeded";
+        return result;
       } catch (error) {
         // A module that failed to load (not built yet) is tried again on the next delivery.
         if (error instanceof LambdaHandlerError) this.loaded = undefined;
         invocation.status = "failed";
         invocation.error = describeError(error);
+        throw error;
       } finally {
         invocation.durationMs = Date.now() - started;
         for (const listener of this.listeners) listener({ ...invocation });
       }
     })();
-    this.running.add(run);
-    void run.finally(() => this.running.delete(run));
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running.add(settled);
+    void settled.finally(() => this.running.delete(settled));
+    return run;
   }
 
   /** Every invocation so far, oldest first. */

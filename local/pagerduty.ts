@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type ServiceFactory, type WireProtocol, withApi } from "./service.ts";
+import { type ServiceContext, type ServiceFactory, type WireProtocol, withApi } from "./service.ts";
 
 /**
  * PagerDuty Events API v2 (`/v2/enqueue`) and Change Events (`/v2/change/enqueue`) with PagerDuty's
@@ -43,6 +43,14 @@ const actions = ["trigger", "acknowledge", "resolve"];
 
 export class PagerDuty {
   private readonly events: PagerDutyEventRecord[] = [];
+
+  /** `onEvent` hears of every event recorded. */
+  constructor(private readonly onEvent: (event: PagerDutyEventRecord) => void = () => undefined) {}
+
+  private record(event: PagerDutyEventRecord): void {
+    this.events.push(event);
+    this.onEvent(event);
+  }
   private readonly incidentList: PagerDutyIncident[] = [];
   /** The full routing key of each incident, which tells incidents of two services apart. */
   private readonly incidentKeys = new WeakMap<PagerDutyIncident, string>();
@@ -58,7 +66,7 @@ export class PagerDuty {
 
   /** Records a request that an injected fault answered instead of PagerDuty. */
   recordFaulted(kind: "alert" | "change", rawBody: string, status: number): void {
-    this.events.push({ kind, body: masked(parseBody(rawBody)), status, at: new Date().toISOString() });
+    this.record({ kind, body: masked(parseBody(rawBody)), status, at: new Date().toISOString() });
   }
 
   /** Handles POST /v2/enqueue. */
@@ -103,7 +111,7 @@ export class PagerDuty {
       open.status = event.event_action === "resolve" ? "resolved" : "acknowledged";
       open.updatedAt = now;
     }
-    this.events.push({ kind: "alert", body: masked(body), status: 202, dedupKey, at: now });
+    this.record({ kind: "alert", body: masked(body), status: 202, dedupKey, at: now });
     return { status: 202, body: { status: "success", message: "Event processed", dedup_key: dedupKey } };
   }
 
@@ -112,12 +120,12 @@ export class PagerDuty {
     const body = parseBody(rawBody);
     const errors = validateChange(body);
     if (errors.length > 0) return this.invalid("change", body, errors);
-    this.events.push({ kind: "change", body: masked(body), status: 202, at: new Date().toISOString() });
+    this.record({ kind: "change", body: masked(body), status: 202, at: new Date().toISOString() });
     return { status: 202, body: { status: "success", message: "Change event processed" } };
   }
 
   private invalid(kind: "alert" | "change", body: unknown, errors: string[]): PagerDutyResponse {
-    this.events.push({ kind, body: masked(body), status: 400, at: new Date().toISOString() });
+    this.record({ kind, body: masked(body), status: 400, at: new Date().toISOString() });
     return { status: 400, body: { status: "invalid event", message: "Event object is invalid", errors } };
   }
 }
@@ -230,8 +238,8 @@ const pagerDutyProtocol: WireProtocol = {
 };
 
 /** The sandbox's PagerDuty Events API v2; not AWS, so calls are unsigned and not in CloudTrail. */
-export const pagerDutyService = (() => {
-  const pagerDuty = new PagerDuty();
+export const pagerDutyService = ((context: ServiceContext) => {
+  const pagerDuty = new PagerDuty((event) => context.emit({ type: "pagerduty", event }));
   const kindOf = (operation: string) => (operation === "enqueue" ? "alert" : "change");
   return withApi(
     {

@@ -13,7 +13,13 @@ import { LambdaDelivery, type LambdaHandler, type LambdaInvocation } from "./lam
 import { LOOPBACK, listenOnLoopback } from "./loopback.ts";
 import type { PagerDutyEventRecord, PagerDutyIncident } from "./pagerduty.ts";
 import type { RotationLambda, RotationRecord } from "./rotation.ts";
-import type { SandboxRequest, SandboxResponse, SandboxService, ServiceCall } from "./service.ts";
+import type {
+  SandboxEvent,
+  SandboxRequest,
+  SandboxResponse,
+  SandboxService,
+  ServiceCall,
+} from "./service.ts";
 import { type RunningServices, startServices } from "./services.ts";
 import type { SnsMessageRecord } from "./sns.ts";
 import type { SqsQueueSnapshot } from "./sqs.ts";
@@ -24,6 +30,7 @@ export type { FaultRule, FaultTarget } from "./faults.ts";
 export type { LambdaHandler, LambdaInvocation } from "./lambda.ts";
 export type { PagerDutyEventRecord, PagerDutyIncident } from "./pagerduty.ts";
 export type { RotationLambda, RotationRecord } from "./rotation.ts";
+export type { SandboxEvent } from "./service.ts";
 export type { SnsMessageRecord } from "./sns.ts";
 export type { SqsQueueSnapshot } from "./sqs.ts";
 
@@ -62,6 +69,17 @@ export interface SandboxOptions {
   /** Delivers pending CloudTrail records to the trail bucket this often (default 0: only when asked). */
   trailDeliveryIntervalMs?: number;
   /**
+   * Lambda functions consuming SQS queues (event source mappings): each queue is created, polled, and its
+   * messages passed to the handler as SQS events; those not in `batchItemFailures` are deleted.
+   */
+  queueConsumers?: {
+    queue: string;
+    functionName: string;
+    handler: string | LambdaHandler;
+    /** Default 10. */
+    batchSize?: number;
+  }[];
+  /**
    * The scanner: module path (must export handler) or a function. It receives the trail bucket's
    * ObjectCreated notifications and the write-side CloudTrail calls as EventBridge events.
    */
@@ -97,8 +115,8 @@ export interface Sandbox {
   scannerInvocations(): LambdaInvocation[];
   /** Resolves when every delivery to the scanner handler so far has finished. */
   scannerSettled(): Promise<void>;
-  /** Calls `listener` with each finished scanner invocation. */
-  onScannerInvocation(listener: (invocation: LambdaInvocation) => void): void;
+  /** Calls `listener` with every rotation outcome, PagerDuty event and function invocation from now on. */
+  onEvent(listener: (event: SandboxEvent) => void): void;
   /** Creates an SNS topic / SQS queue without an API call (no CloudTrail record); returns its ARN / URL. */
   createTopic(name: string): string;
   createQueue(name: string, attributes?: Record<string, string>): string;
@@ -131,7 +149,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   for (const identity of options.identities ?? []) identities.set(identity.accessKeyId, identity);
 
   const trail = new Trail(region, accountId);
+  const listeners: ((event: SandboxEvent) => void)[] = [];
+  const emit = (event: SandboxEvent) => {
+    for (const listener of listeners) listener(event);
+  };
   const scanner = new LambdaDelivery("vigil-local-audit-scan", options.scannerLambda);
+  scanner.onInvocation((invocation) => emit({ type: "invocation", invocation }));
   let services: SandboxService[] = [];
   let faults = new FaultInjector({});
   let markReady: () => void = () => undefined;
@@ -350,7 +373,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const endpoint = `http://${LOOPBACK}:${port}`;
   let running: RunningServices;
   try {
-    running = await startServices({ region, accountId, endpoint, options, trail, scanner });
+    running = await startServices({ region, accountId, endpoint, options, trail, scanner, emit });
   } catch (error) {
     server.close();
     throw error;
@@ -417,7 +440,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     deliverTrailFiles: () => running.s3.deliverTrailFiles(),
     scannerInvocations: () => scanner.invocations(),
     scannerSettled: () => scanner.settled(),
-    onScannerInvocation: (listener) => scanner.onInvocation(listener),
+    onEvent: (listener) => listeners.push(listener),
     createTopic: (name) => running.sns.createTopic(name),
     createQueue: (name, attributes) => running.sqs.createQueue(name, attributes),
     clientConfig: (accessKeyId = defaultAccessKeyId) => ({

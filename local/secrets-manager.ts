@@ -23,6 +23,7 @@ export const secretsManagerService = ((context: ServiceContext) => {
     rotationTimeoutMs: context.options.rotationTimeoutMs ?? 30_000,
     rotateAsynchronously: context.options.rotateAsynchronously ?? false,
     rotationHandler: rotationHandlerResolver(context.options.rotationLambda, context.options.rotationLambdas),
+    onRotationFinished: (rotation) => context.emit({ type: "rotation", rotation }),
   });
   return withApi(
     {
@@ -166,6 +167,8 @@ export interface SecretsManagerOptions {
   rotationTimeoutMs: number;
   /** Run the four steps after answering RotateSecret (like AWS) instead of before (deterministic). */
   rotateAsynchronously: boolean;
+  /** Called with each rotation once it has succeeded or failed. */
+  onRotationFinished?: (rotation: RotationRecord) => void;
 }
 
 const notFound = () =>
@@ -822,6 +825,7 @@ export class SecretsManager {
         code: "InternalFailure",
         message: awsMessage,
       });
+      this.options.onRotationFinished?.({ ...record, steps: [...record.steps] });
     };
     for (const step of rotationSteps) {
       const started = Date.now();
@@ -849,6 +853,7 @@ export class SecretsManager {
     record.status = "succeeded";
     record.finishedAt = new Date().toISOString();
     this.options.trail.recordServiceEvent("RotationSucceeded", secret.arn);
+    this.options.onRotationFinished?.({ ...record, steps: [...record.steps] });
   }
 
   private cancelRotateSecret(input: Json, context: CallContext): Json {

@@ -2,7 +2,9 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import type { SandboxIdentity, Trail } from "./cloudtrail.ts";
 import type { AwsServiceError } from "./errors.ts";
-import type { LambdaDelivery } from "./lambda.ts";
+import type { LambdaDelivery, LambdaInvocation } from "./lambda.ts";
+import type { PagerDutyEventRecord } from "./pagerduty.ts";
+import type { RotationRecord } from "./rotation.ts";
 import type { SandboxOptions } from "./sandbox.ts";
 
 /**
@@ -50,7 +52,15 @@ export interface ServiceContext {
   trail: Trail;
   /** Delivers events to the scanner handler (S3 notifications, EventBridge), when one is configured. */
   scanner: LambdaDelivery;
+  /** Tells `sandbox.onEvent` listeners what happened (a rotation finished, PagerDuty got an event, ...). */
+  emit(event: SandboxEvent): void;
 }
+
+/** Something a person watching the sandbox wants to hear about; `vigil sandbox` prints one line each. */
+export type SandboxEvent =
+  | { type: "rotation"; rotation: RotationRecord }
+  | { type: "pagerduty"; event: PagerDutyEventRecord }
+  | { type: "invocation"; invocation: LambdaInvocation };
 
 /** One HTTP request as the sandbox read it. */
 export interface SandboxRequest {

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { awsJson } from "./aws-json.ts";
 import { AwsServiceError } from "./errors.ts";
+import { LambdaDelivery } from "./lambda.ts";
 import { awsFaults, type ServiceContext, type ServiceFactory, withApi } from "./service.ts";
 
 /**
@@ -105,6 +106,11 @@ export class Sqs {
   /** Ends long polls in progress, for a prompt stop. */
   stop(): void {
     this.stopped = true;
+  }
+
+  /** True once stop() was called. */
+  isStopped(): boolean {
+    return this.stopped;
   }
 
   snapshot(): SqsQueueSnapshot[] {
@@ -463,6 +469,12 @@ const sqsReadOnlyOperations = new Set<string>([
 export const sqsService = ((context: ServiceContext) => {
   const sqs = new Sqs(() => context.endpoint, context.region, context.accountId);
   for (const queue of context.options.sqsQueues ?? []) sqs.createQueue(queue);
+  const consumers = (context.options.queueConsumers ?? []).map((consumer) => {
+    const delivery = new LambdaDelivery(consumer.functionName, consumer.handler);
+    delivery.onInvocation((invocation) => context.emit({ type: "invocation", invocation }));
+    const queueUrl = sqs.createQueue(consumer.queue);
+    return { delivery, running: consume(sqs, queueUrl, consumer.batchSize ?? 10, delivery, context.region) };
+  });
   return withApi(
     {
       name: "sqs",
@@ -486,7 +498,10 @@ export const sqsService = ((context: ServiceContext) => {
       },
       faults: awsFaults("InternalFailure"),
       views: { sqs: () => sqs.snapshot() },
-      stop: () => sqs.stop(),
+      stop: async () => {
+        sqs.stop();
+        await Promise.all(consumers.map((consumer) => consumer.running));
+      },
     },
     {
       snapshot: () => sqs.snapshot(),
@@ -494,3 +509,68 @@ export const sqsService = ((context: ServiceContext) => {
     },
   );
 }) satisfies ServiceFactory;
+
+/**
+ * A Lambda event source mapping: polls the queue, invokes the handler with up to `batchSize` messages as
+ * an SQS event, and deletes the messages it did not report in `batchItemFailures`. A failed invocation
+ * leaves the whole batch to come back after the visibility timeout (and the redrive policy), as in AWS.
+ */
+async function consume(
+  sqs: Sqs,
+  queueUrl: string,
+  batchSize: number,
+  delivery: LambdaDelivery,
+  region: string,
+): Promise<void> {
+  const queueArn = sqs.queueArnOf({ QueueUrl: queueUrl })!;
+  while (!sqs.isStopped()) {
+    const { Messages } = (await sqs.handle("ReceiveMessage", {
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: batchSize,
+      WaitTimeSeconds: 1,
+    })) as { Messages?: Json[] };
+    if (!Messages || Messages.length === 0) continue;
+    const event = { Records: Messages.map((message) => lambdaRecord(message, queueArn, region)) };
+    let failed: Set<unknown>;
+    try {
+      const result = (await delivery.invoke(
+        "sqs",
+        `${Messages.length} message(s) from ${queueUrl}`,
+        event,
+      )) as { batchItemFailures?: { itemIdentifier?: unknown }[] } | undefined;
+      failed = new Set((result?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
+    } catch {
+      continue;
+    }
+    for (const message of Messages.filter((message) => !failed.has(message.MessageId))) {
+      await sqs.handle("DeleteMessage", { QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle });
+    }
+  }
+}
+
+/** One message as Lambda's SQS event carries it: lower-camel keys, attributes with stringValue/dataType. */
+function lambdaRecord(message: Json, queueArn: string, region: string): Json {
+  const attributes = (message.MessageAttributes ?? {}) as Record<string, MessageAttribute>;
+  return {
+    messageId: message.MessageId,
+    receiptHandle: message.ReceiptHandle,
+    body: message.Body,
+    attributes: message.Attributes,
+    messageAttributes: Object.fromEntries(
+      Object.entries(attributes).map(([name, attribute]) => [
+        name,
+        {
+          dataType: attribute.DataType,
+          ...(attribute.StringValue !== undefined ? { stringValue: attribute.StringValue } : {}),
+          ...(attribute.BinaryValue !== undefined ? { binaryValue: attribute.BinaryValue } : {}),
+          stringListValues: [],
+          binaryListValues: [],
+        },
+      ]),
+    ),
+    md5OfBody: message.MD5OfBody,
+    eventSource: "aws:sqs",
+    eventSourceARN: queueArn,
+    awsRegion: region,
+  };
+}
