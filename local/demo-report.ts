@@ -163,8 +163,15 @@ export function printStory(
     );
   }
   if (resolves > 0) {
+    const resolved = [
+      ...new Set(
+        events
+          .filter((event) => actionOf(event.body) === "resolve")
+          .map((event) => rotationGroups.get(event.dedupKey ?? "") ?? "an alert group"),
+      ),
+    ];
     lines.push(
-      `• ${resolves} resolve(s): a successful rotation resolves any incident an earlier failed rotation of the same secret opened, on both services; PagerDuty ignores a resolve when nothing is open.`,
+      `• ${resolves} resolve(s) for ${resolved.join(", ")}: ${resolved.length === 1 ? "its rotation" : "each one's rotation"} succeeded after an earlier attempt had opened an incident, so the notifier resolved it. It sends a resolve to both PagerDuty services; the one with nothing open ignores it.`,
     );
   }
   lines.push(
@@ -321,6 +328,10 @@ export function printWhatNext(keep: boolean, kept: readonly DemoKept[], say: Say
     "• How it fits together: docs/architecture.md; rotation: docs/rotation.md and docs/ibkr.md; alerts: docs/alerts.md",
     "• The functions' JSON logs and metrics as well: npm start -- --verbose",
     ...kept.map((item) => `• ${keptLine(item)}`),
+    // The scanner reads trail files offline: the kept ones are this run's CloudTrail.
+    ...kept
+      .filter((item) => item.what.startsWith("CloudTrail"))
+      .map((item) => `• Run Vigil's scanner rules over them: node dist/cli/vigil.mjs scan ${item.path}`),
   ];
   for (const line of lines) for (const wrapped of wrap(line)) say(wrapped);
 }

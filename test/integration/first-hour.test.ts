@@ -137,7 +137,7 @@ describe("vigil demo (what npm start runs)", () => {
       expect(told).toContain(
         'Paged: • a PagerDuty incident on the low-urgency service: "algo-trade/demo/ibkr: IBKR password rotation due", resolved when algo-trade/demo/ibkr next rotated. Its severity is low',
       );
-      expect(run.stdout).toMatch(/│ resolve {2}│ - {8}│ algo-trade\/demo\/postgres rotated: nothing/);
+      expect(run.stdout).toMatch(/│ resolve {2}│ - {8}│ algo-trade\/demo\/ibkr rotated: nothing open on │/);
       expect(run.stdout.replace(/\s+/g, " ")).toContain(
         "Severity is Vigil's (critical, high, medium, low, info); PagerDuty has four and shows high as error, medium and low as warning.",
       );
