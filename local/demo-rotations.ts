@@ -4,7 +4,7 @@ import {
   RotateSecretCommand,
   type SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
-import { SCRIPTED_STAGE_OPTIONS, stageIbkrCredentials } from "../cli/commands/ibkr-stage.ts";
+import { SCRIPTED_STAGE_OPTIONS, stageIbkrCredentials } from "../functions/rotate/strategies/ibkr/index.ts";
 import { describeError } from "../lib/errors.ts";
 import type { ThrowawayMariaDb } from "./databases/mariadb.ts";
 import type { ThrowawayPostgres } from "./databases/postgres.ts";
@@ -137,7 +137,6 @@ export async function stageIbkr(
         secretsManager: admin,
         input,
         output: progress,
-        prompts: new PassThrough(),
         sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
         now: () => new Date(),
         operator: () => "trading-ops@demo",

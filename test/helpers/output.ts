@@ -1,3 +1,4 @@
+import { Writable } from "node:stream";
 import { vi } from "vitest";
 
 /** What a test captured of this process's stdout and stderr (the logger writes to either). */
@@ -31,4 +32,17 @@ export function captureOutput(): CapturedOutput {
       for (const spy of spies) spy.mockRestore();
     },
   };
+}
+
+/** A writable stream that keeps what is written to it, for code that takes an output stream. */
+export function textSink(): Writable & { text(): string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  }) as Writable & { text(): string };
+  stream.text = () => chunks.join("");
+  return stream;
 }

@@ -15,7 +15,7 @@ import {
   type IbkrStageOptions,
   SCRIPTED_STAGE_OPTIONS,
   stageIbkrCredentials,
-} from "../../cli/commands/ibkr-stage.ts";
+} from "../../functions/rotate/strategies/ibkr/index.ts";
 import { stagedValue } from "../../functions/rotate/strategies/ibkr/staging.ts";
 import type { RotationLambda, Sandbox } from "../../local/sandbox.ts";
 import { startSandbox } from "../../local/sandbox.ts";
@@ -142,7 +142,6 @@ async function stage(
         secretsManager: client,
         input: Readable.from([stdin]),
         output: sink,
-        prompts: sink,
         sleep: async () => {},
         now: () => new Date(),
         operator: () => "ops@test",

@@ -169,9 +169,7 @@ describe("vigil ibkr stage (the CLI process)", () => {
     });
 
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(
-      /^vigil: Cannot reach Secrets Manager \(.*ECONNREFUSED.*\); check AWS credentials/,
-    );
+    expect(result.stderr).toMatch(/^vigil: cannot reach AWS \(.*ECONNREFUSED.*\): check the network/);
     expect(result.stderr).not.toContain("    at ");
   });
 

@@ -1,3 +1,4 @@
+import { VigilError } from "../../../../lib/errors.ts";
 import type { Severity } from "../../../../lib/finding.ts";
 import { RotationError } from "../../errors.ts";
 
@@ -53,5 +54,13 @@ export class IbkrStagingCleanupError extends RotationError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "IbkrStagingCleanupError";
+  }
+}
+
+/** Thrown for every expected failure of `vigil ibkr stage`; the message says what to do next (exit 2). */
+export class IbkrStageError extends VigilError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "IbkrStageError";
   }
 }

@@ -275,7 +275,7 @@ async function untrustedStaging(
 }
 
 /** The strategy registered for `vigil:rotation=ibkr`. */
-export const ibkrStrategy: RotationStrategy = createIbkrStrategy();
+export const ibkrStrategy: RotationStrategy = /* @__PURE__ */ createIbkrStrategy();
 
 function secretNames(context: StepContext): { target: string; staging: string } {
   const target = context.metadata.Name ?? arnParts(context.secretArn).name;

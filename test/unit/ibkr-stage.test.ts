@@ -1,4 +1,4 @@
-import { PassThrough, Readable, Writable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -16,11 +16,10 @@ import {
   type IbkrStageDependencies,
   IbkrStageError,
   type IbkrStageOptions,
-  type PromptInput,
-  promptHidden,
   SCRIPTED_STAGE_OPTIONS,
   stageIbkrCredentials,
-} from "../../cli/commands/ibkr-stage.ts";
+} from "../../functions/rotate/strategies/ibkr/index.ts";
+import { textSink } from "../helpers/output.ts";
 
 const NAME = "algo-trade/prod/ibkr";
 const ARN = `arn:aws:secretsmanager:us-east-1:111122223333:secret:${NAME}-AbCdEf`;
@@ -31,36 +30,19 @@ const NEW_PASSWORD = "N3wPassw0rd-2026";
 
 const secretsManager = mockClient(SecretsManagerClient);
 
-/** A fake terminal: records raw-mode switches; `type` feeds keystrokes. */
-function fakeTerminal(): PromptInput & { raw: boolean[]; type(text: string): void } {
-  const stream = new PassThrough() as unknown as PromptInput & { raw: boolean[]; type(text: string): void };
-  stream.isTTY = true;
-  stream.raw = [];
-  stream.setRawMode = (mode: boolean) => stream.raw.push(mode);
-  stream.type = (text: string) => (stream as unknown as PassThrough).write(text);
-  return stream;
-}
-
-function sink(): Writable & { text(): string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  }) as Writable & { text(): string };
-  stream.text = () => chunks.join("");
-  return stream;
-}
-
 const options: IbkrStageOptions = { ...SCRIPTED_STAGE_OPTIONS, secretId: NAME, timeoutSeconds: 10 };
 
-function dependencies(input: PromptInput, output = sink()): IbkrStageDependencies {
+/** `answers` are what the operator types at the hidden prompts, in order; without them, no terminal. */
+function dependencies(
+  input: IbkrStageDependencies["input"],
+  output = textSink(),
+  answers?: string[],
+): IbkrStageDependencies {
   return {
     secretsManager: new SecretsManagerClient({ region: "us-east-1" }),
     input,
     output,
-    prompts: output,
+    ...(answers ? { askHidden: async () => answers.shift() ?? "" } : {}),
     sleep: async () => {},
     now: () => new Date("2026-11-27T12:00:00Z"),
     operator: () => "ops@test",
@@ -92,55 +74,35 @@ beforeEach(() => {
   secretsManager.reset();
 });
 
-describe("promptHidden", () => {
-  it("reads a line in raw mode without echoing it, honouring backspace", async () => {
-    const terminal = fakeTerminal();
-    const prompts = sink();
-
-    const answer = promptHidden("Password: ", terminal, prompts);
-    terminal.type("N3wPassw0rd-20266\u007f");
-    terminal.type("\r");
-
-    await expect(answer).resolves.toBe(NEW_PASSWORD);
-    expect(prompts.text()).toBe("Password: \n");
-    expect(terminal.raw).toEqual([true, false]);
-  });
-
-  it("aborts on Ctrl-C and leaves raw mode", async () => {
-    const terminal = fakeTerminal();
-
-    const answer = promptHidden("Password: ", terminal, sink());
-    terminal.type("abc\u0003");
-
-    await expect(answer).rejects.toThrow("Cancelled; nothing was written");
-    expect(terminal.raw).toEqual([true, false]);
-  });
-});
-
 describe("stageIbkrCredentials", () => {
-  it("prompts twice without echo and refuses two different passwords, writing nothing", async () => {
+  it("asks twice and refuses two different passwords, writing nothing", async () => {
     givenSecret();
-    const terminal = fakeTerminal();
-    const output = sink();
+    const output = textSink();
+    const deps = dependencies(new PassThrough(), output, [NEW_PASSWORD, "something-else-1"]);
 
-    const staging = stageIbkrCredentials({ ...options, stdin: false }, dependencies(terminal, output));
-    terminal.type(`${NEW_PASSWORD}\r`);
-    await new Promise((resolve) => setImmediate(resolve));
-    terminal.type("something-else-1\r");
+    const staging = stageIbkrCredentials({ ...options, stdin: false }, deps);
 
     await expect(staging).rejects.toThrow("The two passwords differ; nothing was written");
     expect(output.text()).not.toContain(NEW_PASSWORD);
     expect(secretsManager).not.toHaveReceivedCommand(CreateSecretCommand);
   });
 
+  it("refuses to ask without a terminal, pointing at --stdin", async () => {
+    givenSecret();
+
+    const staging = stageIbkrCredentials({ ...options, stdin: false }, dependencies(new PassThrough()));
+
+    await expect(staging).rejects.toThrow(/cannot be prompted for without echo; pipe it with --stdin/);
+    expect(secretsManager).not.toHaveReceivedCommand(CreateSecretCommand);
+  });
+
   it("refuses --stdin on a terminal, which would echo the password, before reading or writing", async () => {
     givenSecret();
-    const terminal = fakeTerminal();
+    const terminal = Object.assign(new PassThrough(), { isTTY: true });
 
     const staging = stageIbkrCredentials({ ...options, stdin: true }, dependencies(terminal));
 
     await expect(staging).rejects.toThrow(/--stdin reads the password from a pipe.*leave --stdin out/);
-    expect(terminal.raw).toEqual([]);
     expect(secretsManager).not.toHaveReceivedCommand(CreateSecretCommand);
   });
 
