@@ -137,3 +137,11 @@ export class PasswordNotCheckedError extends TargetError {
     this.name = "PasswordNotCheckedError";
   }
 }
+
+/** Thrown when the database refuses a login because the account is locked (the password may be right). */
+export class AccountLockedError extends ConnectionPolicyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "AccountLockedError";
+  }
+}

@@ -183,7 +183,8 @@ export function databaseRotationSuite(engine: TestEngine, onReady?: (harness: Ro
   describe(`${alternating}: full rotation`, () => {
     it("moves AWSCURRENT to username_clone and the previous user keeps working; the next rotation returns to username", async () => {
       const { arn, username, password } = await newSecret("alternating");
-      expect((await harness.rotate(arn, token(1))).status).toBe("succeeded");
+      const firstRecord = await harness.rotate(arn, token(1));
+      expect(firstRecord.status, firstRecord.failure?.message).toBe("succeeded");
       await expectConverged(arn, token(1));
       const first = await harness.versions(arn);
       expect(first.current.username).toBe(`${username}_clone`);

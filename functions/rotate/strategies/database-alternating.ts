@@ -1,4 +1,5 @@
 import {
+  AccountLockedError,
   AdminSecretRefusedError,
   ConnectionPolicyError,
   SecretFormatError,
@@ -76,8 +77,12 @@ export function alternatingUsersStrategy(
     async setSecret(context) {
       const current = currentWithAdmin(context);
       const pending = await pendingDatabaseSecret(context, current, alternateUsername(current.username));
-      // The password is set last, so a pending user that logs in is fully prepared.
-      const already = await tryLogin(driver, pending, context, "AWSPENDING");
+      // The password is set last, so a pending user that logs in is fully prepared. MySQL creates it
+      // locked until then: a locked pending account is one still being prepared.
+      const already = await tryLogin(driver, pending, context, "AWSPENDING").catch((error: unknown) => {
+        if (error instanceof AccountLockedError) return undefined;
+        throw error;
+      });
       if (already) {
         await already.close();
         // Behind trust authentication any password "logs in": never promote one the database did not receive.

@@ -1,5 +1,5 @@
 import type mysql from "mysql2/promise";
-import { ConnectionPolicyError, LoginRejectedError, TargetError } from "../errors.ts";
+import { AccountLockedError, ConnectionPolicyError, LoginRejectedError, TargetError } from "../errors.ts";
 import {
   afterStatementHook,
   type ConnectOptions,
@@ -12,14 +12,14 @@ import {
   tlsOptions,
 } from "./database.ts";
 
-// Access denied (1045) and password expired (1862): the credential is refused. MySQL and MariaDB also
-// answer 1045 for an account that does not allow the client's host or requires TLS the connection lacks.
-const LOGIN_REJECTED = new Set([1045, 1862]);
+// Access denied (1045, and 1698, which MariaDB also gives for a user that does not exist, so as not to
+// reveal it) and password expired (1862): the credential is refused. MySQL and MariaDB also answer 1045
+// for an account that does not allow the client's host or requires TLS the connection lacks.
+const LOGIN_REJECTED = new Set([1045, 1698, 1862]);
 // Refused by policy, whatever the password: the reason for each.
 const REFUSED_BY_POLICY: Record<number, string> = {
   1129: "the client's host is blocked after too many connection errors (FLUSH HOSTS)",
   1130: "no account allows connections from the client's host",
-  1698: "the account does not log in with a password (e.g. unix_socket authentication)",
   3118: "the account is locked",
   3159: "the server requires TLS (require_secure_transport)",
   4151: "the account is locked",
@@ -404,7 +404,8 @@ export const mysqlDriver: DatabaseDriver = {
       }
       const policy = errno === undefined ? undefined : REFUSED_BY_POLICY[errno];
       if (policy) {
-        throw new ConnectionPolicyError(
+        const Refusal = errno === 3118 || errno === 4151 ? AccountLockedError : ConnectionPolicyError;
+        throw new Refusal(
           `${where} refused the ${options.label} connection by policy (error ${errno}: ${policy}); the stored password was not the reason`,
         );
       }
