@@ -70,8 +70,7 @@ module.exports = async ({ resolveVariable }) => {
     hasIbkrSecrets: String(ibkrSecrets.length > 0),
     hasTrailBucket: String(trailBucket !== ""),
     rotateVpc: inVpc ? { subnetIds, securityGroupIds } : undefined,
-    // Placeholders when not in a VPC: the statements using them are then left out (RotateInVpc).
-    rotateSubnetArns: inVpc ? subnetIds.map((id) => ec2("subnet", id)) : [ec2("subnet", "none")],
+    // Placeholders when not in a VPC: the statement using them is then left out (RotateInVpc).
     rotateEniCreateArns: [
       ec2("network-interface", "*"),
       ...(inVpc ? subnetIds : ["none"]).map((id) => ec2("subnet", id)),
