@@ -192,11 +192,13 @@ export function ruleContext(policy: Policy): RuleContext {
 }
 
 function collect(pending: Map<string, Pending>, rule: Rule, signal: Signal, event: AuditEvent) {
-  const group = signal.detection.group;
+  const { group, severity } = signal.detection;
+  // The severity is part of the id: a worse event of the same problem (a forced deletion after a scheduled
+  // one) is a finding of its own, whichever arrives first; the shared group makes it one incident.
   const id =
     signal.kind === "first-seen"
-      ? findingId(rule.id, group)
-      : findingId(rule.id, group, new Date(event.timeMs).toISOString().slice(0, 10));
+      ? findingId(rule.id, group, severity)
+      : findingId(rule.id, group, severity, new Date(event.timeMs).toISOString().slice(0, 10));
   let item = pending.get(id);
   if (!item) {
     item = { rule, signal, id, events: [], members: new Map() };

@@ -7,7 +7,10 @@ import type { ScanState } from "./state.ts";
  * stage (expecting ResourceNotFoundException in createSecret), writes it with the AWSPENDING stage, and
  * finally moves AWSCURRENT to it. A call is the rotation's own when it touches the secret (or its IBKR
  * staging secret) within ROTATION_SPAN_MS after a RotationStarted, by the principal that made that
- * rotation's pending-version calls, and — for a stage move — onto that rotation's pending version.
+ * rotation's pending-version calls, and — for a stage move — onto that rotation's pending version. Only
+ * the kinds of call the rotation makes qualify (reads, describes, AWSPENDING writes, stage moves; on the
+ * staging secret also its update and deletion), and nobody's qualify when two principals touched pending
+ * versions of the secret within the hour (one of them is imitating the rotation).
  *
  * Evidence lives in the ScanState (so a rotation split across files and invocations is still
  * recognised when its RotationStarted is scanned no later than its calls) and in memory for the batch
@@ -21,11 +24,25 @@ export const ROTATION_SPAN_MS = 3 * BUCKET_MS;
 /** Probes ask recordSeen with this time: it never lowers a real earliest time, and marks "absent". */
 const PROBE = Number.MAX_SAFE_INTEGER;
 export const STAGING_SUFFIX = "/vigil-staging";
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+const PROBE_MEMBER = "(probe)";
+/** What the rotation function calls on the secret it rotates, and on an IBKR staging secret. */
+const TARGET_CALLS = new Set([
+  "GetSecretValue",
+  "DescribeSecret",
+  "ListSecretVersionIds",
+  "PutSecretValue",
+  "UpdateSecretVersionStage",
+]);
+const STAGING_CALLS = new Set(["GetSecretValue", "DescribeSecret", "UpdateSecret", "DeleteSecret"]);
 
 export class RotationTracker {
   private readonly known = new Set<string>();
   private readonly absent = new Set<string>();
   private readonly toRecord = new Map<string, number>();
+  private readonly pendingBy = new Map<string, number>();
+  private readonly principals = new Map<string, number>();
 
   constructor(private readonly state: ScanState) {}
 
@@ -33,6 +50,7 @@ export class RotationTracker {
   async observe(events: readonly AuditEvent[]): Promise<void> {
     // Another invocation may have recorded what an earlier probe found absent.
     this.absent.clear();
+    this.principals.clear();
     for (const event of events) {
       if (event.service !== "secretsmanager") continue;
       const bucket = Math.floor(event.timeMs / BUCKET_MS);
@@ -43,17 +61,30 @@ export class RotationTracker {
         if (version === undefined) continue;
         this.note(`rotation#${secretArn}#pending#${event.principal.id}#${bucket}`, event.timeMs);
         if (version !== "") this.note(`rotation#${secretArn}#version#${version}`, event.timeMs);
+        const hour = `rotation#${secretArn}#pendingby#${Math.floor(event.timeMs / HOUR_MS)}`;
+        this.pendingBy.set(
+          `${hour}\u0000${event.principal.id}`,
+          Math.max(Date.now(), event.timeMs) + 2 * DAY_MS,
+        );
       }
     }
     for (const [key, atMs] of this.toRecord) await this.state.recordSeen(key, atMs);
     this.toRecord.clear();
+    for (const [entry, expiresAtMs] of this.pendingBy) {
+      const [key = "", principal = ""] = entry.split("\u0000");
+      // The probe member is always in the set, so a set's size minus one counts its principals.
+      await this.state.addDistinct(key, PROBE_MEMBER, expiresAtMs);
+      this.principals.set(key, (await this.state.addDistinct(key, principal, expiresAtMs)) - 1);
+    }
+    this.pendingBy.clear();
   }
 
   /** True when event is the rotation function's own call on secretArn (see the module comment). */
   async isRotationCall(event: AuditEvent, secretArn: string): Promise<boolean> {
-    const target = secretArn.endsWith(STAGING_SUFFIX)
-      ? secretArn.slice(0, -STAGING_SUFFIX.length)
-      : secretArn;
+    const staging = secretArn.endsWith(STAGING_SUFFIX);
+    const target = staging ? secretArn.slice(0, -STAGING_SUFFIX.length) : secretArn;
+    if (!(staging ? STAGING_CALLS : TARGET_CALLS).has(event.eventName)) return false;
+    if (event.eventName === "PutSecretValue" && pendingVersionOf(event) === undefined) return false;
     const bucket = Math.floor(event.timeMs / BUCKET_MS);
     let started = false;
     for (let back = 0; back <= ROTATION_SPAN_MS / BUCKET_MS && !started; back++) {
@@ -66,12 +97,26 @@ export class RotationTracker {
       byRotator = await this.exists(`rotation#${target}#pending#${event.principal.id}#${bucket + offset}`);
     }
     if (!byRotator) return false;
+    // Two principals writing or reading pending versions of one secret in the same hour: one of them is
+    // imitating the rotation, and nobody's calls are taken for the rotation's.
+    const hour = Math.floor(event.timeMs / HOUR_MS);
+    for (const h of [hour - 1, hour]) {
+      if ((await this.principalCount(`rotation#${target}#pendingby#${h}`)) > 1) return false;
+    }
     if (event.eventName === "UpdateSecretVersionStage" && target === secretArn) {
       const moveTo = event.request.moveToVersionId;
       // Moving a stage onto anything but this rotation's pending version is not the rotation's doing.
       if (typeof moveTo === "string") return this.exists(`rotation#${target}#version#${moveTo}`);
     }
     return true;
+  }
+
+  private async principalCount(key: string): Promise<number> {
+    const known = this.principals.get(key);
+    if (known !== undefined) return known;
+    const count = (await this.state.addDistinct(key, PROBE_MEMBER, Date.now() + 2 * DAY_MS)) - 1;
+    this.principals.set(key, count);
+    return count;
   }
 
   private note(key: string, atMs: number) {

@@ -4,7 +4,8 @@ import { createScanner } from "../../functions/audit-scan/engine.ts";
 import { defaultPolicy, loadPolicy } from "../../functions/audit-scan/policy.ts";
 import { MemoryScanState } from "../../functions/audit-scan/state.ts";
 import { findingSchema } from "../../lib/finding.ts";
-import { canonicalArn, iamUser, record } from "./scenarios/records.ts";
+import { at, canonicalArn, iamUser, record } from "./scenarios/records.ts";
+import { DAY, databaseRotation, imitation, POLICY, ROTATOR } from "./scenarios/stories.ts";
 
 const SAMPLE = JSON.parse(
   readFileSync(new URL("./scenarios/fixtures/cloudtrail-secretsmanager.json", import.meta.url), "utf8"),
@@ -80,5 +81,60 @@ describe("createScanner.scan", () => {
     ]);
 
     expect(result.findings[0]?.count).toBe(2);
+  });
+});
+
+describe("createScanner rotation recognition", () => {
+  const policy = loadPolicy(POLICY, "scenario policy");
+  const rotation = databaseRotation("algo-trade/production/db", DAY, {
+    token: "70e00000-0000-4000-8000-000000000001",
+    previous: "cur00000-0000-4000-8000-000000000000",
+  });
+  const loud = <T extends { severity: string; status?: string }>(findings: T[]) =>
+    findings.filter((f) => f.status !== "resolved" && ["critical", "high", "medium"].includes(f.severity));
+
+  it("takes the rotation function's calls for what they are without rotationRoles, in any order inside a batch", async () => {
+    const scanner = createScanner({ policy, state: new MemoryScanState() });
+
+    const result = await scanner.scan([...rotation].reverse());
+
+    expect(loud(result.findings)).toEqual([]);
+  });
+
+  it("reports the same calls when no RotationStarted precedes them", async () => {
+    const scanner = createScanner({ policy, state: new MemoryScanState() });
+
+    const result = await scanner.scan(rotation.filter((r) => r.eventName !== "RotationStarted"));
+
+    expect(loud(result.findings).map((f) => f.rule)).toContain("version-stage-moved");
+  });
+
+  it("still reports an intruder imitating a rotation inside a real one, whichever is scanned first", async () => {
+    for (const order of [
+      [rotation, imitation(at(DAY, 0.2))],
+      [imitation(at(DAY, 0.2)), rotation],
+    ]) {
+      const state = new MemoryScanState();
+      const findings = [];
+      for (const part of order)
+        findings.push(...(await createScanner({ policy, state }).scan(part)).findings);
+
+      const intruder = findings.filter((f) => f.principal === "arn:aws:iam::111122223333:user/ci-deploy");
+      expect(intruder.map((f) => f.rule).sort()).toEqual(["secret-value-written", "version-stage-moved"]);
+    }
+  });
+
+  it("does not excuse calls the rotation never makes, even by the rotating principal", async () => {
+    const scanner = createScanner({ policy, state: new MemoryScanState() });
+    const replicate = record({
+      time: at(DAY, 0.3),
+      name: "ReplicateSecretToRegions",
+      identity: ROTATOR,
+      request: { secretId: "algo-trade/production/db", addReplicaRegions: [{ region: "eu-west-1" }] },
+    });
+
+    const result = await scanner.scan([...rotation, replicate]);
+
+    expect(result.findings.map((f) => f.rule)).toContain("secret-replicated");
   });
 });
