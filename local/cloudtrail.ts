@@ -4,27 +4,11 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import { AwsServiceError, SandboxError } from "./errors.ts";
+import { type SandboxIdentity, userIdentityOf, usernameOf } from "./identity.ts";
+
+export type { SandboxIdentity } from "./identity.ts";
 
 const gzipAsync = promisify(gzip);
-
-/** A caller of the sandbox, chosen by the access key id the SDK or CLI signs with. */
-export interface SandboxIdentity {
-  /** What the SDK/CLI sends in the SigV4 Authorization header Credential=AKID/... */
-  accessKeyId: string;
-  /** Any value; signatures are not verified. */
-  secretAccessKey?: string;
-  type: "IAMUser" | "AssumedRole" | "Root";
-  /** User name, or role name for AssumedRole. */
-  name: string;
-  /** For AssumedRole. */
-  sessionName?: string;
-  /** Defaults to the sandbox account (a different one = cross-account caller). */
-  accountId?: string;
-  /** Recorded as sourceIPAddress (default 127.0.0.1). */
-  sourceIp?: string;
-  /** Overrides the caller's user agent in records. */
-  userAgent?: string;
-}
 
 /** One CloudTrail record, in the shape AWS delivers in trail files and in LookupEvents' CloudTrailEvent. */
 export interface CloudTrailRecord {
@@ -96,66 +80,6 @@ type LookupAttributeKey = (typeof lookupAttributeKeys)[number];
 /** CloudTrail keeps 90 days of management events; LookupEvents' default window. */
 const retentionMs = 90 * 24 * 60 * 60 * 1000;
 const maxLookupResults = 50;
-
-/** Deterministic-looking ids in the shapes IAM uses, derived from a name so records stay stable. */
-function iamId(prefix: string, seed: string): string {
-  return prefix + createHash("sha256").update(seed).digest("hex").slice(0, 17).toUpperCase();
-}
-
-/** Builds the userIdentity block CloudTrail writes for an identity. */
-export function userIdentityOf(identity: SandboxIdentity, sandboxAccount: string): Record<string, unknown> {
-  const accountId = identity.accountId ?? sandboxAccount;
-  if (identity.type === "Root") {
-    return {
-      type: "Root",
-      principalId: accountId,
-      arn: `arn:aws:iam::${accountId}:root`,
-      accountId,
-      accessKeyId: identity.accessKeyId,
-    };
-  }
-  if (identity.type === "AssumedRole") {
-    const roleId = iamId("AROA", `${accountId}:${identity.name}`);
-    const session = identity.sessionName ?? "session";
-    return {
-      type: "AssumedRole",
-      principalId: `${roleId}:${session}`,
-      arn: `arn:aws:sts::${accountId}:assumed-role/${identity.name}/${session}`,
-      accountId,
-      accessKeyId: identity.accessKeyId,
-      sessionContext: {
-        sessionIssuer: {
-          type: "Role",
-          principalId: roleId,
-          arn: `arn:aws:iam::${accountId}:role/${identity.name}`,
-          accountId,
-          userName: identity.name,
-        },
-        webIdFederationData: {},
-        attributes: {
-          creationDate: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
-          mfaAuthenticated: "false",
-        },
-      },
-    };
-  }
-  return {
-    type: "IAMUser",
-    principalId: iamId("AIDA", `${accountId}:${identity.name}`),
-    arn: `arn:aws:iam::${accountId}:user/${identity.name}`,
-    accountId,
-    accessKeyId: identity.accessKeyId,
-    userName: identity.name,
-  };
-}
-
-/** LookupEvents' Username: the user name, the role session name, or "root". */
-function usernameOf(identity: SandboxIdentity | undefined): string | undefined {
-  if (!identity) return undefined;
-  if (identity.type === "Root") return "root";
-  if (identity.type === "AssumedRole") return identity.sessionName ?? "session";
-  return identity.name;
-}
 
 /** CloudTrail's timestamps have second precision. */
 function isoSeconds(time: number): string {

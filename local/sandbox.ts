@@ -1,14 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { describeError } from "../lib/errors.ts";
 import { type CloudTrailRecord, type SandboxIdentity, Trail } from "./cloudtrail.ts";
 import type { EcsDeploymentRecord } from "./ecs.ts";
 import { AwsServiceError, SandboxError } from "./errors.ts";
 import { delay, FaultInjector, type FaultRule } from "./faults.ts";
 import { type IbGateway, startIbGateway } from "./ib-gateway.ts";
+import { inspectionPath, readBody, serveInspection, writeResponse } from "./inspection.ts";
 import { LambdaDelivery, type LambdaHandler, type LambdaInvocation } from "./lambda.ts";
 import { LOOPBACK, listenOnLoopback } from "./loopback.ts";
 import type { PagerDutyEventRecord, PagerDutyIncident } from "./pagerduty.ts";
@@ -314,16 +313,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
   }
 
-  async function inspect(request: SandboxRequest, response: ServerResponse): Promise<void> {
-    const send = (status: number, value: unknown) =>
-      writeResponse(response, request.method, {
-        status,
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(value, null, 2),
-      });
-    const path = request.url.pathname.replace(/\/+$/, "").replace(/^\/_sandbox\/?/, "");
+  function inspect(request: SandboxRequest, response: ServerResponse): Promise<void> {
     const views: Record<string, () => unknown> = {
-      "": () => ({ endpoint, region, accountId, views: Object.keys(views).map(viewPath) }),
+      "": () => ({ endpoint, region, accountId, views: Object.keys(views).map(inspectionPath) }),
       health: () => ({ status: "ok", endpoint, region, accountId }),
       faults: () => ({ rules: faults.list(), targets: faults.targets() }),
       scanner: () => scanner.invocations(),
@@ -334,39 +326,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         return { status: "injected" };
       },
     };
+    const removals: Record<string, () => unknown> = {
+      faults: () => {
+        faults.clear();
+        return { status: "cleared" };
+      },
+    };
     for (const service of services) {
       Object.assign(views, service.views);
       Object.assign(controls, service.controls);
     }
-    if (request.method === "GET") {
-      const view = views[path];
-      if (view) return send(200, await view());
-      return send(404, {
-        message: `no such view; try ${Object.keys(views).filter(Boolean).map(viewPath).join(", ")}`,
-      });
-    }
-    if (request.method === "DELETE" && path === "faults") {
-      faults.clear();
-      return send(200, { status: "cleared" });
-    }
-    const control = controls[path];
-    if (request.method === "POST" && control) {
-      let body: unknown;
-      try {
-        body = JSON.parse(request.body.toString("utf8"));
-      } catch {
-        return send(400, {
-          message: `POST /_sandbox/${path}: the body must be JSON (got ${request.body.length} bytes that do not parse)`,
-        });
-      }
-      try {
-        return send(200, await control(body));
-      } catch (error) {
-        if (error instanceof SandboxError) return send(400, { message: error.message });
-        throw error;
-      }
-    }
-    return send(405, { message: `${request.method} ${request.url.pathname} is not supported` });
+    return serveInspection(request, { views, controls, removals }).then((answer) =>
+      writeResponse(response, request.method, answer),
+    );
   }
 
   const port = await listenOnLoopback(server, options.port);
@@ -472,36 +444,4 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return stopped;
     },
   };
-}
-
-function viewPath(key: string): string {
-  return key === "" ? "/_sandbox" : `/_sandbox/${key}`;
-}
-
-function readBody(request: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => resolve(Buffer.concat(chunks)));
-    request.on("error", reject);
-  });
-}
-
-async function writeResponse(
-  response: ServerResponse,
-  method: string,
-  answer: SandboxResponse,
-): Promise<void> {
-  response.writeHead(answer.status, answer.headers);
-  const body = answer.body;
-  if (method === "HEAD" || body === undefined) {
-    if (body instanceof Readable) body.destroy();
-    response.end();
-    return;
-  }
-  if (body instanceof Readable) {
-    await pipeline(body, response);
-    return;
-  }
-  response.end(body);
 }

@@ -3,6 +3,7 @@ import { awsJson } from "./aws-json.ts";
 import { AwsServiceError } from "./errors.ts";
 import { LambdaDelivery } from "./lambda.ts";
 import { awsFaults, type ServiceContext, type ServiceFactory, withApi } from "./service.ts";
+import { consume } from "./sqs-consumer.ts";
 
 /**
  * A minimal Amazon SQS over AWS JSON 1.0 (`AmazonSQS.<Op>`, what SDK v3 speaks): standard queues with
@@ -11,7 +12,7 @@ import { awsFaults, type ServiceContext, type ServiceFactory, withApi } from "./
 
 type Json = Record<string, unknown>;
 
-interface MessageAttribute {
+export interface MessageAttribute {
   DataType: string;
   StringValue?: string;
   BinaryValue?: string;
@@ -509,68 +510,3 @@ export const sqsService = ((context: ServiceContext) => {
     },
   );
 }) satisfies ServiceFactory;
-
-/**
- * A Lambda event source mapping: polls the queue, invokes the handler with up to `batchSize` messages as
- * an SQS event, and deletes the messages it did not report in `batchItemFailures`. A failed invocation
- * leaves the whole batch to come back after the visibility timeout (and the redrive policy), as in AWS.
- */
-async function consume(
-  sqs: Sqs,
-  queueUrl: string,
-  batchSize: number,
-  delivery: LambdaDelivery,
-  region: string,
-): Promise<void> {
-  const queueArn = sqs.queueArnOf({ QueueUrl: queueUrl })!;
-  while (!sqs.isStopped()) {
-    const { Messages } = (await sqs.handle("ReceiveMessage", {
-      QueueUrl: queueUrl,
-      MaxNumberOfMessages: batchSize,
-      WaitTimeSeconds: 1,
-    })) as { Messages?: Json[] };
-    if (!Messages || Messages.length === 0) continue;
-    const event = { Records: Messages.map((message) => lambdaRecord(message, queueArn, region)) };
-    let failed: Set<unknown>;
-    try {
-      const result = (await delivery.invoke(
-        "sqs",
-        `${Messages.length} message(s) from ${queueUrl}`,
-        event,
-      )) as { batchItemFailures?: { itemIdentifier?: unknown }[] } | undefined;
-      failed = new Set((result?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
-    } catch {
-      continue;
-    }
-    for (const message of Messages.filter((message) => !failed.has(message.MessageId))) {
-      await sqs.handle("DeleteMessage", { QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle });
-    }
-  }
-}
-
-/** One message as Lambda's SQS event carries it: lower-camel keys, attributes with stringValue/dataType. */
-function lambdaRecord(message: Json, queueArn: string, region: string): Json {
-  const attributes = (message.MessageAttributes ?? {}) as Record<string, MessageAttribute>;
-  return {
-    messageId: message.MessageId,
-    receiptHandle: message.ReceiptHandle,
-    body: message.Body,
-    attributes: message.Attributes,
-    messageAttributes: Object.fromEntries(
-      Object.entries(attributes).map(([name, attribute]) => [
-        name,
-        {
-          dataType: attribute.DataType,
-          ...(attribute.StringValue !== undefined ? { stringValue: attribute.StringValue } : {}),
-          ...(attribute.BinaryValue !== undefined ? { binaryValue: attribute.BinaryValue } : {}),
-          stringListValues: [],
-          binaryListValues: [],
-        },
-      ]),
-    ),
-    md5OfBody: message.MD5OfBody,
-    eventSource: "aws:sqs",
-    eventSourceARN: queueArn,
-    awsRegion: region,
-  };
-}
