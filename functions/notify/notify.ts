@@ -130,7 +130,8 @@ export async function notifyBatch(
       const decision = decideGroup(group, previous, { owner, until: lambdaDeadline, now: clock.now() });
       if (decision.kind !== "deliver") return decision;
       if (await deps.alertState.write(group.groupKey, decision.claim, previous?.version)) return decision;
-      if (attempt === 2 && previous) return { kind: "busy", state: previous };
+      // Others keep writing the group: let SQS bring the messages back later.
+      if (attempt === 2) return { kind: "busy", state: previous ?? ABSENT_STATE };
     }
   };
 

@@ -3,8 +3,20 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { PublishCommand, type PublishCommandInput, SNSClient } from "@aws-sdk/client-sns";
 import type { SQSRecord } from "aws-lambda";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterEach, beforeEach } from "vitest";
+import { MemoryAlertStateStore } from "../../functions/notify/alert-state.ts";
+import { loadNotifierConfig } from "../../functions/notify/config.ts";
+import type { NotifierDependencies } from "../../functions/notify/notify.ts";
+import type { Clock } from "../../functions/notify/pagerduty-client.ts";
+import { createRoutingKeySource } from "../../functions/notify/routing-key.ts";
 import type { Finding, SecretRotatedEvent } from "../../lib/finding.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { clearRegisteredSecrets } from "../../lib/redaction.ts";
+import { type CapturedOutput, captureOutput } from "./output.ts";
 
 export const SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:algo-trade/prod/ibkr-AbCdEf";
 
@@ -64,7 +76,7 @@ export function sqsRecord(body: unknown, messageId: string = randomUUID()): SQSR
 }
 
 /** Captures what Powertools Logger writes (stdout and stderr) and keeps it off the console. */
-export { captureOutput as captureLogs } from "./output.ts";
+export { captureOutput as captureLogs };
 
 /** What the stand-in does with the next request. */
 export type ScriptedResponse =
@@ -167,4 +179,105 @@ export async function startPagerDutyStub(): Promise<PagerDutyStub> {
         server.close(() => resolve());
       }),
   };
+}
+
+export const PRIMARY_KEY = "PRIMARYKEY0123456789abcdef012345";
+export const LOW_KEY = "LOWURGENCYKEY89abcdef0123456789a";
+const TOPIC = "arn:aws:sns:us-east-1:111122223333:vigil-test-alerts";
+
+/** Sleeps return at once and advance virtual time, so backoff costs nothing and the deadline still bites. */
+export function virtualClock(): Clock {
+  // After every event time in the fixtures: event times are judged against the clock.
+  let now = Date.parse("2026-11-27T12:00:00Z");
+  return {
+    now: () => now,
+    random: () => 0.5,
+    sleep: async (ms) => {
+      now += ms;
+    },
+  };
+}
+
+const mockSns = () => mockClient(SNSClient);
+const mockSecretsManager = () => mockClient(SecretsManagerClient);
+
+/** A notifier under test: SDK mocks, the PagerDuty stand-in, one state table, the captured log. */
+export interface NotifierHarness {
+  stub: PagerDutyStub;
+  log: CapturedOutput;
+  /** The environment the next deps() reads. */
+  env: Record<string, string>;
+  /** One state table for the test, shared by every deps(): each deps() is a container of its own. */
+  alertState: MemoryAlertStateStore;
+  readonly sns: ReturnType<typeof mockSns>;
+  readonly secretsManager: ReturnType<typeof mockSecretsManager>;
+  deps(overrides?: Partial<NotifierDependencies>): NotifierDependencies;
+  alertEvents(): PagerDutyRequest[];
+  changeEvents(): PagerDutyRequest[];
+  published(): PublishCommandInput[];
+  /** The `default` text of a published JSON message structure. */
+  defaultText(message: string | undefined): string | undefined;
+}
+
+/** Sets a NotifierHarness up before, and tears it down after, each test of the calling file. */
+export function useNotifierHarness(): NotifierHarness {
+  const sns = mockSns();
+  const secretsManager = mockSecretsManager();
+  const harness = {
+    sns,
+    secretsManager,
+    deps(overrides: Partial<NotifierDependencies> = {}): NotifierDependencies {
+      const config = loadNotifierConfig(harness.env);
+      const client = new SecretsManagerClient({ region: "us-east-1" });
+      const source = (secretId: string) => createRoutingKeySource(client, { secretId, cacheMs: 60_000 });
+      return {
+        config,
+        sns: new SNSClient({ region: "us-east-1" }),
+        routingKeys: {
+          primary: source(config.routingKeySecretId),
+          lowUrgency: config.lowUrgencyRoutingKeySecretId
+            ? source(config.lowUrgencyRoutingKeySecretId)
+            : undefined,
+        },
+        fetch: globalThis.fetch,
+        clock: virtualClock(),
+        logger: createLogger("notify-test"),
+        alertState: harness.alertState,
+        ...overrides,
+      };
+    },
+    alertEvents: () => harness.stub.requests.filter((request) => request.path === "/v2/enqueue"),
+    changeEvents: () => harness.stub.requests.filter((request) => request.path === "/v2/change/enqueue"),
+    published: () => sns.commandCalls(PublishCommand).map((call) => call.args[0].input),
+    defaultText: (message: string | undefined) =>
+      (JSON.parse(message ?? "{}") as { default?: string }).default,
+  } as NotifierHarness;
+
+  beforeEach(async () => {
+    harness.stub = await startPagerDutyStub();
+    harness.alertState = new MemoryAlertStateStore();
+    harness.env = {
+      ALERTS_TOPIC_ARN: TOPIC,
+      PAGERDUTY_ROUTING_KEY_SECRET_ID: "vigil/test/pagerduty",
+      PAGERDUTY_EVENTS_URL: harness.stub.eventsUrl,
+      STATE_TABLE_NAME: "vigil-test-state",
+    };
+    secretsManager.reset();
+    sns.reset();
+    clearRegisteredSecrets();
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: "vigil/test/pagerduty" })
+      .resolves({ SecretString: PRIMARY_KEY });
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: "vigil/test/pagerduty-low" })
+      .resolves({ SecretString: JSON.stringify({ routing_key: LOW_KEY }) });
+    sns.on(PublishCommand).resolves({ MessageId: "sns-1" });
+    harness.log = captureOutput();
+  });
+  afterEach(async () => {
+    harness.log.restore();
+    await harness.stub.close();
+    clearRegisteredSecrets();
+  });
+  return harness;
 }

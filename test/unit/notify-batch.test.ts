@@ -1,105 +1,24 @@
-import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
-import { mockClient } from "aws-sdk-client-mock";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type AlertStateStore, MemoryAlertStateStore } from "../../functions/notify/alert-state.ts";
+import { GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
+import { PublishCommand } from "@aws-sdk/client-sns";
+import { describe, expect, it } from "vitest";
 import { createChannels, type NotificationChannel } from "../../functions/notify/channels/index.ts";
-import { loadNotifierConfig } from "../../functions/notify/config.ts";
-import { type NotifierDependencies, notifyBatch } from "../../functions/notify/notify.ts";
-import type { Clock } from "../../functions/notify/pagerduty-client.ts";
+import { notifyBatch } from "../../functions/notify/notify.ts";
 import { dedupKeyFor } from "../../functions/notify/pagerduty-events.ts";
-import { createRoutingKeySource } from "../../functions/notify/routing-key.ts";
 import { rotationGroupKey } from "../../lib/finding.ts";
-import { createLogger } from "../../lib/logger.ts";
-import { clearRegisteredSecrets, registerSecret } from "../../lib/redaction.ts";
+import { registerSecret } from "../../lib/redaction.ts";
 import {
-  captureLogs,
+  LOW_KEY,
   makeFinding,
   makeRotation,
-  type PagerDutyStub,
+  PRIMARY_KEY,
   SECRET_ARN,
   sqsRecord,
-  startPagerDutyStub,
+  useNotifierHarness,
 } from "../helpers/notify-fixtures.ts";
 
-const PRIMARY_KEY = "PRIMARYKEY0123456789abcdef012345";
-const LOW_KEY = "LOWURGENCYKEY89abcdef0123456789a";
-const TOPIC = "arn:aws:sns:us-east-1:111122223333:vigil-test-alerts";
-
-const secretsManager = mockClient(SecretsManagerClient);
-const sns = mockClient(SNSClient);
-
-/** Sleeps return at once and advance virtual time, so backoff costs nothing and the deadline still bites. */
-function virtualClock(): Clock {
-  // After every event time in the fixtures: event times are judged against the clock.
-  let now = Date.parse("2026-11-27T12:00:00Z");
-  return {
-    now: () => now,
-    random: () => 0.5,
-    sleep: async (ms) => {
-      now += ms;
-    },
-  };
-}
-
 describe("notifyBatch", () => {
-  let stub: PagerDutyStub;
-  let log: ReturnType<typeof captureLogs>;
-  let env: Record<string, string>;
-  // One state table for the test, shared by every deps(): each deps() is a container of its own.
-  let alertState: MemoryAlertStateStore;
-
-  const deps = (overrides: Partial<NotifierDependencies> = {}): NotifierDependencies => {
-    const config = loadNotifierConfig(env);
-    const client = new SecretsManagerClient({ region: "us-east-1" });
-    return {
-      config,
-      sns: new SNSClient({ region: "us-east-1" }),
-      routingKeys: {
-        primary: createRoutingKeySource(client, { secretId: config.routingKeySecretId, cacheMs: 60_000 }),
-        lowUrgency: config.lowUrgencyRoutingKeySecretId
-          ? createRoutingKeySource(client, { secretId: config.lowUrgencyRoutingKeySecretId, cacheMs: 60_000 })
-          : undefined,
-      },
-      fetch: globalThis.fetch,
-      clock: virtualClock(),
-      logger: createLogger("notify-test"),
-      alertState,
-      ...overrides,
-    };
-  };
-  const alertEvents = () => stub.requests.filter((request) => request.path === "/v2/enqueue");
-  const changeEvents = () => stub.requests.filter((request) => request.path === "/v2/change/enqueue");
-  const published = () => sns.commandCalls(PublishCommand).map((call) => call.args[0].input);
-  const defaultText = (message: string | undefined) =>
-    (JSON.parse(message ?? "{}") as { default?: string }).default;
-
-  beforeEach(async () => {
-    stub = await startPagerDutyStub();
-    alertState = new MemoryAlertStateStore();
-    env = {
-      ALERTS_TOPIC_ARN: TOPIC,
-      PAGERDUTY_ROUTING_KEY_SECRET_ID: "vigil/test/pagerduty",
-      PAGERDUTY_EVENTS_URL: stub.eventsUrl,
-      STATE_TABLE_NAME: "vigil-test-state",
-    };
-    secretsManager.reset();
-    sns.reset();
-    clearRegisteredSecrets();
-    secretsManager
-      .on(GetSecretValueCommand, { SecretId: "vigil/test/pagerduty" })
-      .resolves({ SecretString: PRIMARY_KEY });
-    secretsManager
-      .on(GetSecretValueCommand, { SecretId: "vigil/test/pagerduty-low" })
-      .resolves({ SecretString: JSON.stringify({ routing_key: LOW_KEY }) });
-    sns.on(PublishCommand).resolves({ MessageId: "sns-1" });
-    log = captureLogs();
-  });
-  afterEach(async () => {
-    log.restore();
-    await stub.close();
-    clearRegisteredSecrets();
-  });
+  const h = useNotifierHarness();
+  const { deps, alertEvents, changeEvents, published, defaultText } = h;
 
   it("turns 10,000 findings of 50 problems into at most 50 PagerDuty events and 50 SNS messages", {
     timeout: 60_000,
@@ -116,7 +35,7 @@ describe("notifyBatch", () => {
     expect(response.batchItemFailures).toEqual([]);
     expect(alertEvents().length).toBeLessThanOrEqual(50);
     expect(new Set(alertEvents().map((request) => request.body.dedup_key)).size).toBe(50);
-    expect(stub.incidents).toHaveLength(50);
+    expect(h.stub.incidents).toHaveLength(50);
     expect(published()).toHaveLength(50);
     expect(report).toMatchObject({
       received: 10_000,
@@ -162,14 +81,14 @@ describe("notifyBatch", () => {
       "resolve",
       "trigger",
     ]);
-    expect(stub.incidents.map((incident) => incident.status)).toEqual(["resolved", "triggered"]);
+    expect(h.stub.incidents.map((incident) => incident.status)).toEqual(["resolved", "triggered"]);
   });
 
   it("delivers after 429, 5xx and a timeout, and redelivery adds no second incident", async () => {
-    stub.script({ kind: "status", status: 429 }, { kind: "status", status: 503 }, { kind: "hang" });
+    h.stub.script({ kind: "status", status: 429 }, { kind: "status", status: 503 }, { kind: "hang" });
     const finding = makeFinding({ severity: "high" });
 
-    env.PAGERDUTY_TIMEOUT_MS = "150";
+    h.env.PAGERDUTY_TIMEOUT_MS = "150";
 
     const first = await notifyBatch([sqsRecord(finding)], 60_000, deps());
     const again = await notifyBatch([sqsRecord(finding)], 60_000, deps());
@@ -179,13 +98,13 @@ describe("notifyBatch", () => {
     expect(alertEvents()).toHaveLength(4);
     // PagerDuty accepted two: the timed-out request (its answer was lost) and its retry. The redelivery,
     // in another container, sends nothing: the state table says the group was paged.
-    expect(stub.incidents).toEqual([
+    expect(h.stub.incidents).toEqual([
       { dedupKey: dedupKeyFor(finding.groupKey), status: "triggered", eventCount: 2 },
     ]);
   });
 
   it("hands the messages back to SQS when PagerDuty stays down past the deadline", async () => {
-    stub.script(...Array.from({ length: 100 }, () => ({ kind: "status" as const, status: 500 })));
+    h.stub.script(...Array.from({ length: 100 }, () => ({ kind: "status" as const, status: 500 })));
     const records = [
       sqsRecord(makeFinding({ groupKey: "down" }), "m1"),
       sqsRecord(makeFinding({ groupKey: "down" }), "m2"),
@@ -196,16 +115,16 @@ describe("notifyBatch", () => {
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }, { itemIdentifier: "m2" }]);
     expect(alertEvents().length).toBeGreaterThan(1);
     expect(
-      log.lines().some((line) => line.message === "PagerDuty delivery failed; the messages go back to SQS"),
+      h.log.lines().some((line) => line.message === "PagerDuty delivery failed; the messages go back to SQS"),
     ).toBe(true);
     expect(defaultText(published()[0]?.Message)).toContain("not delivered yet");
   });
 
   it("never retries a 400, logs its body, tells SNS even for a severity routed elsewhere, and drops the message", async () => {
-    env.SNS_SEVERITIES = "medium,low,info";
+    h.env.SNS_SEVERITIES = "medium,low,info";
     const body =
       '{"status":"invalid event","message":"Event object is invalid","errors":["payload.summary is missing"]}';
-    stub.script({ kind: "status", status: 400, body });
+    h.stub.script({ kind: "status", status: 400, body });
 
     const { response } = await notifyBatch(
       [sqsRecord(makeFinding({ severity: "critical" }))],
@@ -215,20 +134,22 @@ describe("notifyBatch", () => {
 
     expect(response.batchItemFailures).toEqual([]);
     expect(alertEvents()).toHaveLength(1);
-    const rejected = log.lines().find((line) => line.message === "PagerDuty rejected the event; not retried");
+    const rejected = h.log
+      .lines()
+      .find((line) => line.message === "PagerDuty rejected the event; not retried");
     expect(rejected).toMatchObject({ level: "ERROR", status: 400, responseBody: body });
     expect(published()).toHaveLength(1);
     expect(defaultText(published()[0]?.Message)).toContain("NOT DELIVERED: rejected by PagerDuty (HTTP 400)");
   });
 
   it("hands the messages back without retrying when PagerDuty answers 404 (a wrong PAGERDUTY_EVENTS_URL)", async () => {
-    stub.script({ kind: "status", status: 404, body: "no such path" });
+    h.stub.script({ kind: "status", status: 404, body: "no such path" });
 
     const { response } = await notifyBatch([sqsRecord(makeFinding(), "m1")], 60_000, deps());
 
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }]);
     expect(alertEvents()).toHaveLength(1);
-    expect(log.text()).toContain("check PAGERDUTY_EVENTS_URL");
+    expect(h.log.text()).toContain("check PAGERDUTY_EVENTS_URL");
   });
 
   it("reports an invalid body as a failure, naming the message and what was wrong, and goes on with the rest", async () => {
@@ -245,7 +166,7 @@ describe("notifyBatch", () => {
       { itemIdentifier: "broken" },
       { itemIdentifier: "no-severity" },
     ]);
-    const invalid = log
+    const invalid = h.log
       .lines()
       .filter((line) => String(line.message).startsWith("Invalid message on the findings queue"));
     expect(invalid.map((line) => [line.messageId, line.problem])).toEqual([
@@ -276,7 +197,7 @@ describe("notifyBatch", () => {
       event_action: "trigger",
       payload: { custom_details: { summary: "a real intrusion" } },
     });
-    const rejected = log.lines().find((line) => line.messageId === "poison");
+    const rejected = h.log.lines().find((line) => line.messageId === "poison");
     expect(rejected?.problem).toContain("nest");
   });
 
@@ -350,161 +271,13 @@ describe("notifyBatch", () => {
     expect(published()).toHaveLength(2);
   });
 
-  it("pages a recurrence after a resolve, whichever container handles it", async () => {
-    // Arrange: container A pages, container B resolves, and A receives the recurrence.
-    const containerA = deps();
-    const containerB = deps();
-    const occurrence = (lastSeen: string, status?: "resolved") =>
-      sqsRecord(
-        makeFinding({ groupKey: "recurring", severity: "critical", lastSeen, ...(status && { status }) }),
-      );
-
-    // Act
-    await notifyBatch([occurrence("2026-11-27T10:00:00Z")], 60_000, containerA);
-    await notifyBatch([occurrence("2026-11-27T10:05:00Z", "resolved")], 60_000, containerB);
-    const recurrence = await notifyBatch([occurrence("2026-11-27T10:10:00Z")], 60_000, containerA);
-
-    // Assert
-    expect(recurrence.response.batchItemFailures).toEqual([]);
-    expect(alertEvents().map((request) => request.body.event_action)).toEqual([
-      "trigger",
-      "resolve",
-      "trigger",
-    ]);
-    expect(stub.incidents.map((incident) => incident.status)).toEqual(["resolved", "triggered"]);
-    expect(published().map((input) => input.Subject?.slice(0, 10))).toEqual([
-      "[CRITICAL]",
-      "[RESOLVED]",
-      "[CRITICAL]",
-    ]);
-  });
-
-  it("never lets a redelivered older failure reopen the problem a later rotation resolved", async () => {
-    // Arrange: a rotation failure at 11:00, the successful rotation at 11:05, the failure again after it.
-    const failure = makeFinding({
-      rule: "rotation.failed",
-      severity: "high",
-      groupKey: rotationGroupKey(SECRET_ARN),
-      lastSeen: "2026-11-27T11:00:00Z",
-    });
-    const rotation = makeRotation({ at: "2026-11-27T11:05:00Z" });
-
-    // Act: three batches, as three invocations of different containers would see them.
-    await notifyBatch([sqsRecord(failure)], 60_000, deps());
-    await notifyBatch([sqsRecord(rotation)], 60_000, deps());
-    const redelivered = await notifyBatch([sqsRecord(failure)], 60_000, deps());
-
-    // Assert
-    expect(redelivered.response.batchItemFailures).toEqual([]);
-    expect(alertEvents().map((request) => request.body.event_action)).toEqual(["trigger", "resolve"]);
-    expect(stub.incidents.map((incident) => incident.status)).toEqual(["resolved"]);
-    expect(
-      log.lines().some((line) => line.message === "Messages older than the group's last state: nothing sent"),
-    ).toBe(true);
-  });
-
-  it("never lets an older resolve hide a newer failure", async () => {
-    const group = "hidden";
-    const firing = makeFinding({ groupKey: group, severity: "critical", lastSeen: "2026-11-27T10:10:00Z" });
-    const olderResolve = makeFinding({
-      groupKey: group,
-      severity: "critical",
-      status: "resolved",
-      lastSeen: "2026-11-27T10:05:00Z",
-    });
-
-    await notifyBatch([sqsRecord(firing)], 60_000, deps());
-    await notifyBatch([sqsRecord(olderResolve)], 60_000, deps());
-
-    expect(alertEvents().map((request) => request.body.event_action)).toEqual(["trigger"]);
-    expect(stub.incidents.map((incident) => incident.status)).toEqual(["triggered"]);
-  });
-
-  it("drops a resolve for a group that is not firing: nothing reaches PagerDuty or SNS", async () => {
-    // Arrange: a forged resolve for a group never seen, and a second resolve for one already resolved.
-    const forged = makeFinding({ groupKey: "never-seen", status: "resolved", severity: "critical" });
-    await notifyBatch(
-      [sqsRecord(makeFinding({ groupKey: "closed", lastSeen: "2026-11-27T10:00:00Z" }))],
-      60_000,
-      deps(),
-    );
-    const close = (lastSeen: string) =>
-      sqsRecord(makeFinding({ groupKey: "closed", status: "resolved", lastSeen }));
-    await notifyBatch([close("2026-11-27T10:05:00Z")], 60_000, deps());
-    const before = { pagerDuty: stub.requests.length, sns: published().length };
-
-    // Act
-    const { response } = await notifyBatch(
-      [sqsRecord(forged, "forged"), close("2026-11-27T10:06:00Z")],
-      60_000,
-      deps(),
-    );
-
-    // Assert
-    expect(response.batchItemFailures).toEqual([]);
-    expect(stub.requests.length - before.pagerDuty).toBe(0);
-    expect(published().length - before.sns).toBe(0);
-    const dropped = log
-      .lines()
-      .filter((line) => line.message === "Resolve for a group that is not firing: dropped, nothing sent");
-    expect(dropped.map((line) => line.groupKey)).toEqual(["never-seen", "closed"]);
-  });
-
-  it("hands a group back to SQS while another invocation is delivering it, and sends nothing", async () => {
-    // Arrange: another invocation holds the group's lease for another minute.
-    const now = Date.parse("2026-11-27T12:00:00Z");
-    await alertState.write(
-      "leased",
-      {
-        status: "firing",
-        at: Date.parse("2026-11-27T09:00:00Z"),
-        severity: "high",
-        version: 1,
-        leaseOwner: "other",
-        leaseUntil: now + 60_000,
-        sent: {},
-      },
-      undefined,
-    );
-
-    // Act
-    const { response } = await notifyBatch(
-      [sqsRecord(makeFinding({ groupKey: "leased", severity: "critical" }), "m1")],
-      60_000,
-      deps(),
-    );
-
-    // Assert
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }]);
-    expect(stub.requests).toHaveLength(0);
-    expect(published()).toHaveLength(0);
-  });
-
-  it("hands the messages back when the state table cannot be read", async () => {
-    const unavailable: AlertStateStore = {
-      read: async () => {
-        throw new Error("ProvisionedThroughputExceededException");
-      },
-      write: async () => true,
-    };
-
-    const { response } = await notifyBatch([sqsRecord(makeFinding(), "m1")], 60_000, {
-      ...deps(),
-      alertState: unavailable,
-    });
-
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }]);
-    expect(stub.requests).toHaveLength(0);
-    expect(log.text()).toContain("Alert state unavailable; the messages go back to SQS");
-  });
-
   it("sends medium and low to SNS only, or to the low-urgency service when one is configured", async () => {
     const medium = makeFinding({ severity: "medium", groupKey: "m" });
     await notifyBatch([sqsRecord(medium)], 60_000, deps());
     expect(alertEvents()).toHaveLength(0);
     expect(published()[0]?.MessageAttributes?.severity?.StringValue).toBe("medium");
 
-    env.PAGERDUTY_LOW_URGENCY_ROUTING_KEY_SECRET_ID = "vigil/test/pagerduty-low";
+    h.env.PAGERDUTY_LOW_URGENCY_ROUTING_KEY_SECRET_ID = "vigil/test/pagerduty-low";
     await notifyBatch([sqsRecord(medium)], 60_000, deps());
     expect(alertEvents()).toHaveLength(1);
     expect(alertEvents()[0]?.body).toMatchObject({ routing_key: LOW_KEY, payload: { severity: "warning" } });
@@ -513,7 +286,7 @@ describe("notifyBatch", () => {
   it("sends info to SNS only", async () => {
     await notifyBatch([sqsRecord(makeFinding({ severity: "info" }))], 60_000, deps());
 
-    expect(stub.requests).toHaveLength(0);
+    expect(h.stub.requests).toHaveLength(0);
     expect(published()).toHaveLength(1);
   });
 
@@ -529,7 +302,7 @@ describe("notifyBatch", () => {
     await notifyBatch([sqsRecord(resolved)], 60_000, deps());
 
     expect(alertEvents().map((request) => request.body.event_action)).toEqual(["trigger", "resolve"]);
-    expect(stub.incidents).toEqual([
+    expect(h.stub.incidents).toEqual([
       { dedupKey: dedupKeyFor(firing.groupKey), status: "resolved", eventCount: 1 },
     ]);
     expect(published()[1]?.Subject).toMatch(/^\[RESOLVED\] /);
@@ -552,7 +325,7 @@ describe("notifyBatch", () => {
       payload: { source: SECRET_ARN },
     });
     expect(changeEvents()[0]?.body).not.toHaveProperty("event_action");
-    expect(stub.incidents).toEqual([
+    expect(h.stub.incidents).toEqual([
       { dedupKey: dedupKeyFor(rotationGroupKey(SECRET_ARN)), status: "resolved", eventCount: 1 },
     ]);
     expect(published().at(-1)).toMatchObject({
@@ -562,7 +335,7 @@ describe("notifyBatch", () => {
   });
 
   it("records one change event and one SNS message for a rotation redelivered after SNS failed", async () => {
-    sns.on(PublishCommand).rejectsOnce(new Error("Throttling")).resolves({ MessageId: "sns-2" });
+    h.sns.on(PublishCommand).rejectsOnce(new Error("Throttling")).resolves({ MessageId: "sns-2" });
     const warm = deps();
 
     const first = await notifyBatch([sqsRecord(makeRotation(), "r1")], 60_000, warm);
@@ -573,11 +346,11 @@ describe("notifyBatch", () => {
     expect(second.response.batchItemFailures).toEqual([]);
     expect(third.response.batchItemFailures).toEqual([]);
     expect(changeEvents()).toHaveLength(1);
-    expect(sns.commandCalls(PublishCommand)).toHaveLength(2);
+    expect(h.sns.commandCalls(PublishCommand)).toHaveLength(2);
   });
 
   it("hands the group back to SQS when SNS fails, and the redelivery pages no second time", async () => {
-    sns.on(PublishCommand).rejectsOnce(new Error("Throttling")).resolves({ MessageId: "sns-2" });
+    h.sns.on(PublishCommand).rejectsOnce(new Error("Throttling")).resolves({ MessageId: "sns-2" });
     const finding = makeFinding({ severity: "critical" });
 
     const first = await notifyBatch([sqsRecord(finding, "m1")], 60_000, deps());
@@ -585,16 +358,16 @@ describe("notifyBatch", () => {
 
     expect(first.response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }]);
     expect(second.response.batchItemFailures).toEqual([]);
-    expect(stub.incidents).toHaveLength(1);
+    expect(h.stub.incidents).toHaveLength(1);
   });
 
   it("hands the messages back when the routing key cannot be read", async () => {
-    secretsManager.on(GetSecretValueCommand).rejects(new Error("AccessDeniedException"));
+    h.secretsManager.on(GetSecretValueCommand).rejects(new Error("AccessDeniedException"));
 
     const { response } = await notifyBatch([sqsRecord(makeFinding(), "m1")], 60_000, deps());
 
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }]);
-    expect(stub.requests).toHaveLength(0);
+    expect(h.stub.requests).toHaveLength(0);
   });
 
   it("lets no secret value out: not to PagerDuty, not to SNS, not to the log", async () => {
@@ -608,14 +381,14 @@ describe("notifyBatch", () => {
         apiKey: "k-123456789",
       },
     });
-    stub.script({ kind: "status", status: 400, body: `{"message":"bad key ${PRIMARY_KEY}"}` });
+    h.stub.script({ kind: "status", status: 400, body: `{"message":"bad key ${PRIMARY_KEY}"}` });
 
     await notifyBatch([sqsRecord(finding)], 60_000, deps());
 
     const outputs = [
-      ...stub.requests.map((request) => JSON.stringify({ ...request.body, routing_key: undefined })),
+      ...h.stub.requests.map((request) => JSON.stringify({ ...request.body, routing_key: undefined })),
       ...published().map((input) => JSON.stringify(input)),
-      log.text(),
+      h.log.text(),
     ].join("\n");
     for (const secret of ["db-Pa55word-that-leaked", "another-Secret-1", "k-123456789", PRIMARY_KEY]) {
       expect(outputs).not.toContain(secret);
