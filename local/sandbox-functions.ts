@@ -73,7 +73,17 @@ export async function startSandboxWithFunctions(
     ...options,
     identities: [functionsIdentity, ...(options.identities ?? [])],
     ...(handlers.rotate ? { rotationLambda: handlers.rotate } : {}),
-    ...(handlers.scanner ? { scannerLambda: handlers.scanner } : {}),
+    ...(handlers.scanner
+      ? {
+          scannerLambda: handlers.scanner,
+          // As the stack schedules them; CloudTrail itself delivers about every 5 minutes, here every minute.
+          scannerSchedules: options.scannerSchedules ?? [
+            { detail: { task: "lookup-sweep" }, everyMs: 5 * 60_000 },
+            { detail: { task: "compliance-sweep" }, everyMs: 60 * 60_000 },
+          ],
+          trailDeliveryIntervalMs: options.trailDeliveryIntervalMs ?? 60_000,
+        }
+      : {}),
     snsTopics: [...(options.snsTopics ?? []), names.alertsTopic],
     sqsQueues: [...(options.sqsQueues ?? []), names.findingsQueue],
     queueConsumers: [

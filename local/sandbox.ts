@@ -83,6 +83,8 @@ export interface SandboxOptions {
    * ObjectCreated notifications and the write-side CloudTrail calls as EventBridge events.
    */
   scannerLambda?: string | LambdaHandler;
+  /** EventBridge schedules invoking the scanner: a Scheduled Event whose `detail` is the rule's input. */
+  scannerSchedules?: { detail: Record<string, unknown>; everyMs: number }[];
 }
 
 export interface Sandbox {
@@ -154,6 +156,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
   const scanner = new LambdaDelivery("vigil-local-audit-scan", options.scannerLambda);
   scanner.onInvocation((invocation) => emit({ type: "invocation", invocation }));
+  const schedules = (options.scannerSchedules ?? []).map(({ detail, everyMs }) => {
+    const timer = setInterval(
+      () =>
+        scanner.deliver(
+          "eventbridge:Scheduled Event",
+          JSON.stringify(detail),
+          scheduledEvent(region, accountId, detail),
+        ),
+      everyMs,
+    );
+    timer.unref();
+    return timer;
+  });
   let services: SandboxService[] = [];
   let faults = new FaultInjector({});
   let markReady: () => void = () => undefined;
@@ -433,6 +448,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       : {}),
     stop: () => {
       stopped ??= (async () => {
+        for (const timer of schedules) clearInterval(timer);
         await Promise.all(services.map((service) => service.stop?.()));
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
@@ -443,5 +459,26 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       })();
       return stopped;
     },
+  };
+}
+
+/** What an EventBridge schedule rule sends, its input as `detail`. */
+function scheduledEvent(
+  region: string,
+  accountId: string,
+  detail: Record<string, unknown>,
+): Record<string, unknown> {
+  return {
+    version: "0",
+    id: randomUUID(),
+    "detail-type": "Scheduled Event",
+    source: "aws.events",
+    account: accountId,
+    time: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+    region,
+    resources: [
+      `arn:aws:events:${region}:${accountId}:rule/vigil-local-${String(detail.task ?? "schedule")}`,
+    ],
+    detail,
   };
 }

@@ -5,7 +5,7 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { type Sandbox, startSandbox } from "../../local/sandbox.ts";
 
 interface EventBridgeEvent {
@@ -171,5 +171,39 @@ describe("late CloudTrail records (POST /_sandbox/cloudtrail/records)", () => {
 
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({ message: 'expected {"Records": [ ...CloudTrail records... ]}' });
+  });
+});
+
+describe("scanner schedules", () => {
+  it("invokes the scanner with a Scheduled Event carrying the rule's input as detail", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const scheduled: unknown[] = [];
+    const scheduling = await startSandbox({
+      scannerLambda: async (event: unknown) => {
+        scheduled.push(event);
+      },
+      scannerSchedules: [{ detail: { task: "lookup-sweep" }, everyMs: 300_000 }],
+    });
+    try {
+      vi.advanceTimersByTime(299_999);
+      await scheduling.scannerSettled();
+      const before = scheduled.length;
+      vi.advanceTimersByTime(1);
+      await scheduling.scannerSettled();
+
+      expect(before).toBe(0);
+      expect(scheduled).toEqual([
+        expect.objectContaining({
+          "detail-type": "Scheduled Event",
+          source: "aws.events",
+          account: "111122223333",
+          region: "us-east-1",
+          detail: { task: "lookup-sweep" },
+        }),
+      ]);
+    } finally {
+      vi.useRealTimers();
+      await scheduling.stop();
+    }
   });
 });
