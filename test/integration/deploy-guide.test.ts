@@ -1,6 +1,7 @@
 // docs/deploy.md's `sh sandbox` blocks, run as written, in order, by bash with the AWS CLI, against a
-// sandbox standing in for a deployed `dev` stack (its findings queue and rotate function) and an existing
-// secret. A command that no longer works, or a test finding the notifier would refuse, fails here.
+// sandbox standing in for a deployed `dev` stack: its findings queue consumed by the real notifier, its
+// alerts topic, a rotation function, and an existing secret. A command that no longer works, or a test
+// finding that does not reach SNS and resolve, fails here.
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -15,7 +16,7 @@ import {
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { parseQueueMessage } from "../../lib/finding.ts";
+import type { LambdaHandler } from "../../local/lambda.ts";
 import { type Sandbox, startSandbox } from "../../local/sandbox.ts";
 
 const exec = promisify(execFile);
@@ -31,13 +32,20 @@ function sandboxBlocks(markdown: string): string[] {
 let sandbox: Sandbox;
 let client: SecretsManagerClient;
 let workDir: string;
-let queueUrl: string;
 
 beforeAll(async () => {
-  sandbox = await startSandbox({ rotationLambdas: { [ROTATE]: standInRotation } });
-  // The stand-in rotation function builds its SDK client from the environment, as a Lambda would.
+  // The real notifier, imported at its first batch (its cold start), configured as serverless.yml does.
+  const notify: LambdaHandler = async (event, context) =>
+    (await import("../../functions/notify/handler.ts")).handler(event, context as never);
+  sandbox = await startSandbox({
+    rotationLambdas: { [ROTATE]: standInRotation },
+    snsTopics: ["vigil-dev-alerts"],
+    queueConsumers: [{ queue: "vigil-dev-findings", functionName: "vigil-dev-notify", handler: notify }],
+  });
+  // The functions build their SDK clients and settings from the environment, as a Lambda would.
   for (const [name, value] of Object.entries(sandbox.env)) vi.stubEnv(name, value);
-  queueUrl = sandbox.createQueue("vigil-dev-findings");
+  vi.stubEnv("ALERTS_TOPIC_ARN", sandbox.createTopic("vigil-dev-alerts"));
+  vi.stubEnv("PAGERDUTY_ROUTING_KEY_SECRET_ID", "vigil/dev/pagerduty");
   client = new SecretsManagerClient(sandbox.clientConfig());
   await client.send(
     new CreateSecretCommand({
@@ -84,10 +92,19 @@ describe("docs/deploy.md", () => {
     // Arrange
     // --endpoint-url rather than AWS_ENDPOINT_URL alone: AWS CLI v1 sends SQS calls in us-east-1 to its
     // legacy endpoint whatever the environment says.
+    // A reader waits for the first message before resolving; the harness waits for the notifier to
+    // empty the queue, so that the two findings arrive in separate batches as they would.
+    const waitForNotifier = [
+      'until [ "$(aws sqs get-queue-attributes --queue-url "$QUEUE_URL" --attribute-names All \\',
+      "  --query 'to_string(sum([Attributes.ApproximateNumberOfMessages, Attributes.ApproximateNumberOfMessagesNotVisible][].to_number(@)))' \\",
+      '  --output text)" = "0" ]; do sleep 0.2; done',
+    ].join("\n");
     const script = [
       "set -euo pipefail",
       'aws() { command aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }',
-      ...sandboxBlocks(guide),
+      ...sandboxBlocks(guide).flatMap((block) =>
+        block.includes("test-finding-resolved.json") ? [waitForNotifier, block] : [block],
+      ),
     ].join("\n");
 
     // Act
@@ -116,12 +133,15 @@ describe("docs/deploy.md", () => {
     );
     expect(secret.RotationEnabled).toBe(false);
     expect(sandbox.rotations().filter((rotation) => rotation.secretArn === secret.ARN)).toHaveLength(1);
-    // The two test findings are on the findings queue, and the notifier would accept both.
-    const messages = sandbox.sqsQueues().find((queue) => queue.url === queueUrl)?.messages ?? [];
-    const findings = messages.map((message) => parseQueueMessage(message.body));
-    expect(findings.map((finding) => ("status" in finding ? finding.status : undefined))).toEqual([
-      "firing",
-      "resolved",
-    ]);
+    // The notifier took both test findings off the queue: SNS got the finding, then its resolution, and
+    // the paging service got nothing (a low finding).
+    await vi.waitFor(() => expect(sandbox.snsMessages()).toHaveLength(2), { timeout: 30_000, interval: 200 });
+    const [firing, resolved] = sandbox.snsMessages();
+    expect(firing?.subject).toContain("Vigil deployment test");
+    expect(resolved?.message).toMatch(/resolved/i);
+    const triggers = sandbox
+      .pagerDutyEvents()
+      .filter((event) => JSON.stringify(event.body).includes('"event_action":"trigger"'));
+    expect(triggers).toEqual([]);
   });
 });
