@@ -17,6 +17,7 @@ import { statementHooks } from "../../functions/rotate/strategies/database.ts";
 import { ROTATION_STEPS, type RotationStep } from "../../functions/rotate/strategy.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { type Sandbox, startSandbox } from "../../local/sandbox.ts";
+import { type CapturedOutput, captureOutput } from "./output.ts";
 
 export const ROTATION_LAMBDA = "arn:aws:lambda:us-east-1:111122223333:function:vigil-rotate";
 const SM_WRITES = new Set(["PutSecretValueCommand", "UpdateSecretVersionStageCommand"]);
@@ -44,11 +45,10 @@ export class RotationHarness {
   crashAfter: number | undefined;
   /** Called after every side effect (before a crash), e.g. to check that a stored credential logs in. */
   observe: ((effect: string) => Promise<void>) | undefined;
-  /** Everything written to stdout/stderr while the harness ran steps. */
-  output = "";
   settings: RotationSettings;
   private readonly logger = createLogger("vigil-rotate-test");
-  private restoreOutput: (() => void) | undefined;
+  private captured: CapturedOutput | undefined;
+  private released = "";
 
   private constructor(
     readonly sandbox: Sandbox,
@@ -113,24 +113,19 @@ export class RotationHarness {
 
   /** Captures stdout and stderr (every log line) until `releaseOutput()`. */
   captureOutput(): void {
-    if (this.restoreOutput) return;
-    const out = process.stdout.write.bind(process.stdout);
-    const err = process.stderr.write.bind(process.stderr);
-    const capture = (chunk: unknown) => {
-      this.output += typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8");
-      return true;
-    };
-    process.stdout.write = capture as typeof process.stdout.write;
-    process.stderr.write = capture as typeof process.stderr.write;
-    this.restoreOutput = () => {
-      process.stdout.write = out;
-      process.stderr.write = err;
-    };
+    this.captured ??= captureOutput();
   }
 
   releaseOutput(): void {
-    this.restoreOutput?.();
-    this.restoreOutput = undefined;
+    if (!this.captured) return;
+    this.released += this.captured.text();
+    this.captured.restore();
+    this.captured = undefined;
+  }
+
+  /** Everything written to stdout/stderr while the output was captured. */
+  get output(): string {
+    return this.released + (this.captured?.text() ?? "");
   }
 
   /** Runs one step through the real protocol (guards, strategy selection, promotion). */

@@ -1,5 +1,5 @@
 import { createServer } from "node:net";
-import { Readable, Writable } from "node:stream";
+import { Readable } from "node:stream";
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -19,6 +19,7 @@ import {
 import { stagedValue } from "../../functions/rotate/strategies/ibkr/staging.ts";
 import type { RotationLambda, Sandbox } from "../../local/sandbox.ts";
 import { startSandbox } from "../../local/sandbox.ts";
+import { type CapturedOutput, captureOutput, textSink } from "../helpers/output.ts";
 
 const ACCOUNT = "DU1234567";
 const OLD_PASSWORD = "0ldPassw0rd-2025";
@@ -41,7 +42,9 @@ let topicArn: string;
 let handler: RotationLambda;
 /** When true, the sandbox's "Lambda" runs every step twice, like a Secrets Manager retry after a timeout. */
 let replayEachStep = false;
+/** What the CLI printed, besides the captured stdout/stderr. */
 let output: string[] = [];
+let captured: CapturedOutput;
 let secretCounter = 0;
 
 beforeAll(async () => {
@@ -71,12 +74,7 @@ beforeEach(() => {
   replayEachStep = false;
   sandbox.ibGateway!.setAccounts([ACCOUNT, "DU7654321"]);
   output = [];
-  const capture = (chunk: string | Uint8Array) => {
-    output.push(String(chunk));
-    return true;
-  };
-  vi.spyOn(process.stdout, "write").mockImplementation(capture);
-  vi.spyOn(process.stderr, "write").mockImplementation(capture);
+  captured = captureOutput();
 });
 
 afterEach(() => {
@@ -84,6 +82,7 @@ afterEach(() => {
   sandbox.faults.clear();
   // Everything any part wrote: logs of the rotate handler, the CLI's output, CloudTrail, SNS.
   const everything = [
+    captured.text(),
     ...output,
     JSON.stringify(sandbox.cloudTrailRecords()),
     JSON.stringify(sandbox.snsMessages()),
@@ -128,13 +127,7 @@ async function stage(
   stdin: string,
   options: Partial<IbkrStageOptions> = {},
 ): Promise<{ printed: string; error?: unknown }> {
-  const printed: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      printed.push(String(chunk));
-      done();
-    },
-  });
+  const sink = textSink();
   try {
     await stageIbkrCredentials(
       { ...SCRIPTED_STAGE_OPTIONS, secretId, ...options },
@@ -148,11 +141,11 @@ async function stage(
         env: {},
       },
     );
-    return { printed: printed.join("") };
+    return { printed: sink.text() };
   } catch (error) {
-    return { printed: printed.join(""), error };
+    return { printed: sink.text(), error };
   } finally {
-    output.push(printed.join(""));
+    output.push(sink.text());
   }
 }
 
@@ -198,7 +191,7 @@ describe("IBKR rotation through the sandbox", () => {
     expect(due).toMatchObject({ severity: "low", status: "firing", details: { step: "createSecret" } });
     expect(Object.values(await stagesOf(name))).toEqual([["AWSCURRENT"]]);
     // The handler's own log lines are captured, so the no-password check below is not vacuous.
-    expect(output.join("")).toContain('"level":"WARN","message":"rotation step stopped"');
+    expect(captured.text()).toContain('"level":"WARN","message":"rotation step stopped"');
 
     const { printed, error } = await stage(name, `${STAGED[0]}\n`);
 
