@@ -1,5 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { METRICS_NAMESPACE, metricCatalogue, VigilMetrics } from "../../lib/metrics.ts";
+import {
+  METRICS_NAMESPACE,
+  metricCatalogue,
+  recordNotifyBatch,
+  recordRotationStep,
+  VigilMetrics,
+} from "../../lib/metrics.ts";
 import { type CapturedOutput, captureOutput } from "../helpers/output.ts";
 
 interface EmfLine {
@@ -115,5 +121,80 @@ describe("metricCatalogue", () => {
 
     // Assert
     expect(largest).toBeLessThanOrEqual(2);
+  });
+});
+
+describe("recordRotationStep", () => {
+  let output: CapturedOutput;
+  beforeEach(() => {
+    output = captureOutput();
+  });
+  afterEach(() => output.restore());
+
+  it.each([
+    ["done", false, "done", 0],
+    ["already-current", false, "done", 0],
+    ["failed", true, "operator-stop", 0],
+    ["failed", false, "failed", 1],
+  ])(
+    "counts a %s step (operator stop: %s) as %s with %i failures",
+    (outcome, operatorStop, counted, failures) => {
+      // Arrange
+      const metrics = new VigilMetrics("rotate", {});
+
+      // Act
+      recordRotationStep(metrics, {
+        step: "createSecret",
+        strategy: "ibkr",
+        outcome,
+        durationMs: 12,
+        operatorStop,
+      });
+      metrics.flush();
+
+      // Assert
+      const lines = emfLines(output.text());
+      expect(lines.find((line) => "RotationSteps" in line)).toMatchObject({
+        Outcome: counted,
+        Strategy: "ibkr",
+      });
+      expect(lines.find((line) => "RotationFailures" in line)?.RotationFailures).toBe(failures);
+    },
+  );
+});
+
+describe("recordNotifyBatch", () => {
+  let output: CapturedOutput;
+  beforeEach(() => {
+    output = captureOutput();
+  });
+  afterEach(() => output.restore());
+
+  it("divides the valid findings by the groups sent for the grouping ratio", () => {
+    // Arrange
+    const metrics = new VigilMetrics("notify", {});
+    const batch = {
+      received: 12,
+      invalid: 2,
+      groups: 5,
+      pagesSent: 3,
+      pagesFailed: 1,
+      pagerDutyRetries: 4,
+      resolves: 1,
+    };
+
+    // Act
+    recordNotifyBatch(metrics, batch);
+    metrics.flush();
+
+    // Assert
+    expect(emfLines(output.text())[0]).toMatchObject({
+      PagesSent: 3,
+      PagesFailed: 1,
+      PagesRetried: 4,
+      Resolves: 1,
+      BatchSize: 12,
+      GroupingRatio: 2,
+    });
   });
 });
