@@ -349,9 +349,19 @@ describe.each(["defaults", "everything"] as const)("packaged template (%s)", (va
 // With every optional part switched on, so that the trail bucket and the IBKR staging calls are granted.
 describe("packaged template (everything): each role", () => {
   it.each([
-    // The `vigil ibkr stage` CLI (run by an operator) creates and restores staging secrets; SNS only
-    // with ROTATION_EVENTS_TOPIC_ARN, which the template does not set (the findings queue is used).
-    ["rotate", "RotateRole", ["secretsmanager:CreateSecret", "secretsmanager:RestoreSecret", "sns:Publish"]],
+    // The `vigil ibkr stage` workflow (functions/rotate/strategies/ibkr/stage.ts, run by an operator
+    // through the CLI) creates and restores staging secrets and starts the rotation; SNS only with
+    // ROTATION_EVENTS_TOPIC_ARN, which the template does not set (the findings queue is used).
+    [
+      "rotate",
+      "RotateRole",
+      [
+        "secretsmanager:CreateSecret",
+        "secretsmanager:RestoreSecret",
+        "secretsmanager:RotateSecret",
+        "sns:Publish",
+      ],
+    ],
     ["notify", "NotifyRole", []],
     ["audit-scan", "AuditScanRole", []],
   ])("lets %s make every AWS call its code makes", (fn, role, notByTheFunction) => {
