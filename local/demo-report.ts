@@ -316,15 +316,15 @@ export function keptLine({ what, path }: DemoKept): string {
   return `Kept: ${what} in ${path} (remove with: rm -r ${path})`;
 }
 
-/** Where to go from here. */
-export function printWhatNext(keep: boolean, kept: readonly DemoKept[], say: Say): void {
+/** Where to go from here; sourceLine (with --keep) says how another shell reaches the running sandbox. */
+export function printWhatNext(sourceLine: string | undefined, kept: readonly DemoKept[], say: Say): void {
   const lines = [
     "",
     "What next",
-    keep
-      ? "• This sandbox keeps running until Ctrl-C."
-      : "• Keep the sandbox running to try things yourself: npm start -- --keep",
-    "• A sandbox of your own, with the variables the AWS CLI and SDK need printed as `export` lines: node dist/cli/vigil.mjs sandbox (docs: local/README.md)",
+    sourceLine
+      ? `• This sandbox keeps running until Ctrl-C. Drive it with the AWS CLI from another shell in this folder: ${sourceLine}, then e.g. aws secretsmanager list-secrets`
+      : "• Keep the sandbox running to try things yourself with the AWS CLI: npm start -- --keep",
+    "• A sandbox of your own, with Vigil's functions inside: node dist/cli/vigil.mjs sandbox (docs: local/README.md)",
     "• How it fits together: docs/architecture.md; rotation: docs/rotation.md and docs/ibkr.md; alerts: docs/alerts.md",
     "• The functions' JSON logs and metrics as well: npm start -- --verbose",
     ...kept.map((item) => `• ${keptLine(item)}`),

@@ -28,6 +28,7 @@ import {
 import { IBKR_ACCOUNT, rotateDatabase, rotateIbkrUnstaged, stageIbkr } from "./demo-rotations.ts";
 import { DemoError, SandboxError } from "./errors.ts";
 import { type Sandbox, type SandboxIdentity, startSandbox } from "./sandbox.ts";
+import { removeSandboxEnvFile, sourceCommand, writeSandboxEnvFile } from "./sandbox-env.ts";
 
 /**
  * `npm start`: the whole loop on one machine. Throwaway PostgreSQL (and MariaDB when installed), the
@@ -223,7 +224,14 @@ export async function runDemo(
     const services = { serviceName, ibkrAccount: IBKR_ACCOUNT };
     printStory(sandbox, rotations, hostile, services, say);
     printTables(sandbox, rotations, services, say);
-    printWhatNext(options.keep, kept, say);
+    // With --keep, the AWS CLI and SDK reach this sandbox from another shell through the env file.
+    let sourceLine: string | undefined;
+    if (options.keep) {
+      const envFile = await writeSandboxEnvFile(sandbox.env);
+      cleanups.push({ what: `the environment file ${envFile}`, run: () => removeSandboxEnvFile(envFile) });
+      sourceLine = sourceCommand();
+    }
+    printWhatNext(sourceLine, kept, say);
     if (options.keep) {
       say(`\nSandbox still running on ${sandbox.endpoint}; press Ctrl-C to stop.`);
       await new Promise<void>((done) => process.once("SIGINT", () => done()));

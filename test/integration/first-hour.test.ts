@@ -209,10 +209,11 @@ describe("README.md", () => {
     expect(named.filter((script) => !(script! in pkg.scripts))).toEqual([]);
   });
 
-  it("drives the sandbox with the AWS CLI as the recipe says: the exports vigil sandbox prints, then aws", async () => {
-    // Arrange: `vigil sandbox` (on a free port, as tests run side by side), until it prints its exports
-    const child = spawn(process.execPath, [cli, "sandbox", "--port", "0"], {
-      cwd: root,
+  it("drives the sandbox with the AWS CLI as the recipe says: vigil sandbox, then source its env file, then aws", async () => {
+    // Arrange: `vigil sandbox` (on a free port, as tests run side by side) in a folder of its own, until ready
+    const folder = await mkdtemp(join(tmpdir(), "vigil-newcomer-cwd-"));
+    const child = spawn(process.execPath, [cli, "sandbox", "--port", "0", "--no-functions"], {
+      cwd: folder,
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -225,26 +226,25 @@ describe("README.md", () => {
       });
       child.on("exit", (code) => reject(new Error(`vigil sandbox exited (${code}) before it was ready`)));
     });
-    const exports = Object.fromEntries(
-      [...stdout.matchAll(/^export ([A-Z_]+)='([^']*)'$/gm)].map((match) => [match[1], match[2]]),
-    );
 
     try {
-      // Act: a shell with nothing but those variables (no AWS profile, no region of its own)
+      // Act: another shell with no AWS configuration of its own, in the same folder, the two lines as written
       const listed = await new Promise<string>((resolve, reject) =>
         execFile(
-          "aws",
-          ["secretsmanager", "list-secrets"],
-          { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, ...exports }, timeout: 60_000 },
+          "sh",
+          ["-c", ". .vigil/sandbox.env && aws secretsmanager list-secrets"],
+          { cwd: folder, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home }, timeout: 60_000 },
           (error, out, err) => (error ? reject(new Error(`aws failed: ${err}`)) : resolve(out)),
         ),
       );
 
       // Assert
+      expect(stdout).toContain("source .vigil/sandbox.env");
       expect(JSON.parse(listed)).toEqual({ SecretList: expect.any(Array) });
     } finally {
       child.kill("SIGINT");
       expect(await exited).toBe(0);
+      await rm(folder, { recursive: true, force: true });
     }
   });
 });
