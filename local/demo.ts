@@ -11,6 +11,7 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
+import { findingOutcomeLines, scanDeliveredTrailFiles } from "../functions/audit-scan/sources/demo-scan.ts";
 import { describeError } from "../lib/errors.ts";
 import { startMariaDb, type ThrowawayMariaDb } from "./databases/mariadb.ts";
 import { startPostgres, type ThrowawayPostgres } from "./databases/postgres.ts";
@@ -39,6 +40,7 @@ import { removeSandboxEnvFile, sourceCommand, writeSandboxEnvFile } from "./sand
 
 const ROTATE_BUNDLE = resolve("dist/rotate/index.mjs");
 const NOTIFY_BUNDLE = resolve("dist/notify/index.mjs");
+const AUDIT_SCAN_BUNDLE = resolve("dist/audit-scan/index.mjs");
 // PagerDuty integration keys of the two demo services; the sandbox records keys by their last 4 characters.
 const PAGING_KEY = "R0123456789ABCDEF0123456789APAGE";
 const LOW_URGENCY_KEY = "L0123456789ABCDEF0123456789ALOWU";
@@ -216,8 +218,30 @@ export async function runDemo(
     if (options.keep)
       kept.push({ what: `CloudTrail trail files of this run (${files.length})`, path: trailDir });
 
+    begin("scanning CloudTrail", "the audit scanner reads the trail files CloudTrail delivered to S3");
+    const iam = `arn:aws:iam::${sandbox.accountId}`;
+    const policyPath = join(work, "policy.yaml");
+    await writeFile(
+      policyPath,
+      `version: 1\nrotationRoles: [${iam}:role/${identities.rotation.name}]\nsecrets:\n` +
+        `  - { match: "algo-trade/demo/*", sensitivity: critical, readers: [${iam}:role/${identities.application.name}, ${iam}:user/${identities.developer.name}], writers: [${iam}:user/${identities.developer.name}] }\n`,
+    );
+    const scanned = await scanDeliveredTrailFiles({
+      policyPath,
+      bundle: AUDIT_SCAN_BUNDLE,
+      bucket: sandbox.env.TRAIL_BUCKET_NAME!,
+      keys: await sandbox.deliverTrailFiles(),
+      sqs: new SQSClient(sandbox.clientConfig()),
+      queueUrl,
+      accessKeyId: "AKIAVIGILDEMOSCANNER",
+    });
+    say(
+      `  ${scanned.files} trail file(s): ${scanned.findings.length} finding(s), ${scanned.resolved} resolving`,
+    );
+
     begin("delivering the findings", "the notifier delivers the findings queue to PagerDuty and SNS");
     await deliverFindings(sandbox, queueUrl, say);
+    for (const line of findingOutcomeLines(scanned.findings, sandbox.pagerDutyIncidents())) say(`  ${line}`);
 
     stage = "printing the summary";
     failures = rotations.filter((rotation) => !rotation.expected).length;

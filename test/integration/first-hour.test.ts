@@ -141,7 +141,8 @@ describe("vigil demo (what npm start runs)", () => {
       expect(run.stdout.replace(/\s+/g, " ")).toContain(
         "Severity is Vigil's (critical, high, medium, low, info); PagerDuty has four and shows high as error, medium and low as warning.",
       );
-      expect(run.stdout).not.toMatch(/its own issue|unexpected|UNEXPECTED/i);
+      // A bug's report says "unexpected error"; the rule unexpected-reader is a finding the demo shows.
+      expect(run.stdout).not.toMatch(/its own issue|unexpected error/i);
       expect(lines.slice(lines.indexOf("What next")).join("\n")).toMatch(
         /npm start -- --keep[\s\S]*docs\/architecture\.md/,
       );
