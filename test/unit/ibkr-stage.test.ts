@@ -118,6 +118,51 @@ describe("stageIbkrCredentials", () => {
     expect(secretsManager).not.toHaveReceivedCommand(RotateSecretCommand);
   });
 
+  it("refuses --resume with --discard-pending, which contradict each other, before reading anything", async () => {
+    givenSecret();
+
+    const staging = stageIbkrCredentials(
+      { ...options, resume: true, discardPending: true },
+      dependencies(Readable.from([`${NEW_PASSWORD}\n`])),
+    );
+
+    await expect(staging).rejects.toThrow(IbkrStageError);
+    await expect(staging).rejects.toThrow("--resume and --discard-pending contradict each other");
+    expect(secretsManager).not.toHaveReceivedCommand(DescribeSecretCommand);
+  });
+
+  it("says nothing was read when standard input is empty", async () => {
+    givenSecret();
+
+    const staging = stageIbkrCredentials(options, dependencies(Readable.from([])));
+
+    await expect(staging).rejects.toThrow(
+      /^Nothing was read from standard input: --stdin expects the new password/,
+    );
+    expect(secretsManager).not.toHaveReceivedCommand(CreateSecretCommand);
+  });
+
+  it("says a database secret is not an IBKR secret, and what it is instead", async () => {
+    givenSecret();
+    secretsManager.on(GetSecretValueCommand, { SecretId: ARN, VersionStage: "AWSCURRENT" }).resolves({
+      ARN,
+      SecretString: JSON.stringify({
+        engine: "postgres",
+        host: "db",
+        port: 5432,
+        username: "app",
+        password: "x",
+      }),
+    });
+
+    const staging = stageIbkrCredentials(options, dependencies(Readable.from([`${NEW_PASSWORD}\n`])));
+
+    await expect(staging).rejects.toThrow(
+      `Secret ${NAME} is not an IBKR secret: it is a single-user database secret (engine "postgres").`,
+    );
+    expect(secretsManager).not.toHaveReceivedCommand(CreateSecretCommand);
+  });
+
   it("refuses to start over a failed rotation that holds values unless told what to do", async () => {
     givenSecret({ [CURRENT_VERSION]: ["AWSCURRENT"], [FAILED_VERSION]: ["AWSPENDING"] });
     secretsManager

@@ -95,6 +95,12 @@ export async function stageIbkrCredentials(
 ): Promise<IbkrStageResult> {
   const sm = deps.secretsManager;
   const say = (line: string) => deps.output.write(`${line}\n`);
+  if (options.resume && options.discardPending) {
+    throw new IbkrStageError(
+      "--resume and --discard-pending contradict each other: --resume retries the failed rotation with the values it stored, " +
+        "--discard-pending drops them to stage new ones; give one of them",
+    );
+  }
 
   const metadata = await describeTarget(sm, options.secretId);
   const secretArn = metadata.ARN!;
@@ -228,13 +234,36 @@ async function readCurrent(sm: SecretsManagerClient, secretArn: string, name: st
   } catch {
     throw new IbkrStageError(`Secret ${name} is not JSON, so it is not an IBKR secret`);
   }
+  const notIbkr = notAnIbkrSecret(json);
+  if (notIbkr) {
+    throw new IbkrStageError(
+      `Secret ${name} is not an IBKR secret: ${notIbkr}. \`vigil ibkr stage\` stages IBKR credentials ` +
+        `({${IBKR_FIELDS.join(", ")}}); database secrets rotate without an operator.`,
+    );
+  }
   const parsed = parseIbkrSecret(json);
   if (!parsed.ok) {
-    throw new IbkrStageError(`Secret ${name} is not an IBKR secret: ${parsed.problems.join("; ")}`);
+    throw new IbkrStageError(`Secret ${name} is not a valid IBKR secret: ${parsed.problems.join("; ")}`);
   }
   registerSecret(parsed.secret.password);
   registerSecret(parsed.secret.api_key);
   return parsed.secret;
+}
+
+const IBKR_FIELDS = ["username", "password", "account", "host", "port"];
+
+/** What a secret is instead of an IBKR secret (names and kinds, never values); undefined when it is one. */
+function notAnIbkrSecret(json: unknown): string | undefined {
+  if (json === null || typeof json !== "object" || Array.isArray(json))
+    return "its value is not a JSON object";
+  const value = json as Record<string, unknown>;
+  if (typeof value.engine === "string") {
+    const kind =
+      value.masterarn === undefined || value.masterarn === null ? "single-user" : "alternating-users";
+    return `it is a ${kind} database secret (engine "${value.engine}")`;
+  }
+  const missing = IBKR_FIELDS.filter((field) => value[field] === undefined);
+  return missing.length > 0 ? `it has no ${missing.join(", ")}` : undefined;
 }
 
 /** The AWSPENDING version of an unfinished rotation (not the current one), with its value if it has one. */
@@ -308,6 +337,11 @@ async function readNewValues(
       );
     }
     const text = await readAll(deps.input);
+    if (text === "") {
+      throw new IbkrStageError(
+        "Nothing was read from standard input: --stdin expects the new password on its first line (and the api_key on the second with --api-key); nothing was written",
+      );
+    }
     const [password = "", apiKey] = text.split(/\r?\n/);
     registerSecret(password);
     registerSecret(apiKey);
