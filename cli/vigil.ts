@@ -26,7 +26,7 @@ const commands: CommandRegistration[] = [
 const program = new Command("vigil")
   .description("Vigil: secrets rotation and access alerting for AWS Secrets Manager")
   .version(packageJson.version)
-  .option("--verbose", "more detail: the functions' logs (demo) and the stack trace of a failure", false)
+  .option("--verbose", "more detail: the functions' logs (demo, sandbox) and a failure's stack trace", false)
   .configureHelp({ showGlobalOptions: true })
   .showHelpAfterError("(run with --help for usage)")
   // Usage errors come back here (commander would exit 1, which `vigil scan` uses for "findings").
