@@ -1,4 +1,6 @@
 import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
@@ -103,6 +105,19 @@ export async function startSandboxWithFunctions(
     await sandbox.stop();
     throw error;
   }
+  // The functions' role is this sandbox's rotation role: without a policy saying so, the scanner would
+  // page on the rotate function's own writes, which it sees on the EventBridge path outside RotationStarted.
+  let policyFolder: string | undefined;
+  if (handlers.scanner && process.env.POLICY_PATH === undefined) {
+    policyFolder = await mkdtemp(join(tmpdir(), "vigil-sandbox-policy-"));
+    const role = `arn:aws:iam::${sandbox.accountId}:role/${functionsIdentity.name}`;
+    await writeFile(join(policyFolder, "policy.yaml"), `version: 1\nrotationRoles: [${role}]\n`);
+    const stop = sandbox.stop;
+    sandbox.stop = async () => {
+      await stop();
+      await rm(policyFolder!, { recursive: true, force: true });
+    };
+  }
   const env = {
     ...sandbox.env,
     FINDINGS_QUEUE_URL: sandbox.createQueue(names.findingsQueue),
@@ -110,7 +125,10 @@ export async function startSandboxWithFunctions(
     PAGERDUTY_ROUTING_KEY_SECRET_ID: names.routingKeySecret,
   };
   // The functions run in this process and read their configuration (and credentials) from its environment.
-  Object.assign(process.env, env, { AWS_ACCESS_KEY_ID: functionsAccessKeyId });
+  Object.assign(process.env, env, {
+    AWS_ACCESS_KEY_ID: functionsAccessKeyId,
+    ...(policyFolder ? { POLICY_PATH: join(policyFolder, "policy.yaml") } : {}),
+  });
   const describe = (handler: unknown) =>
     typeof handler === "string" ? handler : handler ? "function" : undefined;
   const functions = {
