@@ -1,9 +1,9 @@
 import { type Finding, findingId } from "../../lib/finding.ts";
 import { type AuditEvent, normaliseRecord } from "./normalise.ts";
-import { isSuppressed, type Policy, principalMatches, secretPolicyFor } from "./policy.ts";
+import { isSuppressed, type Policy, principalMatches, type SecretPolicy, secretPolicyFor } from "./policy.ts";
 import { RULES } from "./registry.ts";
 import { RotationTracker } from "./rotation.ts";
-import type { Detection, Rule, RuleContext, Signal } from "./rule.ts";
+import { type Detection, detectionOf, type Rule, type RuleContext, type Signal } from "./rule.ts";
 import type { ScanState } from "./state.ts";
 
 export interface ScanResult {
@@ -44,7 +44,8 @@ const DEFAULT_BATCH = 5_000;
 interface Pending {
   rule: Rule;
   signal: Signal;
-  id: string;
+  /** The UTC day of the finding ("" for a first sighting). */
+  day: string;
   events: AuditEvent[];
   /** window: distinct (key, member) pairs to add. */
   members: Map<string, string>;
@@ -99,48 +100,55 @@ export function createScanner(deps: ScannerDependencies): {
     nowMs: number,
   ): Promise<Finding | "suppressed" | undefined> {
     const { signal, rule } = item;
-    const detection = signal.detection;
+    const header = signal.detection;
     let events = item.events;
-    if (detection.secretArn && !detection.resolves) {
-      // The rotation function's own calls never raise a finding.
-      const own: AuditEvent[] = [];
-      for (const event of events) {
-        if (!(await rotation.isRotationCall(event, detection.secretArn))) own.push(event);
-      }
-      events = own;
-      if (events.length === 0) return undefined;
-    }
-    const first = events[0] as AuditEvent;
     let count = events.length;
+    // The cheap questions first: most first sightings are old news, most windows stay below threshold.
     if (signal.kind === "first-seen") {
-      const at = Math.min(...events.map((event) => event.timeMs));
-      const before = await state.recordSeen(signal.key, at);
-      if (at < learningEnd || (before !== undefined && before <= at)) return undefined;
+      const earliest = events.reduce((a, b) => (b.timeMs < a.timeMs ? b : a));
+      const before = await state.recordSeen(signal.key, earliest.timeMs);
+      if (earliest.timeMs < learningEnd || (before !== undefined && before <= earliest.timeMs))
+        return undefined;
+      // A rotation's own read is a sighting, but never the news.
+      if (header.secretArn && (await rotation.isRotationCall(earliest, header.secretArn))) return undefined;
     } else if (signal.kind === "window") {
       let size = 0;
+      const expiresAt = Math.max(events[0]?.timeMs ?? 0, nowMs) + signal.windowMs;
       for (const [member, key] of item.members) {
-        size = Math.max(
-          size,
-          await state.addDistinct(key, member, Math.max(first.timeMs, nowMs) + signal.windowMs),
-        );
+        size = Math.max(size, await state.addDistinct(key, member, expiresAt));
         if (size >= signal.threshold) break;
       }
       if (size < signal.threshold) return undefined;
       count = size;
     }
+    if (header.secretArn && !("resolves" in header && header.resolves)) {
+      // The rotation function's own calls never raise a finding.
+      const own: AuditEvent[] = [];
+      for (const event of events) {
+        if (!(await rotation.isRotationCall(event, header.secretArn))) own.push(event);
+      }
+      events = own;
+      if (events.length === 0) return undefined;
+      if (signal.kind === "alert") count = events.length;
+    }
+    const first = events[0] as AuditEvent;
     if (
       isSuppressed(policy, {
         rule: rule.id,
-        principal: detection.principal,
-        secretArn: detection.secretArn,
+        principal: header.principal,
+        secretArn: header.secretArn,
         atMs: first.timeMs,
       })
     ) {
       return "suppressed";
     }
+    const id =
+      signal.kind === "first-seen"
+        ? findingId(rule.id, header.group, header.severity)
+        : findingId(rule.id, header.group, header.severity, item.day);
     const claimFor = signal.kind === "first-seen" ? FIRST_SEEN_CLAIM_MS : CLAIM_MS;
-    if (!(await state.claimOnce(item.id, Math.max(first.timeMs, nowMs) + claimFor))) return undefined;
-    return toFinding(rule, item.id, detection, events, count, signal);
+    if (!(await state.claimOnce(id, Math.max(first.timeMs, nowMs) + claimFor))) return undefined;
+    return toFinding(rule, id, detectionOf(signal), events, count, signal);
   }
 
   return {
@@ -181,28 +189,38 @@ export function createScanner(deps: ScannerDependencies): {
 
 /** What rules may ask about the policy (the engine's context; tests evaluate single rules with it). */
 export function ruleContext(policy: Policy): RuleContext {
+  const secrets = new Map<string, SecretPolicy>();
+  const secretPolicy = (secretArn: string) => {
+    let secret = secrets.get(secretArn);
+    if (!secret) {
+      // A long scan sees a bounded number of secrets; the cap only guards against a flood of made-up names.
+      if (secrets.size > 10_000) secrets.clear();
+      secret = secretPolicyFor(policy, secretArn);
+      secrets.set(secretArn, secret);
+    }
+    return secret;
+  };
   return {
     policy,
-    secretPolicy: (secretArn) => secretPolicyFor(policy, secretArn),
+    secretPolicy,
     isRotationRole: (event) => principalMatches(policy.rotationRoles, event.principal.id),
     isExpectedWriter: (event, secretArn) =>
       principalMatches(policy.rotationRoles, event.principal.id) ||
-      principalMatches(secretPolicyFor(policy, secretArn).writers, event.principal.id),
+      principalMatches(secretPolicy(secretArn).writers, event.principal.id),
   };
 }
 
 function collect(pending: Map<string, Pending>, rule: Rule, signal: Signal, event: AuditEvent) {
   const { group, severity } = signal.detection;
-  // The severity is part of the id: a worse event of the same problem (a forced deletion after a scheduled
-  // one) is a finding of its own, whichever arrives first; the shared group makes it one incident.
-  const id =
-    signal.kind === "first-seen"
-      ? findingId(rule.id, group, severity)
-      : findingId(rule.id, group, severity, new Date(event.timeMs).toISOString().slice(0, 10));
-  let item = pending.get(id);
+  // The severity is part of the finding's id: a worse event of the same problem (a forced deletion after
+  // a scheduled one) is a finding of its own, whichever arrives first; the shared group makes it one
+  // incident. Findings of a day are one finding; a first sighting is one for ever.
+  const day = signal.kind === "first-seen" ? "" : new Date(event.timeMs).toISOString().slice(0, 10);
+  const key = `${rule.id}\u0000${group}\u0000${severity}\u0000${day}`;
+  let item = pending.get(key);
   if (!item) {
-    item = { rule, signal, id, events: [], members: new Map() };
-    pending.set(id, item);
+    item = { rule, signal, day, events: [], members: new Map() };
+    pending.set(key, item);
   }
   item.events.push(event);
   if (signal.kind === "window") {

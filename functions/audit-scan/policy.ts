@@ -184,16 +184,23 @@ export function isSuppressed(
   );
 }
 
+const blockLists = new WeakMap<readonly string[], BlockList>();
+
 /** True when ip lies in one of the CIDRs. */
 export function ipInCidrs(ip: string | undefined, cidrs: readonly string[]): boolean {
   if (!ip || cidrs.length === 0) return false;
   const family = isIP(ip);
   if (family === 0) return false;
-  const list = new BlockList();
-  for (const range of cidrs) {
-    const [network = "", prefix = ""] = range.split("/");
-    const networkFamily = isIP(network);
-    if (networkFamily === family) list.addSubnet(network, Number(prefix), family === 4 ? "ipv4" : "ipv6");
+  // One BlockList per list of CIDRs (the policy's lists live as long as the policy).
+  let list = blockLists.get(cidrs);
+  if (!list) {
+    list = new BlockList();
+    for (const range of cidrs) {
+      const [network = "", prefix = ""] = range.split("/");
+      const networkFamily = isIP(network);
+      if (networkFamily !== 0) list.addSubnet(network, Number(prefix), networkFamily === 4 ? "ipv4" : "ipv6");
+    }
+    blockLists.set(cidrs, list);
   }
   return list.check(ip, family === 4 ? "ipv4" : "ipv6");
 }

@@ -10,7 +10,9 @@ import type { ScanState } from "./state.ts";
  * rotation's pending-version calls, and — for a stage move — onto that rotation's pending version. Only
  * the kinds of call the rotation makes qualify (reads, describes, AWSPENDING writes, stage moves; on the
  * staging secret also its update and deletion), and nobody's qualify when two principals touched pending
- * versions of the secret within the hour (one of them is imitating the rotation).
+ * versions of the secret within the hour (one of them is imitating the rotation). A principal once
+ * recognised this way is remembered as a rotation function, so in later rotations its calls are its own
+ * even when they are scanned before the rotation's pending-version calls.
  *
  * Evidence lives in the ScanState (so a rotation split across files and invocations is still
  * recognised when its RotationStarted is scanned no later than its calls) and in memory for the batch
@@ -51,6 +53,7 @@ export class RotationTracker {
     // Another invocation may have recorded what an earlier probe found absent.
     this.absent.clear();
     this.principals.clear();
+    const pendingCalls: AuditEvent[] = [];
     for (const event of events) {
       if (event.service !== "secretsmanager") continue;
       const bucket = Math.floor(event.timeMs / BUCKET_MS);
@@ -59,6 +62,7 @@ export class RotationTracker {
           this.note(`rotation#${secretArn}#start#${bucket}`, event.timeMs);
         const version = pendingVersionOf(event);
         if (version === undefined) continue;
+        pendingCalls.push(event);
         this.note(`rotation#${secretArn}#pending#${event.principal.id}#${bucket}`, event.timeMs);
         if (version !== "") this.note(`rotation#${secretArn}#version#${version}`, event.timeMs);
         const hour = `rotation#${secretArn}#pendingby#${Math.floor(event.timeMs / HOUR_MS)}`;
@@ -68,6 +72,19 @@ export class RotationTracker {
         );
       }
     }
+    await this.flush();
+    // A principal whose pending-version calls were a rotation's is the rotation function: its calls in later
+    // rotations are recognised even before (or without) this rotation's pending calls being scanned.
+    for (const event of pendingCalls) {
+      for (const secretArn of event.secretArns) {
+        if (await this.isRotationCall(event, secretArn))
+          this.note(`rotation#rotator#${event.principal.id}`, event.timeMs);
+      }
+    }
+    await this.flush();
+  }
+
+  private async flush(): Promise<void> {
     for (const [key, atMs] of this.toRecord) await this.state.recordSeen(key, atMs);
     this.toRecord.clear();
     for (const [entry, expiresAtMs] of this.pendingBy) {
@@ -91,7 +108,7 @@ export class RotationTracker {
       started = await this.exists(`rotation#${target}#start#${bucket - back}`);
     }
     if (!started) return false;
-    let byRotator = false;
+    let byRotator = await this.exists(`rotation#rotator#${event.principal.id}`);
     const span = ROTATION_SPAN_MS / BUCKET_MS;
     for (let offset = -span; offset <= span && !byRotator; offset++) {
       byRotator = await this.exists(`rotation#${target}#pending#${event.principal.id}#${bucket + offset}`);

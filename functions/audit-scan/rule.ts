@@ -53,6 +53,18 @@ export interface Detection {
   resolves?: boolean;
 }
 
+/**
+ * A detection whose text is built only if it becomes a finding: for the rules that raise a signal on
+ * nearly every read (first sightings, windows), where most signals never fire.
+ */
+export interface LazyDetection {
+  severity: Severity;
+  group: string;
+  secretArn?: string;
+  principal?: string;
+  build(): Detection;
+}
+
 export type Signal =
   /** Fires at once (once per group per UTC day). */
   | { kind: "alert"; detection: Detection }
@@ -65,10 +77,10 @@ export type Signal =
       windowMs: number;
       /** What the members are, for the summary ("distinct secrets", "failed calls"). */
       unit: string;
-      detection: Detection;
+      detection: Detection | LazyDetection;
     }
   /** Fires when key is seen for the first time after the learning period. */
-  | { kind: "first-seen"; key: string; detection: Detection };
+  | { kind: "first-seen"; key: string; detection: Detection | LazyDetection };
 
 const ORDER: readonly Severity[] = ["info", "low", "medium", "high", "critical"];
 
@@ -151,4 +163,10 @@ export function nameOf(secretArn: string): string {
 /** True for callers no policy names: AWS services acting for the account (`type: AWSService`). */
 export function isAwsService(event: AuditEvent): boolean {
   return event.principal.type === "AWSService";
+}
+
+/** The signal's detection with its text (built now when the rule deferred it). */
+export function detectionOf(signal: Signal): Detection {
+  const detection = signal.detection;
+  return "build" in detection ? detection.build() : detection;
 }

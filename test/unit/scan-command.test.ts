@@ -185,5 +185,6 @@ describe("runScan", () => {
 
     expect(threaded.code).toBe(1);
     expect(threaded.stdout).toBe(inline.stdout);
-  });
+    // Starting worker threads from the TypeScript sources compiles them again in each: slow on a busy machine.
+  }, 120_000);
 });

@@ -124,6 +124,22 @@ describe("createScanner rotation recognition", () => {
     }
   });
 
+  it("remembers a rotation function, so its next rotation is recognised even when split out of order", async () => {
+    const state = new MemoryScanState();
+    const earlier = databaseRotation("trading/reporting-db", at(DAY, -600), {
+      token: "70e00000-0000-4000-8000-0000000000bb",
+      previous: "cur00000-0000-4000-8000-0000000000bb",
+    });
+    await createScanner({ policy, state }).scan(earlier);
+    // RotationStarted and the AWSCURRENT read in one invocation, the pending-version calls in the next.
+    const [started, describe, current, ...rest] = rotation;
+
+    const first = await createScanner({ policy, state }).scan([started, describe, current]);
+    const second = await createScanner({ policy, state }).scan(rest);
+
+    expect(loud([...first.findings, ...second.findings])).toEqual([]);
+  });
+
   it("does not excuse calls the rotation never makes, even by the rotating principal", async () => {
     const scanner = createScanner({ policy, state: new MemoryScanState() });
     const replicate = record({

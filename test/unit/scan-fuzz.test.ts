@@ -45,7 +45,7 @@ describe("normaliseRecord", () => {
       }),
       { numRuns: 2_000 },
     );
-  });
+  }, 120_000);
 });
 
 describe("createScanner.scan", () => {
@@ -67,5 +67,5 @@ describe("createScanner.scan", () => {
       }),
       { numRuns: 300 },
     );
-  });
+  }, 120_000);
 });

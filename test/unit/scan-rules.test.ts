@@ -3,7 +3,7 @@ import { ruleContext } from "../../functions/audit-scan/engine.ts";
 import { normaliseRecord } from "../../functions/audit-scan/normalise.ts";
 import { defaultPolicy, loadPolicy, type Policy } from "../../functions/audit-scan/policy.ts";
 import { RULES } from "../../functions/audit-scan/registry.ts";
-import type { Rule, Signal } from "../../functions/audit-scan/rule.ts";
+import { detectionOf, type Rule, type Signal } from "../../functions/audit-scan/rule.ts";
 import { accessProbing } from "../../functions/audit-scan/rules/access-probing.ts";
 import { bulkRetrieval } from "../../functions/audit-scan/rules/bulk-retrieval.ts";
 import { canaryTouched } from "../../functions/audit-scan/rules/canary-touched.ts";
@@ -68,6 +68,10 @@ function signals(
   return rule.evaluate(normalised.event, ruleContext(policy));
 }
 
+function detail(signal: Signal | undefined) {
+  return signal ? detectionOf(signal) : undefined;
+}
+
 function severities(list: Signal[]) {
   return list.map((signal) => signal.detection.severity);
 }
@@ -118,7 +122,7 @@ describe("unexpected-reader", () => {
     const out = signals(unexpectedReader, read("prod/db", { identity: intruder }));
 
     expect(severities(out)).toEqual(["critical"]);
-    expect(out[0]?.detection.summary).toContain("arn:aws:iam::111122223333:role/trading-*");
+    expect(detail(out[0])?.summary).toContain("arn:aws:iam::111122223333:role/trading-*");
   });
 
   it("stays quiet for listed readers (globs), rotation roles, failed reads and unlisted secrets", () => {
@@ -151,7 +155,7 @@ describe("unexpected-origin", () => {
     const out = signals(unexpectedOrigin, read("prod/db", { sourceIp: "203.0.113.9" }));
 
     expect(severities(out)).toEqual(["critical"]);
-    expect(out[0]?.detection.title).toContain("203.0.113.9");
+    expect(detail(out[0])?.title).toContain("203.0.113.9");
   });
 
   it("accepts a listed VPC endpoint or CIDR, and calls through AWS services", () => {
@@ -179,7 +183,7 @@ describe("cross-account-read", () => {
     );
 
     expect(severities(out)).toEqual(["high"]);
-    expect(out[0]?.detection.details?.callerAccount).toBe(FOREIGN_ACCOUNT);
+    expect(detail(out[0])?.details?.callerAccount).toBe(FOREIGN_ACCOUNT);
   });
 
   it("stays quiet for the owner account", () => {
@@ -352,7 +356,7 @@ describe("secret-value-written", () => {
 
     expect(severities(value)).toEqual(["high"]);
     expect(description).toEqual([]);
-    expect(key[0]?.detection.title).toContain("encryption key changed");
+    expect(detail(key[0])?.title).toContain("encryption key changed");
   });
 
   it("rates an IBKR staging write low", () => {
@@ -512,7 +516,7 @@ describe("secret-replicated", () => {
       request: { secretId: "dev/db", addReplicaRegions: [{ region: "ap-southeast-3" }] },
     });
 
-    expect(out[0]?.detection.title).toContain("ap-southeast-3");
+    expect(detail(out[0])?.title).toContain("ap-southeast-3");
   });
 });
 
@@ -603,13 +607,13 @@ describe("rotation-failed", () => {
 
     expect(severities(failed)).toEqual(["high"]);
     expect(severities(abandoned)).toEqual(["medium"]);
-    expect(failed[0]?.detection.groupKey).toBe(`rotation:${secretArn("dev/db")}`);
+    expect(detail(failed[0])?.groupKey).toBe(`rotation:${secretArn("dev/db")}`);
   });
 
   it("resolves the group on RotationSucceeded", () => {
     const out = signals(rotationFailed, service("RotationSucceeded"));
 
-    expect(out[0]?.detection).toMatchObject({
+    expect(detail(out[0])).toMatchObject({
       resolves: true,
       severity: "info",
       groupKey: `rotation:${secretArn("dev/db")}`,

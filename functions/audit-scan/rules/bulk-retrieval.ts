@@ -49,10 +49,15 @@ export const bulkRetrieval: Rule = {
         unit: "distinct secrets read",
         detection: {
           severity: "high",
-          title: `Bulk secret retrieval: ${principal}`,
-          summary: `${describePrincipal(event)} read the values of many distinct secrets in minutes, from ${describeOrigin(event)}.`,
           group: principal,
-          ...about(event),
+          principal,
+          build: () => ({
+            severity: "high",
+            group: principal,
+            title: `Bulk secret retrieval: ${principal}`,
+            summary: `${describePrincipal(event)} read the values of many distinct secrets in minutes, from ${describeOrigin(event)}.`,
+            ...about(event),
+          }),
         },
       });
     }

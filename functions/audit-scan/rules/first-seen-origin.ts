@@ -29,17 +29,25 @@ export const firstSeenOrigin: Rule = {
     return event.secretArns.flatMap((secretArn) => {
       const secret = context.secretPolicy(secretArn);
       if (secret.origins && fromExpectedOrigin(event, secret)) return [];
+      const severity = forSensitivity("low", secret);
+      const group = `${secretArn}|${principal}|${origin}`;
       return [
         {
           kind: "first-seen" as const,
           key: `baseline#origin#${principal}#${secretArn}#${origin}`,
           detection: {
-            severity: forSensitivity("low", secret),
-            title: `${nameOf(secretArn)} read from a new origin: ${origin}`,
-            summary: `${describePrincipal(event)} read ${secretArn} from ${origin} (${event.origin.sourceIp ?? "no address"}) for the first time since the scanner started learning.`,
+            severity,
+            group,
             secretArn,
-            group: `${secretArn}|${principal}|${origin}`,
-            ...about(event, { originKey: origin }),
+            principal,
+            build: () => ({
+              severity,
+              group,
+              title: `${nameOf(secretArn)} read from a new origin: ${origin}`,
+              summary: `${describePrincipal(event)} read ${secretArn} from ${origin} (${event.origin.sourceIp ?? "no address"}) for the first time since the scanner started learning.`,
+              secretArn,
+              ...about(event, { originKey: origin }),
+            }),
           },
         },
       ];

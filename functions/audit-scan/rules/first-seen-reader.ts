@@ -28,17 +28,25 @@ export const firstSeenReader: Rule = {
     return event.secretArns.flatMap((secretArn) => {
       const secret = context.secretPolicy(secretArn);
       if (secret.readers && principalMatches(secret.readers, principal)) return [];
+      const severity = event.principal.viaService ? "low" : forSensitivity("medium", secret);
+      const group = `${secretArn}|${principal}`;
       return [
         {
           kind: "first-seen" as const,
           key: `baseline#reader#${principal}#${secretArn}`,
           detection: {
-            severity: event.principal.viaService ? "low" : forSensitivity("medium", secret),
-            title: `First read of ${nameOf(secretArn)} by ${principal}`,
-            summary: `${describePrincipal(event)} read ${secretArn} for the first time since the scanner started learning, from ${describeOrigin(event)}.`,
+            severity,
+            group,
             secretArn,
-            group: `${secretArn}|${principal}`,
-            ...about(event),
+            principal,
+            build: () => ({
+              severity,
+              group,
+              title: `First read of ${nameOf(secretArn)} by ${principal}`,
+              summary: `${describePrincipal(event)} read ${secretArn} for the first time since the scanner started learning, from ${describeOrigin(event)}.`,
+              secretArn,
+              ...about(event),
+            }),
           },
         },
       ];

@@ -75,5 +75,5 @@ describe("the scanner's findings", () => {
       ),
       { numRuns: 40 },
     );
-  });
+  }, 300_000);
 });

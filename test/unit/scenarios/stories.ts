@@ -73,9 +73,15 @@ function appRead(time: string, secret: string, session: string, seq = 0, ip = "1
   });
 }
 
-/** Days 0–21: the application and the reporting job read their secrets daily, new session names each day. */
+/**
+ * Days 0–21: the application and the reporting job read their secrets daily, new session names each day;
+ * on day 10 the rotate function rotates the reporting database secret.
+ */
 export function baseline(): Json[] {
-  const out: Json[] = [];
+  const out: Json[] = databaseRotation(REPORTING_DB, at(START, 10 * 1440 + 3 * 60), {
+    token: "70e00000-0000-4000-8000-0000000000aa",
+    previous: "cur00000-0000-4000-8000-0000000000aa",
+  });
   for (let day = 0; day < 22; day++) {
     const morning = at(START, day * 1440 + 9 * 60);
     out.push(appRead(morning, IBKR, `i-0app-day${day}`));
