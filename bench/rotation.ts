@@ -8,7 +8,7 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import mysql from "mysql2/promise";
 import pg from "pg";
-import { ADMIN_BINDING_TAG } from "../functions/rotate/strategies/database-admin.ts";
+import { ADMIN_BINDING_TAG } from "../functions/rotate/strategies/database/admin.ts";
 import { startMariaDb } from "../local/databases/mariadb.ts";
 import { startPostgres } from "../local/databases/postgres.ts";
 import { startSandbox } from "../local/sandbox.ts";

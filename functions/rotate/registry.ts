@@ -1,11 +1,11 @@
 import type { Tag } from "@aws-sdk/client-secrets-manager";
 import { UnknownStrategyError } from "./errors.ts";
 import type { SecretJson } from "./secrets.ts";
+import { mysqlAlternating } from "./strategies/database/mysql-alternating.ts";
+import { mysqlSingle } from "./strategies/database/mysql-single.ts";
+import { postgresAlternating } from "./strategies/database/postgres-alternating.ts";
+import { postgresSingle } from "./strategies/database/postgres-single.ts";
 import { ibkrStrategy } from "./strategies/ibkr/index.ts";
-import { mysqlAlternating } from "./strategies/mysql-alternating.ts";
-import { mysqlSingle } from "./strategies/mysql-single.ts";
-import { postgresAlternating } from "./strategies/postgres-alternating.ts";
-import { postgresSingle } from "./strategies/postgres-single.ts";
 import { ROTATION_STRATEGIES, type RotationStrategy, type RotationStrategyName } from "./strategy.ts";
 
 /** The tag that names a secret's strategy explicitly. */

@@ -14,8 +14,8 @@ import {
   TokenMismatchError,
   UnknownStrategyError,
 } from "../../functions/rotate/errors.ts";
-import { statementHooks } from "../../functions/rotate/strategies/database.ts";
-import { ADMIN_BINDING_TAG } from "../../functions/rotate/strategies/database-admin.ts";
+import { ADMIN_BINDING_TAG } from "../../functions/rotate/strategies/database/admin.ts";
+import { statementHooks } from "../../functions/rotate/strategies/database/steps.ts";
 import { RotationHarness, SimulatedCrash, token } from "./rotate-harness.ts";
 
 /** What the suite needs of one engine. */

@@ -17,7 +17,7 @@ import {
 import mysql from "mysql2/promise";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_BINDING_TAG } from "../../functions/rotate/strategies/database-admin.ts";
+import { ADMIN_BINDING_TAG } from "../../functions/rotate/strategies/database/admin.ts";
 import { startMariaDb, type ThrowawayMariaDb } from "../../local/databases/mariadb.ts";
 import { startPostgres, type ThrowawayPostgres } from "../../local/databases/postgres.ts";
 import { type Sandbox, startSandbox } from "../../local/sandbox.ts";

@@ -1,7 +1,10 @@
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseDatabaseSecret, refuseUncheckedPasswords } from "../../functions/rotate/strategies/database.ts";
-import { mysqlDriver } from "../../functions/rotate/strategies/mysql.ts";
+import { mysqlDriver } from "../../functions/rotate/strategies/database/mysql.ts";
+import {
+  parseDatabaseSecret,
+  refuseUncheckedPasswords,
+} from "../../functions/rotate/strategies/database/steps.ts";
 import { startMariaDb, type ThrowawayMariaDb } from "../../local/databases/mariadb.ts";
 import { databaseRotationSuite } from "../helpers/rotate-database-suite.ts";
 import { type RotationHarness, token } from "../helpers/rotate-harness.ts";
@@ -112,7 +115,7 @@ describe("mysql-alternating: grant synchronisation", () => {
   it("converges when the database drops the admin connection in the middle of setSecret", async () => {
     const { arn } = await suite.newSecret("alternating");
     let killed = false;
-    const { statementHooks } = await import("../../functions/rotate/strategies/database.ts");
+    const { statementHooks } = await import("../../functions/rotate/strategies/database/steps.ts");
     const previous = statementHooks.afterStatement;
     statementHooks.afterStatement = async (event) => {
       await previous?.(event);

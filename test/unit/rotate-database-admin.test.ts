@@ -4,7 +4,7 @@ import {
   boundSecrets,
   isBoundTo,
   userPair,
-} from "../../functions/rotate/strategies/database-admin.ts";
+} from "../../functions/rotate/strategies/database/admin.ts";
 
 const ADMIN = { arn: "arn:aws:secretsmanager:eu-west-1:111122223333:secret:prod/db-admin-AbCdEf" };
 const TARGET = {

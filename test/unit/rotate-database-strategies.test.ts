@@ -21,14 +21,14 @@ import {
   TestSecretFailedError,
 } from "../../functions/rotate/errors.ts";
 import { loadRotationSettings } from "../../functions/rotate/settings.ts";
+import { ADMIN_BINDING_TAG } from "../../functions/rotate/strategies/database/admin.ts";
+import { alternatingUsersStrategy } from "../../functions/rotate/strategies/database/alternating.ts";
+import { singleUserStrategy } from "../../functions/rotate/strategies/database/single-user.ts";
 import type {
   DatabaseDriver,
   DatabaseSecret,
   DatabaseSession,
-} from "../../functions/rotate/strategies/database.ts";
-import { ADMIN_BINDING_TAG } from "../../functions/rotate/strategies/database-admin.ts";
-import { alternatingUsersStrategy } from "../../functions/rotate/strategies/database-alternating.ts";
-import { singleUserStrategy } from "../../functions/rotate/strategies/database-single.ts";
+} from "../../functions/rotate/strategies/database/steps.ts";
 import type { RotationStep, StepContext } from "../../functions/rotate/strategy.ts";
 import { createLogger } from "../../lib/logger.ts";
 

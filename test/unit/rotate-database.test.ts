@@ -3,14 +3,18 @@ import { describe, expect, it } from "vitest";
 import { SecretFormatError } from "../../functions/rotate/errors.ts";
 import { selectStrategy } from "../../functions/rotate/registry.ts";
 import {
+  quoteIdentifier,
+  quoteLiteral,
+  scramVerifier,
+} from "../../functions/rotate/strategies/database/postgres.ts";
+import {
   alternateUsername,
   ownerUsername,
   parseDatabaseSecret,
   tlsOptions,
   USERNAME_LIMITS,
   usernameLength,
-} from "../../functions/rotate/strategies/database.ts";
-import { quoteIdentifier, quoteLiteral, scramVerifier } from "../../functions/rotate/strategies/postgres.ts";
+} from "../../functions/rotate/strategies/database/steps.ts";
 
 const rds = {
   engine: "postgres",

@@ -5,9 +5,10 @@ import {
   SecretFormatError,
   TargetError,
   TestSecretFailedError,
-} from "../errors.ts";
-import { getPendingJson } from "../secrets.ts";
-import type { RotationStrategy, RotationStrategyName, StepContext } from "../strategy.ts";
+} from "../../errors.ts";
+import { getPendingJson } from "../../secrets.ts";
+import type { RotationStrategy, RotationStrategyName, StepContext } from "../../strategy.ts";
+import { boundAdminSecret } from "./admin.ts";
 import {
   alternateUsername,
   checkCredential,
@@ -26,8 +27,7 @@ import {
   USERNAME_LIMITS,
   usernameLength,
   withSession,
-} from "./database.ts";
-import { boundAdminSecret } from "./database-admin.ts";
+} from "./steps.ts";
 
 /**
  * Alternating users: the admin secret named by `masterarn` maintains `username` and `username_clone`

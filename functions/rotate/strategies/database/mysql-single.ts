@@ -1,5 +1,5 @@
-import { singleUserStrategy } from "./database-single.ts";
 import { mysqlDriver } from "./mysql.ts";
+import { singleUserStrategy } from "./single-user.ts";
 
 /** MySQL / Aurora MySQL / MariaDB, one user that changes its own password. */
 export const mysqlSingle = singleUserStrategy("mysql-single", mysqlDriver);

@@ -1,6 +1,6 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import type pg from "pg";
-import { ConnectionPolicyError, LoginRejectedError, TargetError } from "../errors.ts";
+import { ConnectionPolicyError, LoginRejectedError, TargetError } from "../../errors.ts";
 import {
   afterStatementHook,
   type ConnectOptions,
@@ -12,7 +12,7 @@ import {
   type RunOptions,
   statementHooks,
   tlsOptions,
-} from "./database.ts";
+} from "./steps.ts";
 
 // invalid_password: the server checked the password (or the role does not exist, which it does not reveal).
 const PASSWORD_REFUSED = "28P01";

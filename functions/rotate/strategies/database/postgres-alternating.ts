@@ -1,4 +1,4 @@
-import { alternatingUsersStrategy } from "./database-alternating.ts";
+import { alternatingUsersStrategy } from "./alternating.ts";
 import { postgresDriver } from "./postgres.ts";
 
 /** PostgreSQL / Aurora PostgreSQL, `username` and `username_clone` acting as one owner role. */

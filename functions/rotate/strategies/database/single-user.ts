@@ -3,9 +3,9 @@ import {
   DeadlineExceededError,
   NoWorkingCredentialError,
   TestSecretFailedError,
-} from "../errors.ts";
-import { getPendingJson } from "../secrets.ts";
-import type { RotationStrategy, RotationStrategyName, StepContext } from "../strategy.ts";
+} from "../../errors.ts";
+import { getPendingJson } from "../../secrets.ts";
+import type { RotationStrategy, RotationStrategyName, StepContext } from "../../strategy.ts";
 import {
   checkCredential,
   connectOptions,
@@ -22,7 +22,7 @@ import {
   type TestRetryPolicy,
   tryLogin,
   withSession,
-} from "./database.ts";
+} from "./steps.ts";
 
 /**
  * Single-user rotation: the user changes its own password. Between setSecret and finishSecret the

@@ -1,4 +1,4 @@
-import { alternatingUsersStrategy } from "./database-alternating.ts";
+import { alternatingUsersStrategy } from "./alternating.ts";
 import { mysqlDriver } from "./mysql.ts";
 
 /** MySQL / Aurora MySQL / MariaDB, `username` and `username_clone` with synchronised grants. */

@@ -2,14 +2,14 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { GetRandomPasswordCommand, ResourceNotFoundException } from "@aws-sdk/client-secrets-manager";
 import * as z from "zod/mini";
-import { registerSecret } from "../../../lib/redaction.ts";
+import { registerSecret } from "../../../../lib/redaction.ts";
 import {
   DeadlineExceededError,
   LoginRejectedError,
   PasswordNotCheckedError,
   SecretFormatError,
   TargetError,
-} from "../errors.ts";
+} from "../../errors.ts";
 import {
   AWSPREVIOUS,
   getPendingJson,
@@ -17,9 +17,9 @@ import {
   putPendingOnce,
   type SecretJson,
   versionWithStage,
-} from "../secrets.ts";
-import type { RotationSettings } from "../settings.ts";
-import type { StepContext } from "../strategy.ts";
+} from "../../secrets.ts";
+import type { RotationSettings } from "../../settings.ts";
+import type { StepContext } from "../../strategy.ts";
 
 /** Engines of the AWS RDS secret format, by driver family. */
 export const DATABASE_ENGINES = {

@@ -1,5 +1,5 @@
 import type mysql from "mysql2/promise";
-import { AccountLockedError, ConnectionPolicyError, LoginRejectedError, TargetError } from "../errors.ts";
+import { AccountLockedError, ConnectionPolicyError, LoginRejectedError, TargetError } from "../../errors.ts";
 import {
   afterStatementHook,
   type ConnectOptions,
@@ -10,7 +10,7 @@ import {
   type RunOptions,
   statementHooks,
   tlsOptions,
-} from "./database.ts";
+} from "./steps.ts";
 
 // Access denied (1045, and 1698, which MariaDB also gives for a user that does not exist, so as not to
 // reveal it) and password expired (1862): the credential is refused. MySQL and MariaDB also answer 1045
