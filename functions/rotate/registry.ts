@@ -1,17 +1,21 @@
 import type { Tag } from "@aws-sdk/client-secrets-manager";
 import { UnknownStrategyError } from "./errors.ts";
 import type { SecretJson } from "./secrets.ts";
-import { mysqlAlternating } from "./strategies/database/mysql-alternating.ts";
-import { mysqlSingle } from "./strategies/database/mysql-single.ts";
-import { postgresAlternating } from "./strategies/database/postgres-alternating.ts";
-import { postgresSingle } from "./strategies/database/postgres-single.ts";
+import {
+  DATABASE_ENGINES,
+  type DatabaseEngine,
+  mysqlAlternating,
+  mysqlSingle,
+  postgresAlternating,
+  postgresSingle,
+} from "./strategies/database/index.ts";
 import { ibkrStrategy } from "./strategies/ibkr/index.ts";
 import { ROTATION_STRATEGIES, type RotationStrategy, type RotationStrategyName } from "./strategy.ts";
 
 /** The tag that names a secret's strategy explicitly. */
 export const STRATEGY_TAG = "vigil:rotation";
 
-// One line per strategy; each lives in strategies/<name>.ts.
+// One line per strategy; each kind exports its strategies from strategies/<kind>/index.ts.
 const strategies: Partial<Record<RotationStrategyName, RotationStrategy>> = {
   ibkr: ibkrStrategy,
   "postgres-single": postgresSingle,
@@ -20,13 +24,6 @@ const strategies: Partial<Record<RotationStrategyName, RotationStrategy>> = {
   "mysql-alternating": mysqlAlternating,
 };
 
-const DB_ENGINES: Record<string, "postgres" | "mysql"> = {
-  postgres: "postgres",
-  "aurora-postgresql": "postgres",
-  mysql: "mysql",
-  "aurora-mysql": "mysql",
-  mariadb: "mysql",
-};
 const IBKR_FIELDS = ["username", "password", "account", "host", "port"];
 
 function isStrategyName(value: string): value is RotationStrategyName {
@@ -37,8 +34,10 @@ function isStrategyName(value: string): value is RotationStrategyName {
 export function inferStrategyName(secret: SecretJson): RotationStrategyName | string {
   const engine = secret.engine;
   if (typeof engine === "string") {
-    const family = DB_ENGINES[engine];
-    if (!family) return `its "engine" is "${engine}", not one of ${Object.keys(DB_ENGINES).join(", ")}`;
+    if (!Object.hasOwn(DATABASE_ENGINES, engine)) {
+      return `its "engine" is "${engine}", not one of ${Object.keys(DATABASE_ENGINES).join(", ")}`;
+    }
+    const family = DATABASE_ENGINES[engine as DatabaseEngine];
     // A null masterarn means none, as the database secret's schema reads it.
     return `${family}-${secret.masterarn === undefined || secret.masterarn === null ? "single" : "alternating"}`;
   }

@@ -15,7 +15,7 @@ import {
   UnknownStrategyError,
 } from "../../functions/rotate/errors.ts";
 import { ADMIN_BINDING_TAG } from "../../functions/rotate/strategies/database/admin.ts";
-import { statementHooks } from "../../functions/rotate/strategies/database/steps.ts";
+import { statementHooks } from "../../functions/rotate/strategies/database/driver.ts";
 import { RotationHarness, SimulatedCrash, token } from "./rotate-harness.ts";
 
 /** What the suite needs of one engine. */
@@ -252,7 +252,8 @@ export function databaseRotationSuite(engine: TestEngine, onReady?: (harness: Ro
             await expectConverged(arn, token(1));
           }
         }
-      });
+        // Every side effect is a crash point, twice: allow for a loaded machine.
+      }, 600_000);
     }
   });
 

@@ -13,7 +13,7 @@ import {
 import { Deadline } from "../../functions/rotate/deadline.ts";
 import { rotateSecretStep } from "../../functions/rotate/protocol.ts";
 import { loadRotationSettings, type RotationSettings } from "../../functions/rotate/settings.ts";
-import { statementHooks } from "../../functions/rotate/strategies/database/steps.ts";
+import { statementHooks } from "../../functions/rotate/strategies/database/driver.ts";
 import { ROTATION_STEPS, type RotationStep } from "../../functions/rotate/strategy.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { type Sandbox, startSandbox } from "../../local/sandbox.ts";

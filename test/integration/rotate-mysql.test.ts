@@ -1,10 +1,8 @@
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mysqlDriver } from "../../functions/rotate/strategies/database/mysql.ts";
-import {
-  parseDatabaseSecret,
-  refuseUncheckedPasswords,
-} from "../../functions/rotate/strategies/database/steps.ts";
+import { parseDatabaseSecret } from "../../functions/rotate/strategies/database/secret.ts";
+import { refuseUncheckedPasswords } from "../../functions/rotate/strategies/database/steps.ts";
 import { startMariaDb, type ThrowawayMariaDb } from "../../local/databases/mariadb.ts";
 import { databaseRotationSuite } from "../helpers/rotate-database-suite.ts";
 import { type RotationHarness, token } from "../helpers/rotate-harness.ts";
@@ -115,7 +113,7 @@ describe("mysql-alternating: grant synchronisation", () => {
   it("converges when the database drops the admin connection in the middle of setSecret", async () => {
     const { arn } = await suite.newSecret("alternating");
     let killed = false;
-    const { statementHooks } = await import("../../functions/rotate/strategies/database/steps.ts");
+    const { statementHooks } = await import("../../functions/rotate/strategies/database/driver.ts");
     const previous = statementHooks.afterStatement;
     statementHooks.afterStatement = async (event) => {
       await previous?.(event);

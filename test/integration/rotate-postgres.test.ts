@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresDriver } from "../../functions/rotate/strategies/database/postgres.ts";
-import { parseDatabaseSecret } from "../../functions/rotate/strategies/database/steps.ts";
+import { parseDatabaseSecret } from "../../functions/rotate/strategies/database/secret.ts";
 import { startPostgres, type ThrowawayPostgres } from "../../local/databases/postgres.ts";
 import { databaseRotationSuite } from "../helpers/rotate-database-suite.ts";
 import type { RotationHarness } from "../helpers/rotate-harness.ts";

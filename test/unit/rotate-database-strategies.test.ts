@@ -23,12 +23,9 @@ import {
 import { loadRotationSettings } from "../../functions/rotate/settings.ts";
 import { ADMIN_BINDING_TAG } from "../../functions/rotate/strategies/database/admin.ts";
 import { alternatingUsersStrategy } from "../../functions/rotate/strategies/database/alternating.ts";
+import type { DatabaseDriver, DatabaseSession } from "../../functions/rotate/strategies/database/driver.ts";
+import type { DatabaseSecret } from "../../functions/rotate/strategies/database/secret.ts";
 import { singleUserStrategy } from "../../functions/rotate/strategies/database/single-user.ts";
-import type {
-  DatabaseDriver,
-  DatabaseSecret,
-  DatabaseSession,
-} from "../../functions/rotate/strategies/database/steps.ts";
 import type { RotationStep, StepContext } from "../../functions/rotate/strategy.ts";
 import { createLogger } from "../../lib/logger.ts";
 

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { SecretFormatError } from "../../functions/rotate/errors.ts";
 import { selectStrategy } from "../../functions/rotate/registry.ts";
+import { tlsOptions } from "../../functions/rotate/strategies/database/driver.ts";
 import {
   quoteIdentifier,
   quoteLiteral,
@@ -11,10 +12,9 @@ import {
   alternateUsername,
   ownerUsername,
   parseDatabaseSecret,
-  tlsOptions,
   USERNAME_LIMITS,
   usernameLength,
-} from "../../functions/rotate/strategies/database/steps.ts";
+} from "../../functions/rotate/strategies/database/secret.ts";
 
 const rds = {
   engine: "postgres",

@@ -8,7 +8,7 @@ import {
   parseGrants,
   quoteString,
   requireClause,
-} from "../../functions/rotate/strategies/database/mysql.ts";
+} from "../../functions/rotate/strategies/database/mysql-accounts.ts";
 
 describe("quoteString", () => {
   it("doubles quotes and backslashes, and adds nothing else", () => {

@@ -2,7 +2,7 @@ import { DescribeSecretCommand, type Tag } from "@aws-sdk/client-secrets-manager
 import { AdminSecretRefusedError } from "../../errors.ts";
 import { AWSCURRENT, getSecretJson } from "../../secrets.ts";
 import type { StepContext } from "../../strategy.ts";
-import { CLONE_SUFFIX, type DatabaseSecret, familyOf, ownerUsername, parseDatabaseSecret } from "./steps.ts";
+import { CLONE_SUFFIX, type DatabaseSecret, familyOf, ownerUsername, parseDatabaseSecret } from "./secret.ts";
 
 /**
  * Tags on an admin secret that list the secrets allowed to use it (every tag whose key starts with this,

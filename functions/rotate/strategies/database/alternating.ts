@@ -9,23 +9,25 @@ import {
 import { getPendingJson } from "../../secrets.ts";
 import type { RotationStrategy, RotationStrategyName, StepContext } from "../../strategy.ts";
 import { boundAdminSecret } from "./admin.ts";
+import type { DatabaseDriver } from "./driver.ts";
 import {
   alternateUsername,
+  type DatabaseSecret,
+  describeTarget,
+  USERNAME_LIMITS,
+  usernameLength,
+} from "./secret.ts";
+import {
   checkCredential,
   connectOptions,
   currentDatabaseSecret,
-  type DatabaseDriver,
-  type DatabaseSecret,
   DEFAULT_TEST_RETRY,
-  describeTarget,
   generatePassword,
   pendingDatabaseSecret,
   refuseUncheckedPasswords,
   storePendingOnce,
   type TestRetryPolicy,
   tryLogin,
-  USERNAME_LIMITS,
-  usernameLength,
   withSession,
 } from "./steps.ts";
 

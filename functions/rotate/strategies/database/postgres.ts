@@ -6,13 +6,12 @@ import {
   type ConnectOptions,
   type DatabaseDriver,
   type DatabaseSession,
-  describeTarget,
-  ownerUsername,
   type Row,
   type RunOptions,
   statementHooks,
   tlsOptions,
-} from "./steps.ts";
+} from "./driver.ts";
+import { describeTarget, ownerUsername } from "./secret.ts";
 
 // invalid_password: the server checked the password (or the role does not exist, which it does not reveal).
 const PASSWORD_REFUSED = "28P01";

@@ -6,14 +6,13 @@ import {
 } from "../../errors.ts";
 import { getPendingJson } from "../../secrets.ts";
 import type { RotationStrategy, RotationStrategyName, StepContext } from "../../strategy.ts";
+import type { DatabaseDriver } from "./driver.ts";
+import { type DatabaseSecret, describeTarget } from "./secret.ts";
 import {
   checkCredential,
   connectOptions,
   currentDatabaseSecret,
-  type DatabaseDriver,
-  type DatabaseSecret,
   DEFAULT_TEST_RETRY,
-  describeTarget,
   generatePassword,
   pendingDatabaseSecret,
   previousDatabaseSecret,

