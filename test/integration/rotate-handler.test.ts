@@ -230,6 +230,75 @@ describe("handler (in-process, endpoints from the environment)", () => {
   });
 });
 
+describe("docs/rotation.md's retry after a failure", () => {
+  /** Runs the AWS CLI against the sandbox with no profile from the machine; returns stdout. */
+  async function aws(...args: string[]): Promise<string> {
+    const { stdout } = await run("aws", ["--endpoint-url", sandbox.endpoint, ...args], {
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: process.env.HOME ?? "/tmp",
+        AWS_ACCESS_KEY_ID: "AKIAROTATERETRY00001",
+        AWS_SECRET_ACCESS_KEY: "not-verified",
+        AWS_DEFAULT_REGION: sandbox.region,
+        AWS_CONFIG_FILE: "/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+        AWS_PAGER: "",
+      },
+    });
+    return stdout.trim();
+  }
+
+  it("rotates again once the stale AWSPENDING label is removed, where a plain rotate-secret is refused", async () => {
+    // Arrange: a role that may not log in, so setSecret stops by policy (SQLSTATE 28000) and changes nothing.
+    const admin = await postgres.connect();
+    await admin.query("CREATE ROLE retry_app NOLOGIN PASSWORD 'Retry-App-Pw-1'");
+    const arn = await createSecret("vigil/handler/retry", {
+      engine: "postgres",
+      host: postgres.host,
+      port: postgres.port,
+      username: "retry_app",
+      password: "Retry-App-Pw-1",
+    });
+    expect((await rotate(arn, IN_PROCESS, 7)).status).toBe("failed");
+    await admin.query("ALTER ROLE retry_app LOGIN");
+    await admin.end();
+
+    // Act: the commands as the runbook gives them.
+    const plain = await aws("secretsmanager", "rotate-secret", "--secret-id", arn).then(
+      () => "accepted",
+      (error: { stderr?: string }) => error.stderr ?? "",
+    );
+    const pending = await aws(
+      "secretsmanager",
+      "list-secret-version-ids",
+      "--secret-id",
+      arn,
+      "--query",
+      "Versions[?contains(VersionStages, 'AWSPENDING')].VersionId",
+      "--output",
+      "text",
+    );
+    await aws(
+      "secretsmanager",
+      "update-secret-version-stage",
+      "--secret-id",
+      arn,
+      "--version-stage",
+      "AWSPENDING",
+      "--remove-from-version-id",
+      pending,
+    );
+    await aws("secretsmanager", "rotate-secret", "--secret-id", arn);
+
+    // Assert
+    expect(plain).toMatch(/A previous rotation isn't complete/);
+    expect(pending).toBe(token(7));
+    const value = await current(arn);
+    expect(value.password).not.toBe("Retry-App-Pw-1");
+    expect(await postgresLogsIn("retry_app", value.password)).toBe(true);
+  });
+});
+
 describe("dist/rotate/index.mjs (a fresh Node process per step, standard AWS variables only)", () => {
   it("rotates a PostgreSQL single-user secret", async () => {
     const admin = await postgres.connect();
