@@ -132,6 +132,37 @@ export async function stopServer(daemon: ChildProcess, dir: string): Promise<voi
 }
 
 /**
+ * Starts a server whose files live in `dir` (`start` reports its daemon through `track`). On any failure it
+ * stops the daemon, removes `dir` (which may hold a password file) and says so in the error, or says
+ * where it was left and how to remove it.
+ */
+export async function cleanUpOnFailure<T>(
+  what: string,
+  dir: string,
+  start: (track: (daemon: ChildProcess) => void) => Promise<T>,
+): Promise<T> {
+  let daemon: ChildProcess | undefined;
+  try {
+    return await start((started) => {
+      daemon = started;
+    });
+  } catch (error) {
+    if (daemon) await stopDaemon(daemon).catch(() => undefined);
+    const removed = await removeDir(dir).then(
+      () => !existsSync(dir),
+      () => false,
+    );
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(
+      removed
+        ? `${message} (removed ${what}'s temporary directory ${dir})`
+        : `${message}; ${what}'s temporary directory ${dir} was left behind: remove it with rm -rf ${dir}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
  * Polls `probe` until it resolves, or throws the last error after `timeoutMs`. With `daemon`, fails at
  * once when the server could not start or exited, instead of polling a dead server until the timeout.
  */
