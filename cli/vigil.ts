@@ -3,6 +3,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { type CommandRegistration, describeFailure, describeStack } from "./command.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerIbkrStage } from "./commands/ibkr-stage.ts";
+import { registerReport } from "./commands/report.ts";
 import { registerSandbox } from "./commands/sandbox.ts";
 import { registerScan } from "./commands/scan.ts";
 import { registerStatus } from "./commands/status.ts";
@@ -21,6 +22,7 @@ const commands: CommandRegistration[] = [
   registerScan,
   registerWho,
   registerStatus,
+  registerReport,
 ];
 
 const program = new Command("vigil")
