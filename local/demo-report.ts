@@ -119,13 +119,23 @@ export function printStory(
       "Attacked:",
       `• ${hostile.principal} (from ${hostile.sourceIp}, with ${hostile.userAgent}) read ${hostile.secret}, tried ${hostile.guesses} secret names that do not exist and tried to make the secret public: ${hostile.calls} calls, ${hostile.refused} refused. CloudTrail recorded them (${hostile.records} records in this run).`,
     );
-    const findings = sandbox
-      .snsMessages()
-      .filter((message) => !isRotationRule(message.messageAttributes.rule?.StringValue ?? ""));
+    // The scanner's findings about access (not about rotations), by rule and severity.
+    const findings = [
+      ...new Set(
+        sandbox
+          .snsMessages()
+          .map((message) => ({
+            rule: message.messageAttributes.rule?.StringValue ?? "",
+            severity: message.messageAttributes.severity?.StringValue ?? "?",
+          }))
+          .filter(({ rule }) => rule !== "" && !isRotationRule(rule))
+          .map(({ rule, severity }) => `${rule} (${severity})`),
+      ),
+    ];
     lines.push(
       findings.length > 0
-        ? `  Vigil's CloudTrail scanner turned them into ${findings.length} finding(s), below.`
-        : "  Nothing paged for them: the demo does not run Vigil's CloudTrail scanner (which turns records like these into alerts) yet.",
+        ? `  Vigil's CloudTrail scanner read them and raised: ${findings.join(", ")}; what paged is below.`
+        : "  No finding about them reached the notifier.",
     );
   }
 
@@ -148,15 +158,15 @@ export function printStory(
           ? `resolved when ${rotated} next rotated`
           : "resolved since: the condition cleared";
     lines.push(
-      `• a PagerDuty incident on ${services.serviceName(incident.routingKey)}: "${incidentTitle(sandbox, incident.dedupKey, incident.summary)}", ${state}.`,
+      `• a PagerDuty incident on ${services.serviceName(incident.routingKey)}${severity ? ` (severity ${severity})` : ""}: "${incidentTitle(sandbox, incident.dedupKey, incident.summary)}", ${state}.`,
     );
-    if (severity) {
-      lines.push(
-        `  Its severity is ${severity}: critical and high page on-call at once, medium and low go to a low-urgency service (docs/alerts.md).`,
-      );
-    }
   }
   if (incidents.length === 0) lines.push("• no PagerDuty incident.");
+  else {
+    lines.push(
+      "  Critical and high findings page on-call at once; medium and low go to a low-urgency service (docs/alerts.md).",
+    );
+  }
   if (changes > 0) {
     lines.push(
       `• ${changes} PagerDuty change event(s), one per successful rotation: they never page; they mark the rotation on the service's timeline.`,
@@ -180,9 +190,12 @@ export function printStory(
   for (const line of lines) for (const wrapped of wrap(line)) say(wrapped);
 }
 
-/** Rules of rotation outcomes (rotation.*, ibkr.*, secret.rotated); any other comes from the scanner. */
+/**
+ * Rules about rotations: the rotate function's (rotation.*, ibkr.*), rotation notices (secret.rotated)
+ * and the scanner's rotation rules (rotation-failed, rotation-changed, ...); the others are about access.
+ */
 function isRotationRule(rule: string): boolean {
-  return rule === "secret.rotated" || rule.startsWith("rotation.") || rule.startsWith("ibkr.");
+  return rule === "secret.rotated" || /^(rotation[.-]|ibkr\.)/.test(rule);
 }
 
 function actionOf(body: unknown): string {
@@ -323,7 +336,7 @@ export function printWhatNext(sourceLine: string | undefined, kept: readonly Dem
     "What next",
     sourceLine
       ? `• This sandbox keeps running until Ctrl-C. Drive it with the AWS CLI from another shell in this folder: ${sourceLine}, then e.g. aws secretsmanager list-secrets`
-      : "• Keep the sandbox running to try things yourself with the AWS CLI: npm start -- --keep",
+      : "• Try things yourself with the AWS CLI: npm start -- --keep",
     "• A sandbox of your own, with Vigil's functions inside: node dist/cli/vigil.mjs sandbox (docs: local/README.md)",
     "• How it fits together: docs/architecture.md; rotation: docs/rotation.md and docs/ibkr.md; alerts: docs/alerts.md",
     "• The functions' JSON logs and metrics as well: npm start -- --verbose",

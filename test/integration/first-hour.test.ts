@@ -134,8 +134,9 @@ describe("vigil demo (what npm start runs)", () => {
         "Rotated (new passwords, nothing locked out): • algo-trade/demo/postgres (PostgreSQL",
       );
       expect(told).toContain("Attacked: • contractor-laptop (from 203.0.113.50, with curl)");
+      expect(told).toMatch(/Vigil's CloudTrail scanner read them and raised: [a-z-]+ \((critical|high)\)/);
       expect(told).toContain(
-        'Paged: • a PagerDuty incident on the low-urgency service: "algo-trade/demo/ibkr: IBKR password rotation due", resolved when algo-trade/demo/ibkr next rotated. Its severity is low',
+        'Paged: • a PagerDuty incident on the low-urgency service (severity low): "algo-trade/demo/ibkr: IBKR password rotation due", resolved when algo-trade/demo/ibkr next rotated.',
       );
       expect(run.stdout).toMatch(/│ resolve {2}│ - {8}│ algo-trade\/demo\/ibkr rotated: nothing open on │/);
       expect(run.stdout.replace(/\s+/g, " ")).toContain(
