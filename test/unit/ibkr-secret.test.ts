@@ -4,7 +4,6 @@ import {
   paperPortProblem,
   parseIbkrSecret,
 } from "../../functions/rotate/strategies/ibkr/secret.ts";
-import { loadIbkrSettings } from "../../functions/rotate/strategies/ibkr/settings.ts";
 
 describe("ibkrPasswordProblems", () => {
   it("accepts 6 to 40 characters with a letter and a digit", () => {
@@ -80,15 +79,5 @@ describe("parseIbkrSecret", () => {
     expect(problems).toMatch(/account/);
     expect(problems).toMatch(/port/);
     expect(problems).not.toContain("s3cretvalue");
-  });
-});
-
-describe("loadIbkrSettings", () => {
-  it("uses a verification client id far from application ids by default", () => {
-    expect(loadIbkrSettings({})).toEqual({ verifyClientId: 917_001, verifyTimeoutMs: 10_000 });
-  });
-
-  it("names the variable that is wrong", () => {
-    expect(() => loadIbkrSettings({ IBKR_VERIFY_CLIENT_ID: "zero" })).toThrow(/IBKR_VERIFY_CLIENT_ID/);
   });
 });

@@ -21,7 +21,6 @@ import {
   type RotationDependencies,
   rotateSecretStep,
 } from "../../functions/rotate/protocol.ts";
-import { inferStrategyName } from "../../functions/rotate/registry.ts";
 import { loadRotationSettings } from "../../functions/rotate/settings.ts";
 import type { FindingsQueueMessage } from "../../lib/finding.ts";
 import { createLogger } from "../../lib/logger.ts";
@@ -287,21 +286,5 @@ describe("rotateSecretStep", () => {
     );
     await expect(run).rejects.toThrow(DeadlineExceededError);
     expect(secretsManager).not.toHaveReceivedCommand(DescribeSecretCommand);
-  });
-});
-
-describe("inferStrategyName", () => {
-  it("infers single-user and alternating database strategies and ibkr", () => {
-    expect(inferStrategyName({ engine: "aurora-postgresql" })).toBe("postgres-single");
-    expect(inferStrategyName({ engine: "mariadb", masterarn: "arn:..." })).toBe("mysql-alternating");
-    expect(inferStrategyName({ username: "u", password: "p", account: "DU1", host: "h", port: 4002 })).toBe(
-      "ibkr",
-    );
-  });
-
-  it("explains what is missing", () => {
-    expect(inferStrategyName({ username: "u" })).toBe(
-      'it has no "engine" (database) and lacks IBKR fields password, account, host, port',
-    );
   });
 });
