@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -13,11 +13,12 @@ import {
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
+import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { report } from "../../cli/commands/report.ts";
 import type { ComplianceReport } from "../../functions/audit-scan/report/index.ts";
 import { type RotationLambda, type Sandbox, startSandbox } from "../../local/sandbox.ts";
-import { ensureBuilt } from "../helpers/built.ts";
+import { ensureBuilt, root } from "../helpers/built.ts";
 import { textSink as sink } from "../helpers/output.ts";
 
 const run = promisify(execFile);
@@ -250,5 +251,59 @@ describe("vigil report against the sandbox", () => {
     });
     expect(await readdir(cwd)).toEqual([]);
     await rm(cwd, { recursive: true, force: true });
+  });
+});
+
+describe("the HTML report in headless Chromium", () => {
+  it("renders with no console errors or outside requests, the timelines visible; a screenshot is kept", async () => {
+    const out = join(dir, "report.html");
+    await report(
+      { from, to, policyPath, trail: [], format: "html", out, region: undefined },
+      { ...clients(), output: sink(), now: () => new Date() },
+    );
+    const artefacts = join(root, ".vigil", "artefacts");
+    await mkdir(artefacts, { recursive: true });
+    const screenshot = join(artefacts, "report-html.png");
+    const browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+      ],
+    });
+    const problems: string[] = [];
+    const requests: string[] = [];
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      page.on("console", (message) => {
+        if (message.type() === "error" || message.type() === "warning") problems.push(message.text());
+      });
+      page.on("pageerror", (error) => problems.push(error.message));
+      page.on("request", (request) => requests.push(request.url()));
+
+      await page.goto(`file://${out}`);
+      const timeline = page.locator('svg.timeline[data-secret="prod/ledger-api"]');
+      const box = await timeline.boundingBox();
+      const overdue = await timeline.locator("rect.overdue").boundingBox();
+      const rotations = await timeline.locator("circle.rotation").count();
+      const unexpected = await page.locator("td.unexpected").allTextContents();
+      await page.screenshot({ path: screenshot, fullPage: true });
+      await page.emulateMedia({ media: "print" });
+      const printedTimelines = await page.locator("svg.timeline").count();
+
+      expect(problems).toEqual([]);
+      expect(requests).toEqual([`file://${out}`]);
+      expect(box?.width).toBe(640);
+      expect(overdue?.width).toBeGreaterThan(0);
+      expect(rotations).toBe(2);
+      expect(unexpected).toEqual(["NOT EXPECTED"]);
+      expect(printedTimelines).toBe(3);
+      expect((await stat(screenshot)).size).toBeGreaterThan(10_000);
+    } finally {
+      await browser.close();
+    }
   });
 });

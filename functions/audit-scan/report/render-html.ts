@@ -1,3 +1,4 @@
+import { nameOf } from "../rule.ts";
 import type { ComplianceReport, RotationRow } from "./model.ts";
 
 /**
@@ -78,7 +79,7 @@ const STYLE = `
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1c2430;margin:2em auto;max-width:1100px;padding:0 1em}
 h1{font-size:1.5em;margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:2px solid #1c2430}
 .meta{color:#555}.totals span{display:inline-block;margin-right:1.5em;font-weight:600}
-table{border-collapse:collapse;width:100%;margin:.6em 0}th,td{border:1px solid #c7ced6;padding:.25em .45em;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;margin:.6em 0}th,td{border:1px solid #c7ced6;padding:.25em .45em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#eef1f4}td.num{text-align:right}
 .bad{color:#a31515;font-weight:600}.ok{color:#1f6b3a}.muted{color:#666}
 .secret{margin:1em 0;break-inside:avoid;page-break-inside:avoid}.secret h3{font-size:1em;margin:.2em 0}
@@ -130,7 +131,7 @@ export function renderHtml(report: ComplianceReport): string {
   const findingRows = report.findings.map((finding) => [
     td(finding.severity),
     td(finding.rule),
-    td(finding.secretArn ?? "-"),
+    td(finding.secretArn ? nameOf(finding.secretArn) : "-"),
     td(finding.principal ?? "-"),
     td(finding.count, "num"),
     td(time(finding.firstSeen)),
