@@ -1,0 +1,126 @@
+import { describe, expect, it } from "vitest";
+import { defaultPolicy, loadPolicy } from "../../functions/audit-scan/policy.ts";
+import {
+  buildComplianceReport,
+  parseReportPeriod,
+  ReportInputError,
+  renderCsv,
+  renderHtml,
+} from "../../functions/audit-scan/report/index.ts";
+import { csvField } from "../../functions/audit-scan/report/render-csv.ts";
+
+const DAY = 86_400_000;
+const ACCOUNT = "111122223333";
+const FROM = Date.parse("2026-10-01T00:00:00Z");
+const TO = Date.parse("2027-01-01T00:00:00Z");
+const arnOf = (name: string) => `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:${name}-AbCdEf`;
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+function rotationEvent(eventName: string, name: string, atMs: number) {
+  return {
+    eventID: `${eventName}-${name}-${atMs}`,
+    eventTime: iso(atMs),
+    eventSource: "secretsmanager.amazonaws.com",
+    eventName,
+    eventType: "AwsServiceEvent",
+    awsRegion: "us-east-1",
+    recipientAccountId: ACCOUNT,
+    userIdentity: { accountId: ACCOUNT, invokedBy: "secretsmanager.amazonaws.com" },
+    additionalEventData: { SecretId: arnOf(name) },
+  };
+}
+
+function secret(name: string, createdMs = FROM - 400 * DAY) {
+  return { ARN: arnOf(name), Name: name, CreatedDate: new Date(createdMs), Tags: [] };
+}
+
+describe("buildComplianceReport", () => {
+  it("measures the longest gap from the last rotation before the period and judges it against the policy", async () => {
+    const records = [
+      rotationEvent("RotationSucceeded", "prod/a", FROM - 20 * DAY),
+      rotationEvent("RotationSucceeded", "prod/a", FROM + 50 * DAY),
+      rotationEvent("RotationSucceeded", "prod/b", FROM + 10 * DAY),
+      rotationEvent("RotationSucceeded", "prod/b", FROM + 80 * DAY),
+    ];
+
+    const report = await buildComplianceReport({
+      fromMs: FROM,
+      toMs: TO,
+      policy: loadPolicy("version: 1\nsecrets:\n  - match: prod/a\n    maxRotationDays: 60\n", "policy.yaml"),
+      secrets: [secret("prod/a"), secret("prod/b")],
+      records,
+      eventSource: "test",
+      now: new Date(TO),
+    });
+
+    expect(
+      report.rotation.map((row) => [row.name, row.longestGapDays, row.daysSinceLast, row.compliance]),
+    ).toEqual([
+      ["prod/a", 70, 42, "non-compliant"],
+      ["prod/b", 70, 12, "compliant"],
+    ]);
+    expect(report.rotation[0]?.rotations).toEqual([
+      { at: new Date(FROM + 50 * DAY).toISOString(), outcome: "succeeded" },
+    ]);
+  });
+
+  it("marks a secret with no rotation on record non-compliant, however young", async () => {
+    const report = await buildComplianceReport({
+      fromMs: FROM,
+      toMs: TO,
+      policy: defaultPolicy(),
+      secrets: [secret("prod/new", TO - DAY)],
+      records: [],
+      eventSource: "test",
+      now: new Date(TO),
+    });
+
+    expect(report.rotation[0]).toMatchObject({ compliance: "non-compliant", reason: "never rotated" });
+  });
+});
+
+describe("parseReportPeriod", () => {
+  it("includes the whole day of a date-only --to", () => {
+    expect(parseReportPeriod("2026-10-01", "2026-12-31")).toEqual({ fromMs: FROM, toMs: TO });
+  });
+
+  it("refuses a period that ends before it starts, naming --to", () => {
+    expect(() => parseReportPeriod("2026-10-01", "2026-09-30")).toThrow(ReportInputError);
+    expect(() => parseReportPeriod("2026-10-01", "2026-09-30")).toThrow(/^--to: /);
+  });
+
+  it("refuses a date that does not exist", () => {
+    expect(() => parseReportPeriod("2026-02-30", "2026-03-31")).toThrow(/^--from: expected a date/);
+  });
+});
+
+describe("csvField", () => {
+  it("quotes fields with commas, quotes or line breaks and doubles the quotes", () => {
+    expect([csvField("plain"), csvField('say "hi", then\nleave'), csvField(undefined)]).toEqual([
+      "plain",
+      '"say ""hi"", then\nleave"',
+      "",
+    ]);
+  });
+});
+
+describe("renderHtml", () => {
+  it("escapes secret names and loads nothing from outside the file", async () => {
+    const report = await buildComplianceReport({
+      fromMs: FROM,
+      toMs: TO,
+      policy: defaultPolicy(),
+      secrets: [secret("prod/<script>alert(1)</script>")],
+      records: [],
+      eventSource: "test",
+      now: new Date(TO),
+    });
+
+    const html = renderHtml(report);
+
+    expect(html).not.toContain("<script>");
+    expect(html).toContain("prod/&lt;script&gt;");
+    expect(html).not.toMatch(/\b(src|href)=|url\(|@import/);
+    expect(renderCsv(report)["rotation.csv"].endsWith("\r\n")).toBe(true);
+  });
+});
