@@ -113,7 +113,9 @@ export function createScanner(deps: ScannerDependencies): {
       if (header.secretArn && (await rotation.isRotationCall(earliest, header.secretArn))) return undefined;
     } else if (signal.kind === "window") {
       let size = 0;
-      const expiresAt = Math.max(events[0]?.timeMs ?? 0, nowMs) + signal.windowMs;
+      // Kept a day past the window for late deliveries; tied to event time, so a scan of old files can
+      // let windows of long ago go (MemoryScanState prunes them) instead of holding every one till the end.
+      const expiresAt = (events[0]?.timeMs ?? nowMs) + signal.windowMs + DAY_MS;
       for (const [member, key] of item.members) {
         size = Math.max(size, await state.addDistinct(key, member, expiresAt));
         if (size >= signal.threshold) break;

@@ -66,10 +66,7 @@ export class RotationTracker {
         this.note(`rotation#${secretArn}#pending#${event.principal.id}#${bucket}`, event.timeMs);
         if (version !== "") this.note(`rotation#${secretArn}#version#${version}`, event.timeMs);
         const hour = `rotation#${secretArn}#pendingby#${Math.floor(event.timeMs / HOUR_MS)}`;
-        this.pendingBy.set(
-          `${hour}\u0000${event.principal.id}`,
-          Math.max(Date.now(), event.timeMs) + 2 * DAY_MS,
-        );
+        this.pendingBy.set(`${hour}\u0000${event.principal.id}`, event.timeMs + 2 * DAY_MS);
       }
     }
     await this.flush();
@@ -118,7 +115,7 @@ export class RotationTracker {
     // imitating the rotation, and nobody's calls are taken for the rotation's.
     const hour = Math.floor(event.timeMs / HOUR_MS);
     for (const h of [hour - 1, hour]) {
-      if ((await this.principalCount(`rotation#${target}#pendingby#${h}`)) > 1) return false;
+      if ((await this.principalCount(`rotation#${target}#pendingby#${h}`, event.timeMs)) > 1) return false;
     }
     if (event.eventName === "UpdateSecretVersionStage" && target === secretArn) {
       const moveTo = event.request.moveToVersionId;
@@ -128,10 +125,10 @@ export class RotationTracker {
     return true;
   }
 
-  private async principalCount(key: string): Promise<number> {
+  private async principalCount(key: string, atMs: number): Promise<number> {
     const known = this.principals.get(key);
     if (known !== undefined) return known;
-    const count = (await this.state.addDistinct(key, PROBE_MEMBER, Date.now() + 2 * DAY_MS)) - 1;
+    const count = (await this.state.addDistinct(key, PROBE_MEMBER, atMs + 2 * DAY_MS)) - 1;
     this.principals.set(key, count);
     return count;
   }

@@ -22,6 +22,9 @@ export interface ScanStateJson {
 }
 
 const FORMAT = "vigil-scan-state/v1";
+const PRUNE_EVERY = 4_096;
+/** How long past its expiry a set may still be needed: records of one window arriving this far apart. */
+const PRUNE_AFTER_MS = 2 * 86_400_000;
 
 /** ScanState held in memory; saved to and loaded from JSON between CLI runs. */
 export class MemoryScanState implements ScanState {
@@ -29,9 +32,12 @@ export class MemoryScanState implements ScanState {
   private readonly seen = new Map<string, number>();
   private readonly distinct = new Map<string, { expiresAt: number; members: Set<string> }>();
   private readonly claims = new Map<string, number>();
+  private newestExpiry = Number.NEGATIVE_INFINITY;
+  private addsSincePrune = 0;
 
   /** Adds member to the set at key (the set's expiry is the latest one asked for). */
   async addDistinct(key: string, member: string, expiresAtMs: number): Promise<number> {
+    this.pruneExpiredSets(expiresAtMs);
     let entry = this.distinct.get(key);
     if (!entry) {
       entry = { expiresAt: expiresAtMs, members: new Set() };
@@ -40,6 +46,18 @@ export class MemoryScanState implements ScanState {
     entry.expiresAt = Math.max(entry.expiresAt, expiresAtMs);
     entry.members.add(member);
     return entry.members.size;
+  }
+
+  /**
+   * Memory stays bounded over a long scan: now and then, sets that expired well before the newest expiry
+   * asked for (a clock that follows the records, not the wall) are dropped, as DynamoDB's TTL would.
+   */
+  private pruneExpiredSets(expiresAtMs: number) {
+    if (expiresAtMs > this.newestExpiry) this.newestExpiry = expiresAtMs;
+    if (++this.addsSincePrune < PRUNE_EVERY) return;
+    this.addsSincePrune = 0;
+    const before = this.newestExpiry - PRUNE_AFTER_MS;
+    for (const [key, entry] of this.distinct) if (entry.expiresAt < before) this.distinct.delete(key);
   }
 
   /** Records atMs for key, keeping the earliest; returns the earliest before this call. */

@@ -87,3 +87,17 @@ describe("MemoryScanState.fromJSON", () => {
     expect(() => MemoryScanState.fromJSON(json, "s.json")).toThrow("s.json: seen.k: expected a number");
   });
 });
+
+describe("MemoryScanState memory", () => {
+  it("drops window sets that expired two days before the newest expiry asked for, and keeps recent ones", async () => {
+    const state = new MemoryScanState();
+    const day = 86_400_000;
+    await state.addDistinct("old", "a", 1 * day);
+    await state.addDistinct("recent", "a", 9 * day);
+
+    for (let i = 0; i < 5_000; i++) await state.addDistinct(`new-${i % 3}`, String(i), 10 * day);
+
+    expect(await state.addDistinct("old", "b", 10 * day)).toBe(1);
+    expect(await state.addDistinct("recent", "b", 10 * day)).toBe(2);
+  });
+});
