@@ -77,6 +77,26 @@ describe("buildComplianceReport", () => {
 
     expect(report.rotation[0]).toMatchObject({ compliance: "non-compliant", reason: "never rotated" });
   });
+
+  it("counts ListSecrets' LastRotatedDate when no rotation event was read, and says so", async () => {
+    const rotatedMs = FROM + 30 * DAY;
+
+    const report = await buildComplianceReport({
+      fromMs: FROM,
+      toMs: TO,
+      policy: defaultPolicy(),
+      secrets: [{ ...secret("prod/listed"), LastRotatedDate: new Date(rotatedMs) }],
+      records: [],
+      eventSource: "test",
+      now: new Date(TO),
+    });
+
+    expect(report.rotation[0]).toMatchObject({
+      compliance: "compliant",
+      daysSinceLast: 62,
+      rotations: [{ at: new Date(rotatedMs).toISOString(), outcome: "succeeded", source: "LastRotatedDate" }],
+    });
+  });
 });
 
 describe("parseReportPeriod", () => {

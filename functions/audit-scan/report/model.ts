@@ -25,6 +25,8 @@ export interface RotationEvent {
   at: string;
   outcome: (typeof OUTCOMES)[keyof typeof OUTCOMES];
   error?: string;
+  /** Set when no event was read for it: ListSecrets' LastRotatedDate is the only record. */
+  source?: "LastRotatedDate";
 }
 
 /** One secret's rotation record for the period. */
@@ -217,10 +219,22 @@ function rotationRow(
   const tag = (key: string) =>
     entry.Tags?.find((candidate) => candidate.Key === key)?.Value?.trim() || undefined;
   const sorted = [...history].sort((a, b) => a.timeMs - b.timeMs);
-  const successes = sorted.filter((item) => item.event.outcome === "succeeded").map((item) => item.timeMs);
   // Without a RotationSucceeded on record (older than the events read), Secrets Manager's own date counts.
   const listed = entry.LastRotatedDate?.getTime();
-  if (successes.length === 0 && listed !== undefined && listed < input.toMs) successes.push(listed);
+  if (
+    !sorted.some((item) => item.event.outcome === "succeeded") &&
+    listed !== undefined &&
+    listed < input.toMs
+  ) {
+    const event: RotationEvent = {
+      at: new Date(listed).toISOString(),
+      outcome: "succeeded",
+      source: "LastRotatedDate",
+    };
+    sorted.push({ timeMs: listed, event });
+    sorted.sort((a, b) => a.timeMs - b.timeMs);
+  }
+  const successes = sorted.filter((item) => item.event.outcome === "succeeded").map((item) => item.timeMs);
   const before = successes.filter((at) => at < input.fromMs);
   const created = entry.CreatedDate?.getTime();
   const during = successes.filter((at) => at >= input.fromMs);

@@ -42,7 +42,12 @@ export function renderCsv(
         row.strategy,
         row.maxRotationDays,
         row.rotations.filter((rotation) => rotation.outcome === "succeeded").length,
-        row.rotations.map((rotation) => `${rotation.at} ${rotation.outcome}`).join("; "),
+        row.rotations
+          .map(
+            (rotation) =>
+              `${rotation.at} ${rotation.outcome}${rotation.source ? ` (${rotation.source})` : ""}`,
+          )
+          .join("; "),
         row.lastRotated ?? "never",
         row.daysSinceLast,
         row.longestGapDays,

@@ -96,7 +96,14 @@ export function renderHtml(report: ComplianceReport): string {
     td(row.sensitivity),
     td(row.strategy ?? "-"),
     td(row.maxRotationDays, "num"),
-    td(row.rotations.map((rotation) => `${day(rotation.at)} ${rotation.outcome}`).join(", ") || "none"),
+    td(
+      row.rotations
+        .map(
+          (rotation) =>
+            `${day(rotation.at)} ${rotation.outcome}${rotation.source ? ` (${rotation.source})` : ""}`,
+        )
+        .join(", ") || "none",
+    ),
     td(day(row.lastRotated)),
     td(row.daysSinceLast ?? "-", "num"),
     td(row.longestGapDays, "num"),
