@@ -221,6 +221,24 @@ describe("runScanEvent", () => {
     ]);
   });
 
+  it("reports no lag for a sweep that has no checkpoint yet, and fails the invocation naming the source", async () => {
+    cloudTrail.on(LookupEventsCommand).rejects(
+      Object.assign(new Error("User is not authorized"), {
+        name: "AccessDeniedException",
+        $fault: "client",
+      }),
+    );
+    const metrics = new VigilMetrics("audit-scan", {});
+
+    const outcome = runScanEvent({ task: "lookup-sweep" }, deps({ metrics }));
+
+    await expect(outcome).rejects.toThrow(
+      "LookupEvents sweep of secretsmanager.amazonaws.com in us-east-1: LookupEvents failed after 1 attempt(s): User is not authorized",
+    );
+    metrics.flush();
+    expect(output.lines().filter((line) => "ScannerLagSeconds" in line)).toEqual([]);
+  });
+
   it("runs the LookupEvents sweep and counts absorbed throttles and processed events in its metrics", async () => {
     vi.useFakeTimers({ now: NOW });
     const event = stopLogging();

@@ -153,7 +153,10 @@ async function lookupSweep(deps: ScanRunDependencies): Promise<number> {
       },
     },
   );
-  const checkpoints = result.sources.map((source) => source.processedUntilMs ?? 0);
+  // A source that has never finished a window has no checkpoint yet: its lag is unknown, not 56 years.
+  const checkpoints = result.sources.flatMap((source) =>
+    source.processedUntilMs === undefined ? [] : [source.processedUntilMs],
+  );
   if (checkpoints.length > 0) {
     deps.metrics.record(
       "ScannerLagSeconds",
