@@ -47,12 +47,18 @@ describe("docs/ibkr.md", () => {
     });
     const exited = new Promise<number | null>((resolve) => sandbox.on("exit", resolve));
     let printed = "";
+    let complained = "";
+    sandbox.stderr.on("data", (chunk: Buffer) => {
+      complained += chunk.toString("utf8");
+    });
     await new Promise<void>((resolve, reject) => {
       sandbox.stdout.on("data", (chunk: Buffer) => {
         printed += chunk.toString("utf8");
         if (printed.includes("Ctrl-C")) resolve();
       });
-      sandbox.on("exit", (code) => reject(new Error(`vigil sandbox exited (${code}) before it was ready`)));
+      sandbox.on("exit", (code) =>
+        reject(new Error(`vigil sandbox exited (${code}) before it was ready: ${complained.trim()}`)),
+      );
     });
 
     try {
