@@ -1,6 +1,7 @@
 import { BlockList, isIP } from "node:net";
 import { parse as parseYaml } from "yaml";
 import * as z from "zod/mini";
+import { secretNameOf } from "../../lib/secret-arn.ts";
 import { PolicyError } from "./errors.ts";
 
 export const SENSITIVITIES = ["critical", "high", "normal"] as const;
@@ -222,11 +223,7 @@ export function inBusinessHours(policy: Policy, atMs: number): boolean {
   return hours.days.includes(day) && time >= hours.from && time < hours.to;
 }
 
-/** The secret's name from its canonical ARN (`arn:aws:secretsmanager:r:a:secret:NAME`). */
-export function secretNameOf(secretArn: string): string {
-  const at = secretArn.indexOf(":secret:");
-  return at === -1 ? secretArn : secretArn.slice(at + ":secret:".length);
-}
+export { secretNameOf };
 
 /** Removes the random `-XXXXXX` suffix Secrets Manager appends to a secret's full ARN. */
 export function stripArnSuffix(arn: string): string {

@@ -155,10 +155,7 @@ export function about(
 }
 
 /** The secret's name, for titles (`arn:...:secret:NAME` -> `NAME`). */
-export function nameOf(secretArn: string): string {
-  const at = secretArn.indexOf(":secret:");
-  return at === -1 ? secretArn : secretArn.slice(at + ":secret:".length);
-}
+export { secretNameOf as nameOf } from "../../lib/secret-arn.ts";
 
 /** True for callers no policy names: AWS services acting for the account (`type: AWSService`). */
 export function isAwsService(event: AuditEvent): boolean {

@@ -1,4 +1,5 @@
 /** Links a responder follows from a page or a message: the secret and the CloudTrail event in the console. */
+import { secretNameOfFullArn } from "../../lib/secret-arn.ts";
 
 export interface Link {
   readonly href: string;
@@ -8,11 +9,7 @@ export interface Link {
 const SECRET_ARN = /^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:(.+)$/;
 
 /** The secret's name from its ARN, without the six random characters Secrets Manager appends. */
-export function secretName(secretArn: string): string {
-  const match = SECRET_ARN.exec(secretArn);
-  if (!match?.[4]) return secretArn;
-  return match[4].replace(/-[A-Za-z0-9]{6}$/, "");
-}
+export const secretName = secretNameOfFullArn;
 
 function consoleOrigin(partition: string, region: string): string {
   if (partition === "aws-us-gov") return "https://console.amazonaws-us-gov.com";

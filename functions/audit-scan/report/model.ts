@@ -3,7 +3,7 @@ import { type Finding, SEVERITIES, type Severity } from "../../../lib/finding.ts
 import { ROTATION_TAG } from "../compliance.ts";
 import { createScanner } from "../engine.ts";
 import { type AuditEvent, normaliseRecord } from "../normalise.ts";
-import { type Policy, principalMatches, secretPolicyFor, stripArnSuffix } from "../policy.ts";
+import { type Policy, principalMatches, secretNameOf, secretPolicyFor, stripArnSuffix } from "../policy.ts";
 import { MemoryScanState } from "../state.ts";
 
 /**
@@ -185,7 +185,7 @@ function noteRead(event: AuditEvent, input: ReportInput, access: Map<string, Acc
       const readers = secret.readers ? [...secret.readers, ...input.policy.rotationRoles] : undefined;
       row = {
         secretArn: arn,
-        secret: arn.slice(arn.indexOf(":secret:") + ":secret:".length),
+        secret: secretNameOf(arn),
         principal: event.principal.id,
         principalType: event.principal.type,
         reads: 0,
