@@ -1,14 +1,25 @@
 // `npm run bench`: runs every benchmark, prints the results and rewrites docs/BENCHMARKS.md.
+// `-- --quick`: smaller inputs; `-- --full`: adds the 1 GB memory input; `-- --only scan`: only the
+// trail-file sections, printed and not written to docs/BENCHMARKS.md.
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { measureBundles } from "./bundles.ts";
 import { measureLookupSweep } from "./lookup-sweep.ts";
 import { measureNotifyBurst } from "./notify-burst.ts";
 import { measureRotations } from "./rotation.ts";
+import { scanSections } from "./scan-report.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 const ms = (value: number) => `${value.toFixed(1)} ms`;
+
+const args = process.argv.slice(2);
+const mode = args.includes("--quick") ? "quick" : args.includes("--full") ? "full" : "default";
+if (args.includes("--only")) {
+  if (args[args.indexOf("--only") + 1] !== "scan") throw new Error("--only: expected scan");
+  process.stdout.write(`${(await scanSections(mode)).join("\n")}\n`);
+  process.exit(0);
+}
 
 const lines: string[] = [
   "# Benchmarks",
@@ -70,13 +81,7 @@ lines.push(
   `| ${lookup.requestsPerSecond.toFixed(2)} | ${((lookup.requestsPerSecond / 2) * 100).toFixed(0)} % | ${lookup.eventsPerSecond.toFixed(1)} | ${lookup.throttles} | ${lookup.errors} | ${lookup.lost} | ${lookup.duplicated} |`,
 );
 
-lines.push(
-  "",
-  "## Not measured yet",
-  "",
-  "The CloudTrail scanner's log-file targets (records/s against a bare `gunzip + JSON.parse` loop, bounded",
-  "memory) are measured when their benchmark lands.",
-);
+lines.push(...(await scanSections(mode)));
 
 const report = `${lines.join("\n")}\n`;
 process.stdout.write(report);
