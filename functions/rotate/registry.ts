@@ -10,24 +10,27 @@ import {
   postgresSingle,
 } from "./strategies/database/index.ts";
 import { ibkrStrategy } from "./strategies/ibkr/index.ts";
-import { ROTATION_STRATEGIES, type RotationStrategy, type RotationStrategyName } from "./strategy.ts";
+import type { RotationStrategy, RotationStrategyName } from "./strategy.ts";
 
 /** The tag that names a secret's strategy explicitly. */
 export const STRATEGY_TAG = "vigil:rotation";
 
 // One line per strategy; each kind exports its strategies from strategies/<kind>/index.ts.
-const strategies: Partial<Record<RotationStrategyName, RotationStrategy>> = {
-  ibkr: ibkrStrategy,
+const strategies: Readonly<Record<RotationStrategyName, RotationStrategy>> = {
   "postgres-single": postgresSingle,
   "postgres-alternating": postgresAlternating,
   "mysql-single": mysqlSingle,
   "mysql-alternating": mysqlAlternating,
+  ibkr: ibkrStrategy,
 };
+
+/** The strategies this build can name: the accepted values of the `vigil:rotation` tag. */
+export const ROTATION_STRATEGIES: readonly RotationStrategyName[] = Object.keys(strategies);
 
 const IBKR_FIELDS = ["username", "password", "account", "host", "port"];
 
 function isStrategyName(value: string): value is RotationStrategyName {
-  return (ROTATION_STRATEGIES as readonly string[]).includes(value);
+  return Object.hasOwn(strategies, value);
 }
 
 /** Infers the strategy from the secret's JSON (docs/architecture.md, "Choosing a rotation strategy"), or explains why not. */
@@ -72,12 +75,6 @@ export function selectStrategy(
     }
     name = inferred;
   }
-  const strategy = strategies[name];
-  if (!strategy) {
-    const available = Object.keys(strategies).join(", ") || "none";
-    throw new UnknownStrategyError(
-      `Secret ${secretArn}: strategy "${name}" is not supported by this build (available: ${available})`,
-    );
-  }
-  return strategy;
+  // isStrategyName checked that the registry has it.
+  return strategies[name] as RotationStrategy;
 }
