@@ -2,7 +2,7 @@ import { type Finding, findingId } from "../../lib/finding.ts";
 import { type AuditEvent, normaliseRecord } from "./normalise.ts";
 import { isSuppressed, type Policy, principalMatches, type SecretPolicy, secretPolicyFor } from "./policy.ts";
 import { RULES } from "./registry.ts";
-import { RotationTracker } from "./rotation.ts";
+import { type RotationFacts, RotationTracker } from "./rotation.ts";
 import { type Detection, detectionOf, type Rule, type RuleContext, type Signal } from "./rule.ts";
 import type { ScanState } from "./state.ts";
 
@@ -59,8 +59,10 @@ export function createScanner(deps: ScannerDependencies): {
   const now = deps.now ?? (() => new Date());
   const rules = deps.rules ?? RULES;
   const batchSize = deps.batchSize ?? DEFAULT_BATCH;
-  const rotation = new RotationTracker(state);
-  const context = ruleContext(policy);
+  const rotation = new RotationTracker(state, (event) =>
+    principalMatches(policy.rotationRoles, event.principal.id),
+  );
+  const context = ruleContext(policy, (event, secretArn) => rotation.factsOf(event, secretArn));
   const sinceMs = deps.timeRange?.sinceMs ?? Number.NEGATIVE_INFINITY;
   const untilMs = deps.timeRange?.untilMs ?? Number.POSITIVE_INFINITY;
   const outside = (timeMs: number) => timeMs < sinceMs || timeMs >= untilMs;
@@ -71,7 +73,7 @@ export function createScanner(deps: ScannerDependencies): {
     const nowMs = now().getTime();
     const earliest = await state.noteEarliest(Math.min(...batch.map((event) => event.timeMs)));
     const learningEnd = earliest + policy.learningDays * DAY_MS;
-    await rotation.observe(batch);
+    await rotation.observe(batch, learningEnd);
     const pending = new Map<string, Pending>();
     for (const event of batch) {
       for (const rule of rules) {
@@ -189,8 +191,14 @@ export function createScanner(deps: ScannerDependencies): {
   };
 }
 
-/** What rules may ask about the policy (the engine's context; tests evaluate single rules with it). */
-export function ruleContext(policy: Policy): RuleContext {
+/** What rules may ask about the policy and the batch's rotations (the engine's context; tests evaluate single rules with it). */
+export function ruleContext(
+  policy: Policy,
+  rotationFacts: (event: AuditEvent, secretArn: string) => RotationFacts = () => ({
+    byRotationRole: false,
+    firstAttachment: false,
+  }),
+): RuleContext {
   const secrets = new Map<string, SecretPolicy>();
   const secretPolicy = (secretArn: string) => {
     let secret = secrets.get(secretArn);
@@ -205,6 +213,7 @@ export function ruleContext(policy: Policy): RuleContext {
   return {
     policy,
     secretPolicy,
+    rotationFacts,
     isRotationRole: (event) => principalMatches(policy.rotationRoles, event.principal.id),
     isExpectedWriter: (event, secretArn) =>
       principalMatches(policy.rotationRoles, event.principal.id) ||

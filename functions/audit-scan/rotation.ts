@@ -38,6 +38,22 @@ const TARGET_CALLS = new Set([
   "UpdateSecretVersionStage",
 ]);
 const STAGING_CALLS = new Set(["GetSecretValue", "DescribeSecret", "UpdateSecret", "DeleteSecret"]);
+/** Events showing a secret has (had) rotation configured: its first attachment is judged against them. */
+const CONFIGURED_EVENTS = new Set([
+  "RotationStarted",
+  "RotationSucceeded",
+  "RotationFailed",
+  "RotationAbandoned",
+]);
+
+/** What the tracker knows about one event's rotation, for rules that must answer synchronously. */
+export interface RotationFacts {
+  /** RotationFailed: the rotation's calls (within ROTATION_SPAN_MS before) were made by a `rotationRoles` principal. */
+  byRotationRole: boolean;
+  /** RotateSecret with a function: nothing showed rotation configured on the secret before (after learning). */
+  firstAttachment: boolean;
+}
+const NO_FACTS: RotationFacts = { byRotationRole: false, firstAttachment: false };
 
 export class RotationTracker {
   private readonly known = new Set<string>();
@@ -45,14 +61,25 @@ export class RotationTracker {
   private readonly toRecord = new Map<string, number>();
   private readonly pendingBy = new Map<string, number>();
   private readonly principals = new Map<string, number>();
+  private readonly facts = new Map<string, RotationFacts>();
 
-  constructor(private readonly state: ScanState) {}
+  constructor(
+    private readonly state: ScanState,
+    /** True for a `rotationRoles` principal (the policy's); none when not given. */
+    private readonly isRotationRole: (event: AuditEvent) => boolean = () => false,
+  ) {}
 
-  /** Notes the rotation evidence in one batch of events (call before asking isRotationCall about it). */
-  async observe(events: readonly AuditEvent[]): Promise<void> {
+  /**
+   * Notes the rotation evidence in one batch of events (call before asking isRotationCall or factsOf about
+   * it). A first attachment is only recognised for events at or after learningEndMs: before, the state
+   * has not yet seen what rotations the secrets had.
+   */
+  async observe(events: readonly AuditEvent[], learningEndMs = Number.NEGATIVE_INFINITY): Promise<void> {
     // Another invocation may have recorded what an earlier probe found absent.
     this.absent.clear();
     this.principals.clear();
+    this.facts.clear();
+    await this.findFirstAttachments(events, learningEndMs);
     const pendingCalls: AuditEvent[] = [];
     for (const event of events) {
       if (event.service !== "secretsmanager") continue;
@@ -60,6 +87,9 @@ export class RotationTracker {
       for (const secretArn of event.secretArns) {
         if (event.eventName === "RotationStarted")
           this.note(`rotation#${secretArn}#start#${bucket}`, event.timeMs);
+        if (isConfiguredEvidence(event)) this.note(`rotation#${secretArn}#configured`, event.timeMs);
+        if (this.isRotationRole(event))
+          this.note(`rotation#${targetOf(secretArn)}#byrole#${bucket}`, event.timeMs);
         const version = pendingVersionOf(event);
         if (version === undefined) continue;
         pendingCalls.push(event);
@@ -79,6 +109,46 @@ export class RotationTracker {
       }
     }
     await this.flush();
+    for (const event of events) {
+      if (event.service !== "secretsmanager" || event.eventName !== "RotationFailed") continue;
+      for (const secretArn of event.secretArns) {
+        const bucket = Math.floor(event.timeMs / BUCKET_MS);
+        let byRole = false;
+        for (let back = 0; back <= ROTATION_SPAN_MS / BUCKET_MS && !byRole; back++) {
+          byRole = await this.exists(`rotation#${secretArn}#byrole#${bucket - back}`);
+        }
+        this.setFacts(event, secretArn, { byRotationRole: byRole });
+      }
+    }
+  }
+
+  /** What observe found about event's rotation of secretArn (all false for events it was not asked about). */
+  factsOf(event: AuditEvent, secretArn: string): RotationFacts {
+    return this.facts.get(`${event.eventId}\u0000${secretArn}`) ?? NO_FACTS;
+  }
+
+  private setFacts(event: AuditEvent, secretArn: string, facts: Partial<RotationFacts>) {
+    const key = `${event.eventId}\u0000${secretArn}`;
+    this.facts.set(key, { ...(this.facts.get(key) ?? NO_FACTS), ...facts });
+  }
+
+  /** Before the batch's evidence is recorded: which attachments come after no sign of rotation on the secret. */
+  private async findFirstAttachments(events: readonly AuditEvent[], learningEndMs: number): Promise<void> {
+    const inBatch = new Map<string, number>();
+    for (const event of events) {
+      if (event.service !== "secretsmanager" || !isConfiguredEvidence(event)) continue;
+      for (const secretArn of event.secretArns)
+        inBatch.set(secretArn, Math.min(inBatch.get(secretArn) ?? event.timeMs, event.timeMs));
+    }
+    for (const event of events) {
+      if (!isAttachment(event) || event.timeMs < learningEndMs) continue;
+      for (const secretArn of event.secretArns) {
+        // The earliest evidence, this event's own included (a redelivery must judge it the same way).
+        const recorded = await this.state.recordSeen(`rotation#${secretArn}#configured`, PROBE);
+        const earliest = Math.min(recorded ?? PROBE, inBatch.get(secretArn) ?? PROBE);
+        if (earliest >= event.timeMs) this.setFacts(event, secretArn, { firstAttachment: true });
+      }
+    }
   }
 
   private async flush(): Promise<void> {
@@ -148,6 +218,26 @@ export class RotationTracker {
     (found ? this.known : this.absent).add(key);
     return found;
   }
+}
+
+function targetOf(secretArn: string): string {
+  return secretArn.endsWith(STAGING_SUFFIX) ? secretArn.slice(0, -STAGING_SUFFIX.length) : secretArn;
+}
+
+/** A successful RotateSecret naming a rotation function. */
+function isAttachment(event: AuditEvent): boolean {
+  return (
+    event.service === "secretsmanager" &&
+    event.eventName === "RotateSecret" &&
+    event.errorCode === undefined &&
+    typeof event.request.rotationLambdaARN === "string"
+  );
+}
+
+function isConfiguredEvidence(event: AuditEvent): boolean {
+  return (
+    isAttachment(event) || (event.eventType === "AwsServiceEvent" && CONFIGURED_EVENTS.has(event.eventName))
+  );
 }
 
 /** The version a rotation's pending-version call names ("" when it names none); undefined for other calls. */

@@ -1,6 +1,7 @@
 import type { Severity } from "../../lib/finding.ts";
 import type { AuditEvent } from "./normalise.ts";
 import type { Policy, SecretPolicy } from "./policy.ts";
+import type { RotationFacts } from "./rotation.ts";
 
 /**
  * A detection rule: a pure function from one normalised event (plus what the policy and the rotation
@@ -30,6 +31,8 @@ export interface RuleContext {
   /** True when the caller is one of the policy's rotationRoles. (Calls made inside a secret's rotation by its
    *  rotation function are recognised by the engine, which drops the signals they raise.) */
   isRotationRole(event: AuditEvent): boolean;
+  /** What the rotation tracker found about this event's rotation of secretArn (from the ScanState). */
+  rotationFacts(event: AuditEvent, secretArn: string): RotationFacts;
   /** True when the principal is a rotation role or one of the secret's writers. */
   isExpectedWriter(event: AuditEvent, secretArn: string): boolean;
 }

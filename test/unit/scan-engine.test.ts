@@ -4,8 +4,17 @@ import { createScanner } from "../../functions/audit-scan/engine.ts";
 import { defaultPolicy, loadPolicy } from "../../functions/audit-scan/policy.ts";
 import { MemoryScanState } from "../../functions/audit-scan/state.ts";
 import { findingSchema } from "../../lib/finding.ts";
-import { at, canonicalArn, iamUser, record } from "./scenarios/records.ts";
-import { DAY, databaseRotation, imitation, POLICY, ROTATOR } from "./scenarios/stories.ts";
+import { ACCOUNT, at, canonicalArn, iamUser, record, secretArn } from "./scenarios/records.ts";
+import {
+  DAY,
+  databaseRotation,
+  imitation,
+  OPS,
+  POLICY,
+  ROTATOR,
+  START,
+  serviceEvent,
+} from "./scenarios/stories.ts";
 
 const SAMPLE = JSON.parse(
   readFileSync(new URL("./scenarios/fixtures/cloudtrail-secretsmanager.json", import.meta.url), "utf8"),
@@ -152,5 +161,96 @@ describe("createScanner rotation recognition", () => {
     const result = await scanner.scan([...rotation, replicate]);
 
     expect(result.findings.map((f) => f.rule)).toContain("secret-replicated");
+  });
+});
+
+describe("createScanner rotation failures and attachments", () => {
+  const IBKR = "algo-trade/production/ibkr";
+  const withRoles = loadPolicy(
+    POLICY.replace(
+      "version: 1\n",
+      `version: 1\nrotationRoles: ["arn:aws:iam::${ACCOUNT}:role/vigil-prod-rotate"]\n`,
+    ),
+    "scenario policy with rotationRoles",
+  );
+  // Vigil's IBKR "rotation due" stop: the function reads the secret and its staging secret, then fails createSecret.
+  const dueStop = [
+    serviceEvent("RotationStarted", IBKR, DAY),
+    record({
+      time: at(DAY, 1 / 60),
+      name: "DescribeSecret",
+      identity: ROTATOR,
+      request: { secretId: secretArn(IBKR) },
+    }),
+    serviceEvent(
+      "RotationFailed",
+      IBKR,
+      at(DAY, 2 / 60),
+      "Error when executing lambda during createSecret step",
+    ),
+  ];
+  const attach = (time: string, lambda: string, seq = 0) =>
+    record({
+      time,
+      name: "RotateSecret",
+      identity: OPS,
+      request: { secretId: "algo-trade/production/db", rotationLambdaARN: lambda },
+      seq,
+    });
+  const FN = `arn:aws:lambda:us-east-1:${ACCOUNT}:function:vigil-prod-rotate`;
+  const OTHER_FN = `arn:aws:lambda:us-east-1:${ACCOUNT}:function:other-rotate`;
+  const rotationFindings = <T extends { rule: string }>(findings: T[], rule: string) =>
+    findings.filter((f) => f.rule === rule);
+
+  it("keeps RotationFailed below paging severity when a rotation role ran the rotation (it reports itself)", async () => {
+    const scanner = createScanner({ policy: withRoles, state: new MemoryScanState() });
+
+    const result = await scanner.scan(dueStop);
+
+    expect(rotationFindings(result.findings, "rotation-failed")).toMatchObject([
+      { severity: "medium", groupKey: `rotation:${secretArn(IBKR)}` },
+    ]);
+  });
+
+  it("pages RotationFailed when no rotation role's call is seen in the rotation", async () => {
+    const scanner = createScanner({ policy: withRoles, state: new MemoryScanState() });
+
+    const result = await scanner.scan([dueStop[0], dueStop[2]]);
+
+    expect(rotationFindings(result.findings, "rotation-failed")).toMatchObject([{ severity: "high" }]);
+  });
+
+  it("rates a first attachment after learning medium and a change of function high", async () => {
+    const scanner = createScanner({ policy: withRoles, state: new MemoryScanState() });
+    await scanner.scan([record({ time: START, name: "ListSecrets", identity: OPS, request: {} })]);
+
+    const first = await scanner.scan([attach(DAY, FN)]);
+    const change = await scanner.scan([attach(at(DAY, 60), OTHER_FN)]);
+
+    expect(rotationFindings(first.findings, "rotation-changed")).toMatchObject([{ severity: "medium" }]);
+    expect(rotationFindings(change.findings, "rotation-changed")).toMatchObject([{ severity: "critical" }]);
+  });
+
+  it("judges a redelivered first attachment the same way (one finding)", async () => {
+    const scanner = createScanner({ policy: withRoles, state: new MemoryScanState() });
+    await scanner.scan([record({ time: START, name: "ListSecrets", identity: OPS, request: {} })]);
+
+    const first = await scanner.scan([attach(DAY, FN)]);
+    const again = await scanner.scan([attach(DAY, FN)]);
+
+    expect(rotationFindings(first.findings, "rotation-changed")).toHaveLength(1);
+    expect(again.findings).toEqual([]);
+  });
+
+  it("keeps an attachment high when the secret rotated before, or during learning", async () => {
+    const scanner = createScanner({ policy: withRoles, state: new MemoryScanState() });
+    await scanner.scan([record({ time: START, name: "ListSecrets", identity: OPS, request: {} })]);
+
+    const learning = await scanner.scan([attach(at(START, 60), FN)]);
+    await scanner.scan([serviceEvent("RotationSucceeded", "algo-trade/production/db", at(DAY, -60))]);
+    const later = await scanner.scan([attach(DAY, FN)]);
+
+    expect(rotationFindings(learning.findings, "rotation-changed")).toMatchObject([{ severity: "critical" }]);
+    expect(rotationFindings(later.findings, "rotation-changed")).toMatchObject([{ severity: "critical" }]);
   });
 });

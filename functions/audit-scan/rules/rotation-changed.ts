@@ -16,7 +16,7 @@ export const rotationChanged: Rule = {
   id: "rotation-changed",
   severity: "high",
   description:
-    "Fires when RotateSecret changes a secret's rotation function or schedule, or CancelRotateSecret turns rotation off, by anyone but `rotationRoles` and the secret's `writers`. A rotation function in another account receives every new value (critical); a schedule longer than the policy's `maxRotationDays` and a cancelled rotation keep a possibly leaked value alive (high; critical for `sensitivity: critical` secrets); other schedule changes are medium; starting a rotation on demand is low (that is what `vigil ibkr stage` does).",
+    "Fires when RotateSecret changes a secret's rotation function or schedule, or CancelRotateSecret turns rotation off, by anyone but `rotationRoles` and the secret's `writers`. A rotation function in another account receives every new value (critical); another function in the account is high (critical for `sensitivity: critical` secrets), but medium when it is the secret's first rotation function (after the learning period, the scanner's state holds no earlier attachment or rotation of the secret); a schedule longer than the policy's `maxRotationDays` and a cancelled rotation keep a possibly leaked value alive (high; critical for `sensitivity: critical` secrets); other schedule changes are medium; starting a rotation on demand is low (that is what `vigil ibkr stage` does).",
   runbook:
     "Compare the rotation configuration now (`aws secretsmanager describe-secret`) with what it should be (the Vigil rotate function, the policy's schedule). Restore it, find out who changed it, and rotate the secret if the rotation function was replaced — it saw the value.",
   falsePositives:
@@ -26,7 +26,11 @@ export const rotationChanged: Rule = {
     if (event.eventName !== "RotateSecret" && event.eventName !== "CancelRotateSecret") return [];
     return event.secretArns.flatMap((secretArn) => {
       if (context.isExpectedWriter(event, secretArn)) return [];
-      const change = changeOf(event, context.secretPolicy(secretArn));
+      const change = changeOf(
+        event,
+        context.secretPolicy(secretArn),
+        context.rotationFacts(event, secretArn).firstAttachment,
+      );
       return [
         {
           kind: "alert" as const,
@@ -50,6 +54,7 @@ export const rotationChanged: Rule = {
 function changeOf(
   event: AuditEvent,
   secret: SecretPolicy,
+  firstAttachment: boolean,
 ): { what: string; severity: Severity; detail: string } {
   if (event.eventName === "CancelRotateSecret") {
     return {
@@ -66,6 +71,14 @@ function changeOf(
         what: "handed to a function in another account",
         severity: "critical",
         detail: `The rotation function is now ${lambda} (account ${lambdaAccount}); it will receive every new value.`,
+      };
+    }
+    if (firstAttachment) {
+      // CloudTrail does not say whether a function replaced another; the state does (after learning).
+      return {
+        what: "attached for the first time",
+        severity: "medium",
+        detail: `The rotation function is now ${lambda}; no rotation of the secret was seen before.`,
       };
     }
     return {

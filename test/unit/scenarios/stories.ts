@@ -117,7 +117,8 @@ const write = (
 ) =>
   record({ time: DAY, name, identity, request, sourceIp: "198.51.100.23", userAgent: CLI_AGENT, ...extra });
 
-const serviceEvent = (name: string, secret: string, time: string, errorMessage?: string) =>
+/** A Secrets Manager service event (RotationStarted, RotationFailed, ...) about secret. */
+export const serviceEvent = (name: string, secret: string, time: string, errorMessage?: string) =>
   record({
     time,
     name,
