@@ -1,8 +1,8 @@
 // Builds one minified ESM bundle per function (dist/<function>/index.mjs, exporting `handler`) and the
 // `vigil` CLI (dist/cli/main.mjs, loaded by dist/cli/vigil.mjs). Functions that do not exist yet are skipped.
 import { existsSync, readdirSync } from "node:fs";
-import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
@@ -16,8 +16,22 @@ const functions = readdirSync(join(root, "functions"), { withFileTypes: true })
   .filter((entry) => entry.isDirectory() && existsSync(join(root, "functions", entry.name, "handler.ts")))
   .map((entry) => entry.name);
 
-// Outputs are overwritten in place rather than deleting dist/ first: tests may import a bundle while
-// another test rebuilds. Only bundles of functions that no longer exist are removed.
+// Tests may import a bundle while another test rebuilds: outputs are never deleted first, and each file is
+// written beside its place and renamed over it, so a reader sees the old file or the new one, never half.
+async function writeAtomically(path, contents) {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, contents);
+  await rename(temporary, path);
+}
+
+/** Writes what esbuild built (write: false) with writeAtomically. */
+async function writeOutputs(result) {
+  await Promise.all(result.outputFiles.map((file) => writeAtomically(file.path, file.contents)));
+  return result;
+}
+
+// Only bundles of functions that no longer exist are removed.
 for (const entry of existsSync(join(root, "dist")) ? readdirSync(join(root, "dist")) : []) {
   if (entry !== "cli" && !functions.includes(entry))
     await rm(join(root, "dist", entry), { recursive: true, force: true });
@@ -42,7 +56,10 @@ const results = await Promise.all([
       logLevel: "warning",
       // pg's optional native binding and cloudflare socket shim are never used on Lambda.
       external: ["pg-native", "cloudflare:sockets"],
-    }).then((result) => ({ name, result })),
+      write: false,
+    })
+      .then(writeOutputs)
+      .then((result) => ({ name, result })),
   ),
   existsSync(join(root, "cli", "vigil.ts"))
     ? build({
@@ -56,16 +73,18 @@ const results = await Promise.all([
         format: "esm",
         metafile: true,
         logLevel: "warning",
-      }).then((result) => ({ name: "cli", result }))
+        write: false,
+      })
+        .then(writeOutputs)
+        .then((result) => ({ name: "cli", result }))
     : undefined,
 ]);
 
 // The `vigil` entry point: Node applies source maps only to modules loaded after they are enabled, so
 // it enables them before loading the CLI bundle, and stack traces name the TypeScript sources.
 if (existsSync(join(root, "cli", "vigil.ts"))) {
-  await mkdir(join(root, "dist", "cli"), { recursive: true });
   const entry = join(root, "dist", "cli", "vigil.mjs");
-  await writeFile(
+  await writeAtomically(
     entry,
     '#!/usr/bin/env node\nprocess.setSourceMapsEnabled(true);\nawait import("./main.mjs");\n',
   );
