@@ -15,6 +15,15 @@ import { runLookupSweep, type SweepStore } from "./lookup.ts";
 import { openTrailObject, type TrailObjectRef, trailKeyInfo, trailObjectsOf } from "./s3.ts";
 import { mayConcernScanner } from "./trail-filter.ts";
 
+/**
+ * The EventBridge detail types carrying a CloudTrail record. Service events (RotationStarted, RotationFailed,
+ * ...) are what let the scanner recognise a rotation's own calls without `rotationRoles`.
+ */
+export const CLOUDTRAIL_DETAIL_TYPES = [
+  "AWS API Call via CloudTrail",
+  "AWS Service Event via CloudTrail",
+] as const;
+
 /** The scheduled tasks (EventBridge rules whose Input names one). */
 export const SCAN_TASKS = ["lookup-sweep", "compliance-sweep"] as const;
 export type ScanTask = (typeof SCAN_TASKS)[number];
@@ -55,7 +64,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** Recognises the event: a scheduled task, S3 notifications (any wrapping), or a CloudTrail API call. */
+/** Recognises the event: a scheduled task, S3 notifications (any wrapping), or a CloudTrail API call or service event. */
 export function classifyScanEvent(event: unknown): ScanEventShape {
   if (isRecord(event)) {
     // A rule's constant Input arrives as the whole event; a scheduled event carries it in detail.
@@ -64,9 +73,12 @@ export function classifyScanEvent(event: unknown): ScanEventShape {
       if ((SCAN_TASKS as readonly string[]).includes(task)) return { kind: task as ScanTask };
       throw new UnknownScanEventError(`unknown task "${task}" (expected one of: ${SCAN_TASKS.join(", ")})`);
     }
-    if (event["detail-type"] === "AWS API Call via CloudTrail") {
-      if (!isRecord(event.detail))
-        throw new UnknownScanEventError(`"AWS API Call via CloudTrail" event without a detail`);
+    const detailType = event["detail-type"];
+    if (
+      typeof detailType === "string" &&
+      (CLOUDTRAIL_DETAIL_TYPES as readonly string[]).includes(detailType)
+    ) {
+      if (!isRecord(event.detail)) throw new UnknownScanEventError(`"${detailType}" event without a detail`);
       return { kind: "eventbridge", record: event.detail };
     }
     const s3 = trailObjectsOf(event);
@@ -81,7 +93,7 @@ export function classifyScanEvent(event: unknown): ScanEventShape {
     }
   }
   throw new UnknownScanEventError(
-    'unrecognised event: expected {"task": "lookup-sweep" | "compliance-sweep"}, an S3 ObjectCreated notification (direct, SQS or SNS-in-SQS) or an "AWS API Call via CloudTrail" event',
+    'unrecognised event: expected {"task": "lookup-sweep" | "compliance-sweep"}, an S3 ObjectCreated notification (direct, SQS or SNS-in-SQS) or an "AWS API Call via CloudTrail" / "AWS Service Event via CloudTrail" event',
   );
 }
 
