@@ -12,7 +12,12 @@ import {
   parseCloudTrailEvent,
   runLookupSweep,
 } from "../../functions/audit-scan/sources/lookup.ts";
-import { type PacerClock, RequestPacer, systemPacerClock } from "../../functions/audit-scan/sources/pacer.ts";
+import {
+  type PacerClock,
+  RequestPacer,
+  sharedPacer,
+  systemPacerClock,
+} from "../../functions/audit-scan/sources/pacer.ts";
 
 const REGION = "us-east-1";
 const SM = "secretsmanager.amazonaws.com";
@@ -117,6 +122,17 @@ describe("RequestPacer", () => {
     await settle(pacer.take());
 
     expect(clock.now() - START).toBe(3_000);
+  });
+});
+
+describe("sharedPacer", () => {
+  it("hands every sweep of one quota in a container the same pacer, so back-to-back sweeps keep the spacing", () => {
+    expect(sharedPacer("lookup#eu-west-1", 2)).toBe(sharedPacer("lookup#eu-west-1", 2));
+  });
+
+  it("keeps quotas (regions) and rates apart", () => {
+    expect(sharedPacer("lookup#eu-west-1", 2)).not.toBe(sharedPacer("lookup#eu-west-2", 2));
+    expect(sharedPacer("lookup#eu-west-1", 2)).not.toBe(sharedPacer("lookup#eu-west-1", 1));
   });
 });
 

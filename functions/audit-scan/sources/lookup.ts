@@ -12,6 +12,7 @@ import {
   isTransient,
   type PacerClock,
   RequestPacer,
+  sharedPacer,
   systemPacerClock,
 } from "./pacer.ts";
 
@@ -145,7 +146,10 @@ export async function runLookupSweep(
         result.busyRegions.push(region);
         return;
       }
-      const pacer = new RequestPacer(options.requestsPerSecond, clock);
+      // An injected clock (tests) gets a pacer of its own; the real clock shares the container's.
+      const pacer = deps.clock
+        ? new RequestPacer(options.requestsPerSecond, clock)
+        : sharedPacer(`lookup#${region}`, options.requestsPerSecond);
       const client = deps.cloudTrail(region);
       try {
         const outcomes = await Promise.all(

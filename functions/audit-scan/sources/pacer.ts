@@ -55,6 +55,21 @@ export class RequestPacer {
   }
 }
 
+// One pacer per quota for the life of the container: a sweep that follows another in a warm container
+// (the next schedule, or a resume after a deadline stop) keeps the spacing instead of starting afresh.
+const sharedPacers = new Map<string, RequestPacer>();
+
+/** The container's pacer for one quota (e.g. `lookup#us-east-1`) at `perSecond`, on the real clock. */
+export function sharedPacer(quota: string, perSecond: number): RequestPacer {
+  const key = `${quota}@${perSecond}`;
+  let pacer = sharedPacers.get(key);
+  if (!pacer) {
+    pacer = new RequestPacer(perSecond);
+    sharedPacers.set(key, pacer);
+  }
+  return pacer;
+}
+
 const THROTTLING_CODES = new Set([
   "ThrottlingException",
   "Throttling",
