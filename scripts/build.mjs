@@ -1,5 +1,6 @@
 // Builds one minified ESM bundle per function (dist/<function>/index.mjs, exporting `handler`) and the
-// `vigil` CLI (dist/cli/main.mjs, loaded by dist/cli/vigil.mjs). Functions that do not exist yet are skipped.
+// `vigil` CLI (dist/cli/main.mjs, loaded by dist/cli/vigil.mjs; its scan worker threads load
+// dist/cli/scan-worker.mjs). Functions that do not exist yet are skipped.
 import { existsSync, readdirSync } from "node:fs";
 import { chmod, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -37,6 +38,19 @@ for (const entry of existsSync(join(root, "dist")) ? readdirSync(join(root, "dis
     await rm(join(root, "dist", entry), { recursive: true, force: true });
 }
 
+// The CLI and its scan worker run from an npm install: dependencies stay external.
+const nodeBundle = {
+  bundle: true,
+  packages: "external",
+  sourcemap: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  metafile: true,
+  logLevel: "warning",
+  write: false,
+};
+
 const started = Date.now();
 const results = await Promise.all([
   ...functions.map((name) =>
@@ -65,18 +79,20 @@ const results = await Promise.all([
     ? build({
         entryPoints: [join(root, "cli", "vigil.ts")],
         outfile: join(root, "dist", "cli", "main.mjs"),
-        bundle: true,
-        packages: "external",
-        sourcemap: true,
-        platform: "node",
-        target: "node20",
-        format: "esm",
-        metafile: true,
-        logLevel: "warning",
-        write: false,
+        ...nodeBundle,
       })
         .then(writeOutputs)
         .then((result) => ({ name: "cli", result }))
+    : undefined,
+  // `vigil scan`'s worker threads load this small entry instead of the whole CLI bundle.
+  existsSync(join(root, "functions", "audit-scan", "scan-worker.ts"))
+    ? build({
+        entryPoints: [join(root, "functions", "audit-scan", "scan-worker.ts")],
+        outfile: join(root, "dist", "cli", "scan-worker.mjs"),
+        ...nodeBundle,
+      })
+        .then(writeOutputs)
+        .then((result) => ({ name: "cli-scan-worker", result }))
     : undefined,
 ]);
 

@@ -1,15 +1,16 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { isMainThread, type MessagePort, parentPort, Worker, workerData } from "node:worker_threads";
+import { Worker } from "node:worker_threads";
 import type { Finding } from "../../lib/finding.ts";
 import { createScanner } from "./engine.ts";
 import { ScanInputError } from "./errors.ts";
 import { mayBeScanned } from "./normalise.ts";
 import type { Policy } from "./policy.ts";
+import { type FromWorker, READ_CHUNK, WORKER_FLAG } from "./scan-worker.ts";
 import type { ScanState } from "./state.ts";
 import { readTrailRecords, type TrailReadStats } from "./trail-file.ts";
 
@@ -58,9 +59,6 @@ export interface ScanFilesResult {
 
 /** Inputs below this size are read on the main thread: starting workers costs more than it saves. */
 const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
-const WORKER_FLAG = "vigilTrailWorker";
-const BATCH_RECORDS = 2_000;
-const READ_CHUNK = 1024 * 1024;
 
 /** Expands files and folders (recursively, `.json` / `.json.gz`, digest files left out) into trail files. */
 export async function listTrailFiles(paths: readonly string[]): Promise<TrailFile[]> {
@@ -168,11 +166,6 @@ async function* recordsFromThisThread(
   }
 }
 
-type FromWorker =
-  | { type: "batch"; records: unknown[]; bytes: number }
-  | { type: "done"; elements: number }
-  | { type: "error"; elements: number; message: string };
-
 async function* recordsFromWorkers(
   files: readonly TrailFile[],
   count: number,
@@ -248,74 +241,25 @@ async function* recordsFromWorkers(
   }
 }
 
-/** A worker thread running this module (from the CLI bundle, or from the TypeScript sources under tsx). */
+/**
+ * A worker thread running scan-worker: from its own small bundle beside the CLI's (so a worker does not
+ * load and initialise the whole CLI), from this bundle where there is none, or from the TypeScript
+ * sources under tsx.
+ */
 function startWorker(): Worker {
   const url = import.meta.url;
   const data = { workerData: { [WORKER_FLAG]: true } };
-  if (!url.endsWith(".ts")) return new Worker(new URL(url), data);
+  if (!url.endsWith(".ts")) {
+    const entry = new URL("./scan-worker.mjs", url);
+    // This bundle holds scan-worker too (imported above), so it serves as the fallback entry.
+    return new Worker(existsSync(entry) ? entry : new URL(url), data);
+  }
   // Tests and `tsx` run the sources: a worker thread does not inherit tsx's loader, so it registers
   // it through tsx's ESM API (the .mjs beside the .cjs that require() resolves).
   const api = createRequire(url)
     .resolve("tsx/esm/api")
     .replace(/\.cjs$/, ".mjs");
-  const code = `import(${JSON.stringify(pathToFileURL(api).href)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); });`;
+  const entry = new URL("./scan-worker.ts", url).href;
+  const code = `import(${JSON.stringify(pathToFileURL(api).href)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(code, { ...data, eval: true });
-}
-
-/** The worker side: reads the files it is given and posts their candidate records in batches. */
-async function serveTrailWorker(port: MessagePort): Promise<void> {
-  let unacknowledged = 0;
-  let resume: (() => void) | undefined;
-  // At most two batches in flight: a worker never runs far ahead of the rules (bounded memory).
-  const send = async (message: FromWorker) => {
-    port.postMessage(message);
-    unacknowledged++;
-    while (unacknowledged >= 2) {
-      await new Promise<void>((resolve) => {
-        resume = resolve;
-      });
-    }
-  };
-  port.on("message", async (message: { type: "file"; path: string } | { type: "ack" }) => {
-    if (message.type === "ack") {
-      unacknowledged--;
-      resume?.();
-      return;
-    }
-    const stats: TrailReadStats = { elements: 0, ignored: 0 };
-    let bytes = 0;
-    let records: unknown[] = [];
-    try {
-      for await (const record of readTrailRecords(
-        createReadStream(message.path, { highWaterMark: READ_CHUNK }),
-        {
-          raw: true,
-          relevant: mayBeScanned,
-          stats,
-          source: message.path,
-          onBytes: (read) => {
-            bytes = read;
-          },
-        },
-      )) {
-        records.push(record);
-        if (records.length >= BATCH_RECORDS) {
-          await send({ type: "batch", records, bytes });
-          records = [];
-        }
-      }
-      if (records.length > 0) await send({ type: "batch", records, bytes });
-      port.postMessage({ type: "done", elements: stats.elements } satisfies FromWorker);
-    } catch (error) {
-      if (records.length > 0) await send({ type: "batch", records, bytes });
-      const reason = error instanceof Error ? error.message : String(error);
-      port.postMessage({ type: "error", elements: stats.elements, message: reason } satisfies FromWorker);
-    }
-  });
-  // The worker lives until the pool terminates it; nothing after this module may run in a worker.
-  await new Promise<never>(() => {});
-}
-
-if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null)?.[WORKER_FLAG]) {
-  await serveTrailWorker(parentPort);
 }
