@@ -111,7 +111,7 @@ export function statusCommand(
     program
       .command("status")
       .description(
-        "Every secret with its rotation strategy, last and next rotation, overdue, stale pending, last failure",
+        "every secret with its rotation strategy, last and next rotation, overdue, stale pending, last failure",
       )
       .option("--format <format>", "table or json (one JSON object per line)", "table")
       .option("--policy <file>", "the scanner's policy file (maxRotationDays per secret; default 90 days)")

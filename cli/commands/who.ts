@@ -118,7 +118,7 @@ export function whoCommand(overrides: () => Partial<WhoDependencies> = () => ({}
   return (program: Command) => {
     program
       .command("who")
-      .description("Who read or changed a secret, from where, how often, first and last time")
+      .description("who read or changed a secret, from where, how often, first and last time")
       .requiredOption("--secret <id>", "the secret: name or ARN")
       .option("--since <when>", "how far back: 30m, 12h, 7d, or a date (2026-11-01)", "7d")
       .option("--region <region>", "the secret's region (default: AWS_REGION)")
