@@ -20,6 +20,7 @@ import { VigilMetrics } from "../../lib/metrics.ts";
 import { MemoryAuditState } from "../helpers/audit-state.ts";
 import { captureOutput } from "../helpers/output.ts";
 import { iamUser, record } from "./scenarios/records.ts";
+import { databaseRotation, POLICY } from "./scenarios/stories.ts";
 
 const NOW = new Date("2026-12-01T12:00:00Z");
 const KEY =
@@ -266,5 +267,40 @@ describe("runScanEvent", () => {
       EventsProcessed: 1,
     });
     expect(emf.find((line) => "ScannerLagSeconds" in line)?.ScannerLagSeconds).toBe(0);
+  });
+});
+
+describe("runScanEvent near-real-time rotation", () => {
+  /** How EventBridge delivers a CloudTrail record: API calls and service events under their own detail types. */
+  const envelope = (detail: Record<string, unknown>) => ({
+    version: "0",
+    "detail-type":
+      detail.eventType === "AwsServiceEvent"
+        ? "AWS Service Event via CloudTrail"
+        : "AWS API Call via CloudTrail",
+    source: "aws.secretsmanager",
+    detail,
+  });
+
+  it("recognises the rotate function's writes after a RotationStarted service event, one event per invocation", async () => {
+    // Arrange: the scenario policy lists no rotationRoles; only RotationStarted marks the rotation.
+    const policy = { ...loadPolicy(POLICY, "scenario policy"), learningDays: 0 };
+    const scanner = createScanner({ policy, state: new MemoryAuditState(), now: () => NOW });
+    const run = deps({ policy, scanner });
+    const rotation = databaseRotation("algo-trade/production/db", "2026-12-01T10:00:00Z", {
+      token: "70e00000-0000-4000-8000-000000000002",
+      previous: "cur00000-0000-4000-8000-000000000000",
+    });
+    // The near-real-time rule sends write-side calls and service events.
+    const delivered = rotation.filter((item) => item.readOnly === false);
+
+    // Act
+    const kinds = [];
+    for (const item of delivered) kinds.push((await runScanEvent(envelope(item), run)).kind);
+
+    // Assert
+    expect(kinds.every((kind) => kind === "eventbridge")).toBe(true);
+    expect(delivered.some((item) => item.eventName === "RotationStarted")).toBe(true);
+    expect(run.published.filter((finding) => finding.status !== "resolved")).toEqual([]);
   });
 });
