@@ -159,10 +159,13 @@ describe.each(["defaults", "everything"] as const)("packaged template (%s)", (va
     const patterned = ofType(t(), "AWS::Events::Rule").filter(([, rule]) => rule.EventPattern);
 
     // Act
-    const [[, rule] = ["", {}]] = patterned;
+    const calls = patterned.filter(([, rule]) =>
+      rule.EventPattern["detail-type"].includes("AWS API Call via CloudTrail"),
+    );
+    const [[, rule] = ["", {}]] = calls;
 
     // Assert
-    expect(patterned).toHaveLength(1);
+    expect(calls).toHaveLength(1);
     expect(rule.EventPattern["detail-type"]).toEqual(["AWS API Call via CloudTrail"]);
     expect(rule.EventPattern.detail.eventSource.sort()).toEqual([
       "cloudtrail.amazonaws.com",
@@ -170,6 +173,28 @@ describe.each(["defaults", "everything"] as const)("packaged template (%s)", (va
       "secretsmanager.amazonaws.com",
     ]);
     expect(rule.EventPattern.detail.readOnly).toEqual([false]);
+    expect(rule.Targets[0].Arn).toEqual({ "Fn::GetAtt": ["AuditDashscanLambdaFunction", "Arn"] });
+  });
+
+  it("sends Secrets Manager's rotation service events to the scanner, so it knows when a rotation runs", () => {
+    // Arrange
+    const patterned = ofType(t(), "AWS::Events::Rule").filter(([, rule]) => rule.EventPattern);
+
+    // Act
+    const services = patterned.filter(([, rule]) =>
+      rule.EventPattern["detail-type"].includes("AWS Service Event via CloudTrail"),
+    );
+    const [[, rule] = ["", {}]] = services;
+
+    // Assert
+    expect(services).toHaveLength(1);
+    expect(rule.EventPattern.source).toEqual(["aws.secretsmanager"]);
+    expect(rule.EventPattern.detail.eventName.sort()).toEqual([
+      "RotationAbandoned",
+      "RotationFailed",
+      "RotationStarted",
+      "RotationSucceeded",
+    ]);
     expect(rule.Targets[0].Arn).toEqual({ "Fn::GetAtt": ["AuditDashscanLambdaFunction", "Arn"] });
   });
 
