@@ -2,7 +2,7 @@
 // `vigil` CLI (dist/cli/main.mjs, loaded by dist/cli/vigil.mjs; its scan worker threads load
 // dist/cli/scan-worker.mjs). Functions that do not exist yet are skipped.
 import { existsSync, readdirSync } from "node:fs";
-import { chmod, mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -106,6 +106,17 @@ if (existsSync(join(root, "cli", "vigil.ts"))) {
   );
   await chmod(entry, 0o755);
   await rm(`${entry}.map`, { force: true });
+}
+
+// The scanner's policy travels with its bundle: a policy.yaml at the repository root is copied beside
+// dist/audit-scan/index.mjs (where the function looks by default), and a stale copy is removed.
+const policy = join(root, "policy.yaml");
+if (functions.includes("audit-scan")) {
+  const shipped = join(root, "dist", "audit-scan", "policy.yaml");
+  if (existsSync(policy)) {
+    await writeAtomically(shipped, await readFile(policy));
+    console.log("copied policy.yaml to dist/audit-scan/policy.yaml");
+  } else await rm(shipped, { force: true });
 }
 
 for (const entry of results) {
