@@ -95,16 +95,6 @@ export async function startSandboxWithFunctions(
         : []),
     ],
   });
-  try {
-    const secrets = new SecretsManagerClient(sandbox.clientConfig());
-    await secrets.send(
-      new CreateSecretCommand({ Name: names.routingKeySecret, SecretString: localRoutingKey }),
-    );
-    secrets.destroy();
-  } catch (error) {
-    await sandbox.stop();
-    throw error;
-  }
   // The functions' role is this sandbox's rotation role: without a policy saying so, the scanner would
   // page on the rotate function's own writes, which it sees on the EventBridge path outside RotationStarted.
   let policyFolder: string | undefined;
@@ -129,6 +119,18 @@ export async function startSandboxWithFunctions(
     AWS_ACCESS_KEY_ID: functionsAccessKeyId,
     ...(policyFolder ? { POLICY_PATH: join(policyFolder, "policy.yaml") } : {}),
   });
+  // Only now may anything reach the functions: creating the routing-key secret is a write the sandbox
+  // delivers to the scanner at once, and a module that loads before its environment is set fails for good.
+  try {
+    const secrets = new SecretsManagerClient(sandbox.clientConfig());
+    await secrets.send(
+      new CreateSecretCommand({ Name: names.routingKeySecret, SecretString: localRoutingKey }),
+    );
+    secrets.destroy();
+  } catch (error) {
+    await sandbox.stop();
+    throw error;
+  }
   const describe = (handler: unknown) =>
     typeof handler === "string" ? handler : handler ? "function" : undefined;
   const functions = {
