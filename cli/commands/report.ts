@@ -1,4 +1,4 @@
-import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
+import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { Command } from "commander";
 import {
@@ -11,6 +11,7 @@ import {
   readReportPolicy,
   writeReport,
 } from "../../functions/audit-scan/report/index.ts";
+import { cloudTrailClient } from "../../lib/aws.ts";
 import type { CommandRegistration } from "../command.ts";
 
 export interface ReportOptions {
@@ -77,8 +78,8 @@ export function reportCommand(
       .action(async (flags: Record<string, unknown>) => {
         const deps: ReportCommandDependencies = {
           secretsManager: (at) => new SecretsManagerClient(at ? { region: at } : {}),
-          // LookupEvents is paced by vigil itself (2 requests/s); SDK retries would bypass the pacing.
-          cloudTrail: (at) => new CloudTrailClient({ maxAttempts: 1, ...(at ? { region: at } : {}) }),
+          // The shared per-region client without SDK retries: Vigil paces LookupEvents itself (2 requests/s).
+          cloudTrail: cloudTrailClient,
           output: process.stdout,
           now: () => new Date(),
           ...overrides(),

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
+import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { Command } from "commander";
 import { defaultPolicy, loadPolicy, type Policy } from "../../functions/audit-scan/policy.ts";
@@ -10,6 +10,7 @@ import {
   secretStatuses,
 } from "../../functions/audit-scan/sources/status.ts";
 import { STRATEGY_TAG } from "../../functions/rotate/registry.ts";
+import { cloudTrailClient } from "../../lib/aws.ts";
 import type { CommandRegistration } from "../command.ts";
 import { renderTable } from "./narrow-table.ts";
 
@@ -123,8 +124,8 @@ export function statusCommand(
         }
         const deps: StatusCommandDependencies = {
           secretsManager: (region) => new SecretsManagerClient(region ? { region } : {}),
-          // LookupEvents is paced by vigil itself (2 requests/s); SDK retries would bypass the pacing.
-          cloudTrail: (region) => new CloudTrailClient({ maxAttempts: 1, ...(region ? { region } : {}) }),
+          // The shared per-region client without SDK retries: Vigil paces LookupEvents itself (2 requests/s).
+          cloudTrail: cloudTrailClient,
           output: process.stdout,
           errors: process.stderr,
           now: () => new Date(),

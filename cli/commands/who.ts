@@ -1,4 +1,4 @@
-import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
+import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import {
   DescribeSecretCommand,
   ResourceNotFoundException,
@@ -15,6 +15,7 @@ import {
   trailFileRecords,
   trailFiles,
 } from "../../functions/audit-scan/sources/who.ts";
+import { cloudTrailClient } from "../../lib/aws.ts";
 import type { CommandRegistration } from "../command.ts";
 import { renderTable } from "./narrow-table.ts";
 
@@ -135,8 +136,8 @@ export function whoCommand(overrides: () => Partial<WhoDependencies> = () => ({}
         const region = typeof flags.region === "string" ? flags.region : undefined;
         const deps: WhoDependencies = {
           secretsManager: (at) => new SecretsManagerClient(at ? { region: at } : {}),
-          // LookupEvents is paced by vigil itself (2 requests/s); SDK retries would bypass the pacing.
-          cloudTrail: (at) => new CloudTrailClient({ maxAttempts: 1, ...(at ? { region: at } : {}) }),
+          // The shared per-region client without SDK retries: Vigil paces LookupEvents itself (2 requests/s).
+          cloudTrail: cloudTrailClient,
           output: process.stdout,
           now: () => new Date(),
           ...overrides(),
