@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import {
   CreateSecretCommand,
@@ -253,7 +253,7 @@ export async function runDemo(
     if (options.keep) {
       const envFile = await writeSandboxEnvFile(sandbox.env);
       cleanups.push({ what: `the environment file ${envFile}`, run: () => removeSandboxEnvFile(envFile) });
-      sourceLine = sourceCommand();
+      sourceLine = sourceCommand(relative(process.cwd(), envFile));
     }
     printWhatNext(sourceLine, kept, say);
     if (options.keep) {

@@ -1,6 +1,6 @@
 import { constants } from "node:fs";
 import { access, mkdir, readFile, stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -293,8 +293,11 @@ export async function runSandbox(options: SandboxCommandOptions, verbose = false
       throw new SandboxCommandError(describeError(error), { cause: error });
     });
   }
-  const envFile = options.writeEnv ?? defaultSandboxEnvFile;
-  await writeSandboxEnvFile(started.env, envFile);
+  // Another running sandbox may own the default file; the one written is then named beside it.
+  const envFile = relative(
+    process.cwd(),
+    await writeSandboxEnvFile(started.env, options.writeEnv ?? defaultSandboxEnvFile),
+  );
   sandbox.onEvent((event) => {
     if (format === "json") {
       process.stdout.write(`${JSON.stringify(redact(event))}\n`);
