@@ -1,4 +1,7 @@
-/** A column of a narrow table: its header, its width in characters, and its alignment. */
+/**
+ * A column of a narrow table: its header, its share of the table's width in characters, and its
+ * alignment. A column whose cells are narrower than its share gives the rest to the columns that wrap.
+ */
 export interface TableColumn {
   header: string;
   width: number;
@@ -28,17 +31,43 @@ export function wrapCell(text: string, width: number): string[] {
   return lines;
 }
 
-/** Renders rows as a plain-text table (two spaces between columns, cells wrapped to their width). */
+/**
+ * The width each column gets: what its longest line needs, at most its share; the shares left unused go,
+ * left to right, to the columns that would otherwise wrap. The table is never wider than the shares' sum.
+ */
+export function fitColumnWidths(
+  columns: readonly TableColumn[],
+  rows: readonly (readonly string[])[],
+): number[] {
+  const needed = columns.map((column, index) =>
+    Math.max(
+      column.header.length,
+      ...rows.flatMap((row) => (row[index] ?? "").split("\n").map((line) => line.length)),
+    ),
+  );
+  const widths = columns.map((column, index) => Math.min(column.width, needed[index]!));
+  let spare =
+    columns.reduce((sum, column) => sum + column.width, 0) - widths.reduce((sum, width) => sum + width, 0);
+  for (let index = 0; index < widths.length && spare > 0; index++) {
+    const more = Math.min(spare, needed[index]! - widths[index]!);
+    widths[index]! += more;
+    spare -= more;
+  }
+  return widths;
+}
+
+/** Renders rows as a plain-text table (two spaces between columns, cells wrapped to fit; see fitColumnWidths). */
 export function renderTable(columns: readonly TableColumn[], rows: readonly (readonly string[])[]): string {
+  const widths = fitColumnWidths(columns, rows);
   const render = (cells: readonly string[]) => {
-    const wrapped = columns.map((column, index) => wrapCell(cells[index] ?? "", column.width));
+    const wrapped = columns.map((_, index) => wrapCell(cells[index] ?? "", widths[index]!));
     const height = Math.max(...wrapped.map((lines) => lines.length));
     const out: string[] = [];
     for (let line = 0; line < height; line++) {
       const text = columns
         .map((column, index) => {
           const cell = wrapped[index]?.[line] ?? "";
-          return column.align === "right" ? cell.padStart(column.width) : cell.padEnd(column.width);
+          return column.align === "right" ? cell.padStart(widths[index]!) : cell.padEnd(widths[index]!);
         })
         .join("  ");
       out.push(text.trimEnd());

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { renderTable, wrapCell } from "../../cli/commands/narrow-table.ts";
 import { InvestigationInputError } from "../../functions/audit-scan/sources/errors.ts";
 import { accessReport, parseSince } from "../../functions/audit-scan/sources/who.ts";
 import { assumedRole, iamUser, record, secretArn } from "./scenarios/records.ts";
@@ -72,20 +71,5 @@ describe("parseSince", () => {
         '--since: expected a duration such as 7d, 12h or 30m, or a date such as 2026-11-01, got "last week"',
       ),
     );
-  });
-});
-
-describe("renderTable", () => {
-  it("wraps long cells after separators and keeps every line within the columns' width", () => {
-    const text = renderTable(
-      [
-        { header: "WHO", width: 12 },
-        { header: "N", width: 3, align: "right" },
-      ],
-      [["role/very-long-role-name", "7"]],
-    );
-
-    expect(text.split("\n")).toEqual(["WHO             N", "role/very-      7", "long-role-", "name"]);
-    expect(wrapCell("abcdefghij", 4)).toEqual(["abcd", "efgh", "ij"]);
   });
 });

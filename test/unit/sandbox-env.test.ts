@@ -70,7 +70,10 @@ describe("writeSandboxEnvFile", () => {
 
   it("replaces the file of a sandbox that has exited", async () => {
     const path = join(directory, "sandbox.env");
-    await writeFile(path, sandboxEnvFileText({ AWS_ENDPOINT_URL: "http://127.0.0.1:1" }, await exitedProcess()));
+    await writeFile(
+      path,
+      sandboxEnvFileText({ AWS_ENDPOINT_URL: "http://127.0.0.1:1" }, await exitedProcess()),
+    );
 
     const written = await writeSandboxEnvFile(env, path);
 
