@@ -7,6 +7,7 @@ import { secretsManagerService } from "./secrets-manager.ts";
 import type { ServiceContext, ServiceFactory } from "./service.ts";
 import { snsService } from "./sns.ts";
 import { sqsService } from "./sqs.ts";
+import { stsService } from "./sts.ts";
 
 /**
  * Every service of the sandbox, by name. A request goes to the first service whose protocol recognises
@@ -19,8 +20,9 @@ export const sandboxServices = {
   sqs: sqsService,
   ecs: ecsService,
   dynamodb: dynamoDbService,
-  // Before SNS: an S3 POST may be form-encoded; S3 requests are told apart by their signing scope.
+  // Before SNS: S3 and STS POSTs may be form-encoded; they are told apart by their signing scope.
   s3: s3Service,
+  sts: stsService,
   sns: snsService,
 } satisfies Record<string, ServiceFactory>;
 
