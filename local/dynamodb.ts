@@ -95,20 +95,25 @@ export const dynamoDbService = (async (context: ServiceContext) => {
   );
 }) satisfies ServiceFactory;
 
-/** Creates Vigil's state table: pk/sk strings, on demand, TTL on `expiresAt` (epoch seconds). */
-async function createStateTable(database: DynaliteDatabase, name: string): Promise<void> {
-  await database.call("CreateTable", {
+/** CreateTable's input for Vigil's state table: pk/sk strings, on demand (benchmarks create more of them). */
+export function stateTableDefinition(name: string) {
+  return {
     TableName: name,
     AttributeDefinitions: [
-      { AttributeName: "pk", AttributeType: "S" },
-      { AttributeName: "sk", AttributeType: "S" },
+      { AttributeName: "pk", AttributeType: "S" as const },
+      { AttributeName: "sk", AttributeType: "S" as const },
     ],
     KeySchema: [
-      { AttributeName: "pk", KeyType: "HASH" },
-      { AttributeName: "sk", KeyType: "RANGE" },
+      { AttributeName: "pk", KeyType: "HASH" as const },
+      { AttributeName: "sk", KeyType: "RANGE" as const },
     ],
-    BillingMode: "PAY_PER_REQUEST",
-  });
+    BillingMode: "PAY_PER_REQUEST" as const,
+  };
+}
+
+/** Creates Vigil's state table: pk/sk strings, on demand, TTL on `expiresAt` (epoch seconds). */
+async function createStateTable(database: DynaliteDatabase, name: string): Promise<void> {
+  await database.call("CreateTable", stateTableDefinition(name));
   await database.call("UpdateTimeToLive", {
     TableName: name,
     TimeToLiveSpecification: { Enabled: true, AttributeName: "expiresAt" },

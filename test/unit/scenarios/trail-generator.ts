@@ -149,3 +149,53 @@ export async function writeTrailTree(
   }
   return paths;
 }
+
+/**
+ * One bulk-retrieval burst split across trail files, as CloudTrail splits one principal's calls between
+ * the files it delivers: `secrets` distinct secrets read by one assumed role within two minutes (one
+ * BatchGetSecretValue of four, GetSecretValue for the rest), dealt round-robin into `files` files, each
+ * padded with `filler` records of other services and applications. Returns the records of each file.
+ */
+export function bulkRetrievalBurstFiles(options: {
+  files: number;
+  secrets: number;
+  filler?: number;
+  startMs?: number;
+}): Json[][] {
+  const startMs = options.startMs ?? Date.parse("2026-11-01T12:00:00Z");
+  const stepMs = Math.floor(120_000 / options.secrets);
+  const harvester = assumedRole("report-exporter", "stolen-session");
+  const time = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const reads: Json[] = [
+    record({
+      time: time(startMs),
+      name: "BatchGetSecretValue",
+      identity: harvester,
+      request: { secretIdList: [0, 1, 2, 3].map((i) => `trading/harvested-${i}/db`) },
+      sourceIp: "198.51.100.23",
+      userAgent: CLI_AGENT,
+      seq: 0,
+    }),
+  ];
+  for (let i = 4; i < options.secrets; i++) {
+    reads.push(
+      record({
+        time: time(startMs + i * stepMs),
+        name: "GetSecretValue",
+        identity: harvester,
+        request: { secretId: `trading/harvested-${i}/db` },
+        sourceIp: "198.51.100.23",
+        userAgent: CLI_AGENT,
+        seq: i,
+      }),
+    );
+  }
+  const files: Json[][] = Array.from({ length: options.files }, () => []);
+  for (const [index, read] of reads.entries()) files[index % options.files]?.push(read);
+  const filler = options.filler ?? 200;
+  for (const [file, records] of files.entries()) {
+    for (let i = 0; i < filler; i++)
+      records.push(generatedRecord(file * filler + i, REALISTIC_MIX, startMs, 120_000 / filler));
+  }
+  return files;
+}

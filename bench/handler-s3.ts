@@ -1,0 +1,293 @@
+import { createWriteStream, readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createGzip, gunzipSync } from "node:zlib";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { ACCOUNT, REGION } from "../test/unit/scenarios/records.ts";
+import {
+  generatedRecord,
+  REALISTIC_MIX,
+  SECRETS_HEAVY_MIX,
+  type TrailMix,
+  writeTrailTree,
+} from "../test/unit/scenarios/trail-generator.ts";
+import {
+  createQueue,
+  createStateTable,
+  drainQueue,
+  invokeInFreshProcess,
+  type ProcessReport,
+  scannerEnv,
+  type TrailObject,
+  trailQueueEvents,
+  uploadTrailFiles,
+} from "./function-harness.ts";
+import { type SandboxProcess, startSandboxProcess } from "./sandbox-process.ts";
+
+/**
+ * The audit-scan function's S3 path: the built bundle, in a fresh Node process as in a Lambda container,
+ * handed the SQS events the deployed trail-objects queue would deliver (10 ObjectCreated notifications per
+ * event), reading the trail files from the sandbox's S3 over HTTP, with its state in the sandbox's DynamoDB
+ * and its findings sent to the sandbox's SQS. The sandbox runs in a process of its own.
+ */
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const RECORDS_PER_FILE = 1_000;
+const BUCKET = "vigil-bench-trail";
+
+export interface HandlerThroughputRow {
+  mix: string;
+  files: number;
+  records: number;
+  megabytes: number;
+  invocations: number;
+  findings: number;
+  handlerRecordsPerSecond: number;
+  bareRecordsPerSecond: number;
+}
+
+export interface HandlerMemoryRow {
+  input: string;
+  files: number;
+  records: number;
+  megabytes: number;
+  peakRssMiB: number;
+  seconds: number;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+
+export function scannerBundle(): string {
+  const bundle = join(root, "dist", "audit-scan", "index.mjs");
+  try {
+    readFileSync(bundle);
+  } catch {
+    throw new Error("dist/audit-scan/index.mjs is missing: run `npm run build` first");
+  }
+  return bundle;
+}
+
+/** The sandbox and clients one measurement uses. */
+interface Bench {
+  sandbox: SandboxProcess;
+  s3: S3Client;
+  sqs: SQSClient;
+  dynamo: DynamoDBClient;
+  runs: number;
+}
+
+async function withSandbox<T>(work: (bench: Bench) => Promise<T>): Promise<T> {
+  const sandbox = await startSandboxProcess();
+  const config = sandbox.clientConfig();
+  const bench: Bench = {
+    sandbox,
+    s3: new S3Client({ ...config, forcePathStyle: true }),
+    sqs: new SQSClient(config),
+    dynamo: new DynamoDBClient(config),
+    runs: 0,
+  };
+  try {
+    return await work(bench);
+  } finally {
+    bench.s3.destroy();
+    bench.sqs.destroy();
+    bench.dynamo.destroy();
+    await sandbox.stop();
+  }
+}
+
+/**
+ * One container's life over objects: a fresh state table and findings queue, a fresh process importing
+ * the bundle, the objects' notifications in batches of 10. Returns the process's report and the findings
+ * it queued.
+ */
+async function scanInFreshProcess(
+  bench: Bench,
+  objects: readonly TrailObject[],
+  folder: string,
+): Promise<{ report: ProcessReport; findings: number; invocations: number }> {
+  const run = ++bench.runs;
+  const table = await createStateTable(bench.dynamo, `vigil-bench-state-${run}`);
+  const queueUrl = await createQueue(bench.sqs, `vigil-bench-findings-${run}`);
+  const events = trailQueueEvents(objects, bench.sandbox.region, bench.sandbox.accountId);
+  const eventsFile = join(folder, `events-${run}.json`);
+  await writeFile(eventsFile, JSON.stringify(events));
+  const report = await invokeInFreshProcess(
+    scannerBundle(),
+    eventsFile,
+    scannerEnv(bench.sandbox, table, queueUrl),
+  );
+  for (const result of report.results as { batchItemFailures?: unknown[] }[]) {
+    if (result.batchItemFailures?.length)
+      throw new Error(`the scanner failed on ${result.batchItemFailures.length} trail file(s)`);
+  }
+  return { report, findings: (await drainQueue(bench.sqs, queueUrl)).length, invocations: events.length };
+}
+
+/** The bare loop over the same files: read, gunzip, JSON.parse; records/s and uncompressed MiB. */
+function bareLoop(paths: readonly string[]): {
+  recordsPerSecond: number;
+  records: number;
+  megabytes: number;
+} {
+  const started = performance.now();
+  let records = 0;
+  let bytes = 0;
+  for (const path of paths) {
+    const text = gunzipSync(readFileSync(path));
+    bytes += text.length;
+    records += (JSON.parse(text.toString("utf8")) as { Records: unknown[] }).Records.length;
+  }
+  return {
+    recordsPerSecond: records / ((performance.now() - started) / 1000),
+    records,
+    megabytes: bytes / 1_048_576,
+  };
+}
+
+/**
+ * Records/s of the handler over `records` generated records of each mix (1,000 per file) against the bare
+ * loop over the same files, alternated, median of `runs`. The handler's time is its invocations only (the
+ * import is the cold start, measured on its own).
+ */
+export async function measureHandlerThroughput(
+  records: number,
+  runs: number,
+): Promise<HandlerThroughputRow[]> {
+  return withSandbox(async (bench) => {
+    const rows: HandlerThroughputRow[] = [];
+    for (const [mix, shape] of [
+      ["realistic (5 % Secrets Manager/KMS/CloudTrail)", REALISTIC_MIX],
+      ["Secrets-Manager-heavy (80 %)", SECRETS_HEAVY_MIX],
+    ] as [string, TrailMix][]) {
+      const folder = await mkdtemp(join(tmpdir(), "vigil-bench-handler-"));
+      try {
+        const files = Math.ceil(records / RECORDS_PER_FILE);
+        const paths = await writeTrailTree(folder, { files, recordsPerFile: RECORDS_PER_FILE, mix: shape });
+        const objects = await uploadTrailFiles(bench.s3, BUCKET, folder, paths);
+        const handler: number[] = [];
+        const bare: number[] = [];
+        let row: HandlerThroughputRow | undefined;
+        for (let run = 0; run < runs; run++) {
+          // Alternated, so drift in the machine's load hits both alike.
+          const loop = bareLoop(paths);
+          bare.push(loop.recordsPerSecond);
+          const scanned = await scanInFreshProcess(bench, objects, folder);
+          const seconds = (scanned.report.totalMs - scanned.report.importMs) / 1000;
+          handler.push(loop.records / seconds);
+          row = {
+            mix,
+            files,
+            records: loop.records,
+            megabytes: loop.megabytes,
+            invocations: scanned.invocations,
+            findings: scanned.findings,
+            handlerRecordsPerSecond: 0,
+            bareRecordsPerSecond: 0,
+          };
+        }
+        rows.push({ ...row!, handlerRecordsPerSecond: median(handler), bareRecordsPerSecond: median(bare) });
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
+    }
+    return rows;
+  });
+}
+
+/**
+ * Writes one .json.gz trail file of about `megabytes` uncompressed in the S3 layout under folder,
+ * streaming (a 1 GiB string cannot exist); returns its path and record count.
+ */
+async function writeLargeTrailObject(
+  folder: string,
+  megabytes: number,
+): Promise<{ path: string; records: number }> {
+  const path = join(folder, `${ACCOUNT}_CloudTrail_${REGION}_20261101T0000Z_${megabytes}mib.json.gz`);
+  const gzip = createGzip({ level: 1 });
+  const done = new Promise<void>((resolve, reject) =>
+    gzip.pipe(createWriteStream(path)).on("finish", resolve).on("error", reject),
+  );
+  const limit = megabytes * 1_048_576;
+  const startMs = Date.parse("2026-11-01T00:00:00Z");
+  let written = 0;
+  let records = 0;
+  const write = async (text: string) => {
+    written += Buffer.byteLength(text);
+    if (!gzip.write(text)) await new Promise((resolve) => gzip.once("drain", resolve));
+  };
+  await write('{"Records":[');
+  while (written < limit) {
+    const chunk: string[] = [];
+    for (let i = 0; i < 500; i++)
+      chunk.push(JSON.stringify(generatedRecord(records + i, REALISTIC_MIX, startMs, 1)));
+    await write((records > 0 ? "," : "") + chunk.join(","));
+    records += chunk.length;
+  }
+  gzip.end("]}");
+  await done;
+  return { path, records };
+}
+
+/**
+ * Peak RSS of the handler (a fresh process per input, as a new container) over single files of growing
+ * uncompressed size and over growing numbers of 1,000-record files (one container handling every batch).
+ */
+export async function measureHandlerMemory(
+  sizesMegabytes: readonly number[],
+  fileCounts: readonly number[],
+): Promise<HandlerMemoryRow[]> {
+  return withSandbox(async (bench) => {
+    const rows: HandlerMemoryRow[] = [];
+    for (const megabytes of sizesMegabytes) {
+      const folder = await mkdtemp(join(tmpdir(), "vigil-bench-handler-rss-"));
+      try {
+        const dated = join(folder, "AWSLogs", ACCOUNT, "CloudTrail", REGION, "2026", "11", "01");
+        await import("node:fs/promises").then((fs) => fs.mkdir(dated, { recursive: true }));
+        const { path, records } = await writeLargeTrailObject(dated, megabytes);
+        const objects = await uploadTrailFiles(bench.s3, BUCKET, folder, [path]);
+        await rm(path);
+        const { report } = await scanInFreshProcess(bench, objects, folder);
+        rows.push({
+          input: "one file",
+          files: 1,
+          records,
+          megabytes,
+          peakRssMiB: report.maxRssMiB,
+          seconds: report.totalMs / 1000,
+        });
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
+    }
+    for (const files of fileCounts) {
+      const folder = await mkdtemp(join(tmpdir(), "vigil-bench-handler-rss-"));
+      try {
+        const paths = await writeTrailTree(folder, {
+          files,
+          recordsPerFile: RECORDS_PER_FILE,
+          mix: REALISTIC_MIX,
+        });
+        let bytes = 0;
+        for (const path of paths) bytes += gunzipSync(await readFile(path)).length;
+        const objects = await uploadTrailFiles(bench.s3, BUCKET, folder, paths);
+        const { report } = await scanInFreshProcess(bench, objects, folder);
+        rows.push({
+          input: "folder",
+          files,
+          records: files * RECORDS_PER_FILE,
+          megabytes: bytes / 1_048_576,
+          peakRssMiB: report.maxRssMiB,
+          seconds: report.totalMs / 1000,
+        });
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
+    }
+    return rows;
+  });
+}
