@@ -58,3 +58,39 @@ export function hiddenPrompter(
   if (!input.isTTY || !input.setRawMode) return undefined;
   return (question) => promptHidden(question, input, prompts);
 }
+
+/** Reads one visible line (the terminal echoes it); end of input answers "". */
+export function promptLine(
+  question: string,
+  input: PromptInput,
+  prompts: NodeJS.WritableStream,
+): Promise<string> {
+  return new Promise((resolve) => {
+    prompts.write(question);
+    input.resume();
+    let answer = "";
+    const done = () => {
+      input.removeListener("data", onData);
+      input.removeListener("end", done);
+      input.pause();
+      resolve(answer.trim());
+    };
+    const onData = (chunk: Buffer | string) => {
+      const text = chunk.toString();
+      const newline = text.search(/[\r\n]/);
+      answer += newline < 0 ? text : text.slice(0, newline);
+      if (newline >= 0) done();
+    };
+    input.on("data", onData);
+    input.once("end", done);
+  });
+}
+
+/** A yes/no question on a terminal ("y" or "yes" approves), or undefined when `input` is not a terminal. */
+export function confirmer(
+  input: PromptInput,
+  prompts: NodeJS.WritableStream,
+): ((question: string) => Promise<boolean>) | undefined {
+  if (!input.isTTY) return undefined;
+  return async (question) => /^y(es)?$/i.test(await promptLine(`${question} [y/N] `, input, prompts));
+}

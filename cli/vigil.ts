@@ -3,6 +3,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { type CommandRegistration, describeFailure, describeStack } from "./command.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerIbkrStage } from "./commands/ibkr-stage.ts";
+import { registerIncident } from "./commands/incident.ts";
 import { registerReport } from "./commands/report.ts";
 import { registerSandbox } from "./commands/sandbox.ts";
 import { registerScan } from "./commands/scan.ts";
@@ -23,6 +24,7 @@ const commands: CommandRegistration[] = [
   registerWho,
   registerStatus,
   registerReport,
+  registerIncident,
 ];
 
 const program = new Command("vigil")

@@ -10,7 +10,8 @@ import {
 import type { CommandRegistration } from "../command.ts";
 import { hiddenPrompter } from "../prompt.ts";
 
-function defaultOperator(): string {
+/** The person at the keyboard as user@host, recorded with what they staged or did. */
+export function defaultOperator(): string {
   try {
     return `${userInfo().username}@${hostname()}`;
   } catch {

@@ -36,12 +36,18 @@ describe("module dependencies", () => {
     expect(localImports("cli/vigil.ts").some((target) => target.startsWith("cli/commands/"))).toBe(true);
   });
 
-  it("keeps local/ and functions/ free of imports from cli/", () => {
+  it("keeps local/, functions/ and incident/ free of imports from cli/", () => {
     expect(violations("local", ["cli"])).toEqual([]);
     expect(violations("functions", ["cli"])).toEqual([]);
+    expect(violations("incident", ["cli"])).toEqual([]);
   });
 
-  it("keeps functions/ free of imports from local/", () => {
+  it("keeps functions/ and incident/ free of imports from local/", () => {
     expect(violations("functions", ["local"])).toEqual([]);
+    expect(violations("incident", ["local"])).toEqual([]);
+  });
+
+  it("keeps the functions free of imports from incident/ (a command's logic, not deployed)", () => {
+    expect(violations("functions", ["incident"])).toEqual([]);
   });
 });

@@ -1,6 +1,12 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { hiddenPrompter, PromptCancelledError, type PromptInput, promptHidden } from "../../cli/prompt.ts";
+import {
+  confirmer,
+  hiddenPrompter,
+  PromptCancelledError,
+  type PromptInput,
+  promptHidden,
+} from "../../cli/prompt.ts";
 import { textSink } from "../helpers/output.ts";
 
 const NEW_PASSWORD = "N3wPassw0rd-2026";
@@ -51,5 +57,26 @@ describe("hiddenPrompter", () => {
 
     await expect(answer).resolves.toBe(NEW_PASSWORD);
     expect(hiddenPrompter(new PassThrough(), prompts)).toBeUndefined();
+  });
+});
+
+describe("confirmer", () => {
+  it("approves y or yes and declines anything else, asking on the prompts stream", async () => {
+    const terminal = fakeTerminal();
+    const prompts = textSink();
+    const confirm = confirmer(terminal, prompts)!;
+
+    const first = confirm("Rotate prod/orders-db now?");
+    terminal.type("yes\n");
+    await expect(first).resolves.toBe(true);
+    const second = confirm("Restart?");
+    terminal.type("n\n");
+    await expect(second).resolves.toBe(false);
+
+    expect(prompts.text()).toBe("Rotate prod/orders-db now? [y/N] Restart? [y/N] ");
+  });
+
+  it("is undefined without a terminal (automation passes --yes)", () => {
+    expect(confirmer(new PassThrough(), textSink())).toBeUndefined();
   });
 });

@@ -4,12 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  folderManifest,
-  MANIFEST_NAME,
-  manifestText,
-  verifyFolder,
-} from "../../functions/audit-scan/incident/manifest.ts";
+import { folderManifest, MANIFEST_NAME, manifestText, verifyFolder } from "../../incident/manifest.ts";
 
 const run = promisify(execFile);
 let dir: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { planIncidentResponse, renderPlan } from "../../functions/audit-scan/incident/plan.ts";
-import { parseDenyPrincipal } from "../../functions/audit-scan/incident/principal.ts";
-import { secretFacts } from "../../functions/audit-scan/incident/secret-facts.ts";
+import { planIncidentResponse, renderPlan } from "../../incident/plan.ts";
+import { parseDenyPrincipal } from "../../incident/principal.ts";
+import { secretFacts } from "../../incident/secret-facts.ts";
 
 const ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/orders-db-AbCdEf";
 const described = {

@@ -1,10 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { IncidentInputError } from "../../functions/audit-scan/incident/errors.ts";
-import {
-  checkDenyTarget,
-  parseDenyPrincipal,
-  roleOfSession,
-} from "../../functions/audit-scan/incident/principal.ts";
+import { IncidentInputError } from "../../incident/errors.ts";
+import { checkDenyTarget, parseDenyPrincipal, roleOfSession } from "../../incident/principal.ts";
 
 describe("parseDenyPrincipal", () => {
   it.each([

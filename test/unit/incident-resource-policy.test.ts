@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { IncidentError } from "../../functions/audit-scan/incident/errors.ts";
+import { IncidentError } from "../../incident/errors.ts";
 import {
   DENY_SID_PREFIX,
   deniedPrincipals,
@@ -7,7 +7,7 @@ import {
   mergeDenyStatements,
   undoCommand,
   withoutDenyStatements,
-} from "../../functions/audit-scan/incident/resource-policy.ts";
+} from "../../incident/resource-policy.ts";
 
 const INTRUDER = "arn:aws:iam::111122223333:user/build-bot";
 const OTHER = "arn:aws:iam::210987654321:root";

@@ -1,11 +1,11 @@
 import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { SNSClient } from "@aws-sdk/client-sns";
-import { type Finding, findingId } from "../../../lib/finding.ts";
-import { groupQueueItems } from "../../notify/grouping.ts";
-import { postPagerDutyEvent, systemClock } from "../../notify/pagerduty-client.ts";
-import { buildTriggerEvent, dedupKeyFor, withRoutingKey } from "../../notify/pagerduty-events.ts";
-import { createRoutingKeySource } from "../../notify/routing-key.ts";
-import { buildFindingNotification, publishNotification } from "../../notify/sns.ts";
+import { groupQueueItems } from "../functions/notify/grouping.ts";
+import { postPagerDutyEvent, systemClock } from "../functions/notify/pagerduty-client.ts";
+import { buildTriggerEvent, dedupKeyFor, withRoutingKey } from "../functions/notify/pagerduty-events.ts";
+import { createRoutingKeySource } from "../functions/notify/routing-key.ts";
+import { buildFindingNotification, publishNotification } from "../functions/notify/sns.ts";
+import { type Finding, findingId } from "../lib/finding.ts";
 import { IncidentError } from "./errors.ts";
 import type { IncidentLog } from "./log.ts";
 

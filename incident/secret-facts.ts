@@ -1,5 +1,5 @@
 import type { DescribeSecretCommandOutput } from "@aws-sdk/client-secrets-manager";
-import { CONSUMERS_TAG, consumingServices, type EcsService } from "../../rotate/consumers.ts";
+import { CONSUMERS_TAG, consumingServices, type EcsService } from "../functions/rotate/consumers.ts";
 
 const ROTATION_TAG = "vigil:rotation";
 

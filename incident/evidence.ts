@@ -5,18 +5,18 @@ import {
   type SecretsManagerClient,
   type SecretVersionsListEntry,
 } from "@aws-sdk/client-secrets-manager";
-import type { Finding } from "../../../lib/finding.ts";
-import { createScanner } from "../engine.ts";
-import { type AuditEvent, normaliseRecord } from "../normalise.ts";
-import type { Policy } from "../policy.ts";
+import { createScanner } from "../functions/audit-scan/engine.ts";
+import { type AuditEvent, normaliseRecord } from "../functions/audit-scan/normalise.ts";
+import type { Policy } from "../functions/audit-scan/policy.ts";
 import {
   type AccessRow,
   accessReport,
   lookupSecretRecords,
   secretMatcher,
   trailFileRecords,
-} from "../sources/who.ts";
-import { MemoryScanState } from "../state.ts";
+} from "../functions/audit-scan/sources/who.ts";
+import { MemoryScanState } from "../functions/audit-scan/state.ts";
+import type { Finding } from "../lib/finding.ts";
 
 /** One call on the secret, as the timeline lists it. */
 export interface EvidenceEvent {

@@ -1,4 +1,4 @@
-import { VigilError } from "../../../lib/errors.ts";
+import { VigilError } from "../lib/errors.ts";
 
 /** Base of every error the incident response throws on purpose. */
 export class IncidentError extends VigilError {

@@ -12,9 +12,9 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import type { SNSClient } from "@aws-sdk/client-sns";
 import { GetCallerIdentityCommand, type STSClient } from "@aws-sdk/client-sts";
-import { describeError, VigilError } from "../../../lib/errors.ts";
-import { defaultPolicy, loadPolicy, type Policy } from "../policy.ts";
-import { parseSince, trailFiles } from "../sources/who.ts";
+import { defaultPolicy, loadPolicy, type Policy } from "../functions/audit-scan/policy.ts";
+import { parseSince, trailFiles } from "../functions/audit-scan/sources/who.ts";
+import { describeError, VigilError } from "../lib/errors.ts";
 import { IncidentInputError, IncidentStepError } from "./errors.ts";
 import { collectEvidence, type Evidence, failingRotation } from "./evidence.ts";
 import type { IncidentLog, StepOutcome } from "./log.ts";
@@ -186,7 +186,7 @@ export async function runIncidentResponse(
     body: () => Promise<Omit<StepOutcome, "step" | "startedAt" | "finishedAt">>,
   ): Promise<void> => {
     const startedAt = deps.now().toISOString();
-    deps.say(`${step}: ${planned(step).action}`);
+    deps.say(`${step} ...`);
     let result: Omit<StepOutcome, "step" | "startedAt" | "finishedAt">;
     try {
       result = await body();
@@ -423,7 +423,7 @@ async function rotate(
     );
   }
   if (facts.ibkr) {
-    const instructions = `IBKR has no API to change a password: Trading Ops must change it in the IBKR portal (Settings > User Settings > Password), then stage it with \`vigil ibkr stage --secret-id ${facts.name}\``;
+    const instructions = `IBKR has no API to change a password: Trading Ops must change it in the IBKR portal (Client Portal > Settings > User Settings > Password), then stage it with \`vigil ibkr stage --secret-id ${facts.name}\``;
     deps.say(`  ${instructions}`);
     if (!deps.stageIbkr) {
       throw new IncidentStepFailure(

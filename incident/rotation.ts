@@ -5,10 +5,10 @@ import {
   type SecretsManagerClient,
   SecretsManagerServiceException,
 } from "@aws-sdk/client-secrets-manager";
-import { normaliseRecord } from "../normalise.ts";
-import { stripArnSuffix } from "../policy.ts";
-import { lookupEventsPage, parseCloudTrailEvent } from "../sources/lookup.ts";
-import { RequestPacer } from "../sources/pacer.ts";
+import { normaliseRecord } from "../functions/audit-scan/normalise.ts";
+import { stripArnSuffix } from "../functions/audit-scan/policy.ts";
+import { lookupEventsPage, parseCloudTrailEvent } from "../functions/audit-scan/sources/lookup.ts";
+import { RequestPacer } from "../functions/audit-scan/sources/pacer.ts";
 import { IncidentError } from "./errors.ts";
 
 export interface FollowOptions {

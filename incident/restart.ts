@@ -1,5 +1,5 @@
 import { DescribeServicesCommand, type ECSClient } from "@aws-sdk/client-ecs";
-import { type EcsService, restartConsumers } from "../../rotate/consumers.ts";
+import { type EcsService, restartConsumers } from "../functions/rotate/consumers.ts";
 import { IncidentError } from "./errors.ts";
 import type { FollowOptions } from "./rotation.ts";
 
