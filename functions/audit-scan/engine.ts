@@ -1,7 +1,7 @@
 import { type Finding, findingId } from "../../lib/finding.ts";
-import { type AuditEvent, normaliseRecord } from "./normalise.ts";
+import { type AuditEvent, auditEventOf, checkRecord } from "./normalise.ts";
 import { isSuppressed, type Policy, principalMatches, type SecretPolicy, secretPolicyFor } from "./policy.ts";
-import { RULES } from "./registry.ts";
+import { RULES, ruleDispatch } from "./registry.ts";
 import { type RotationFacts, RotationTracker } from "./rotation.ts";
 import { type Detection, detectionOf, type Rule, type RuleContext, type Signal } from "./rule.ts";
 import type { ScanState } from "./state.ts";
@@ -41,6 +41,27 @@ const FIRST_SEEN_CLAIM_MS = 30 * DAY_MS;
 const MAX_EVENT_IDS = 100;
 const DEFAULT_BATCH = 5_000;
 
+/** Events of a batch that no rule reads: only how many, and the earliest time among them. */
+interface Unjudged {
+  count: number;
+  earliestMs: number;
+}
+
+/** `YYYY-MM-DD` of a time (UTC), remembered for the last day asked: a batch's events share a few days. */
+class UtcDays {
+  private dayNumber = Number.NaN;
+  private text = "";
+
+  of(timeMs: number): string {
+    const dayNumber = Math.floor(timeMs / DAY_MS);
+    if (dayNumber !== this.dayNumber) {
+      this.dayNumber = dayNumber;
+      this.text = new Date(timeMs).toISOString().slice(0, 10);
+    }
+    return this.text;
+  }
+}
+
 interface Pending {
   rule: Rule;
   signal: Signal;
@@ -54,10 +75,13 @@ interface Pending {
 /** Runs the rule catalogue over raw CloudTrail records (trail-file records, EventBridge details, LookupEvents strings). */
 export function createScanner(deps: ScannerDependencies): {
   scan(records: Iterable<unknown> | AsyncIterable<unknown>): Promise<ScanResult>;
+  /** As scan, over records that come in arrays (a trail reader's chunks): no await per record. */
+  scanChunks(chunks: Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>): Promise<ScanResult>;
 } {
   const { policy, state } = deps;
   const now = deps.now ?? (() => new Date());
   const rules = deps.rules ?? RULES;
+  const rulesFor = ruleDispatch(rules);
   const batchSize = deps.batchSize ?? DEFAULT_BATCH;
   const rotation = new RotationTracker(state, (event) =>
     principalMatches(policy.rotationRoles, event.principal.id),
@@ -67,16 +91,23 @@ export function createScanner(deps: ScannerDependencies): {
   const untilMs = deps.timeRange?.untilMs ?? Number.POSITIVE_INFINITY;
   const outside = (timeMs: number) => timeMs < sinceMs || timeMs >= untilMs;
 
-  async function judge(batch: AuditEvent[], result: ScanResult): Promise<void> {
-    if (batch.length === 0) return;
-    result.judged = (result.judged ?? 0) + batch.length;
+  /**
+   * Judges a batch: the events some rule subscribes to, plus `unjudged` events no rule reads (counted and
+   * timed as judged, so learning and batches are the same as when every rule looked at every event).
+   */
+  async function judge(batch: AuditEvent[], unjudged: Unjudged, result: ScanResult): Promise<void> {
+    if (batch.length === 0 && unjudged.count === 0) return;
+    result.judged = (result.judged ?? 0) + batch.length + unjudged.count;
     const nowMs = now().getTime();
-    const earliest = await state.noteEarliest(Math.min(...batch.map((event) => event.timeMs)));
+    let earliestInBatch = unjudged.earliestMs;
+    for (const event of batch) if (event.timeMs < earliestInBatch) earliestInBatch = event.timeMs;
+    const earliest = await state.noteEarliest(earliestInBatch);
     const learningEnd = earliest + policy.learningDays * DAY_MS;
     await rotation.observe(batch, learningEnd);
     const pending = new Map<string, Pending>();
+    const days = new UtcDays();
     for (const event of batch) {
-      for (const rule of rules) {
+      for (const rule of rulesFor(event.service, event.eventName)) {
         let signals: Signal[];
         try {
           signals = rule.evaluate(event, context);
@@ -86,7 +117,7 @@ export function createScanner(deps: ScannerDependencies): {
           result.skipped[reason] = (result.skipped[reason] ?? 0) + 1;
           continue;
         }
-        for (const signal of signals) collect(pending, rule, signal, event);
+        for (const signal of signals) collect(pending, rule, signal, event, days);
       }
     }
     for (const item of pending.values()) {
@@ -155,38 +186,67 @@ export function createScanner(deps: ScannerDependencies): {
     return toFinding(rule, id, detectionOf(signal), events, count, signal);
   }
 
+  /** One scan's running batch and counters; records go in one at a time, batches are judged when full. */
+  function startRun() {
+    const result: ScanResult = { findings: [], processed: 0, skipped: {} };
+    let batch: AuditEvent[] = [];
+    let unjudged: Unjudged = { count: 0, earliestMs: Number.POSITIVE_INFINITY };
+    const inBatch = new Set<string>();
+    return {
+      result,
+      /** Takes one raw record; true when the batch is full and must be judged before the next. */
+      add(record: unknown): boolean {
+        result.processed++;
+        const checked = checkRecord(record);
+        if (!checked.ok) {
+          if (!checked.ignored) result.skipped[checked.reason] = (result.skipped[checked.reason] ?? 0) + 1;
+          return false;
+        }
+        const { timeMs, eventId, service } = checked.checked;
+        if (outside(timeMs)) {
+          result.outOfRange = (result.outOfRange ?? 0) + 1;
+          return false;
+        }
+        if (result.newestEventMs === undefined || timeMs > result.newestEventMs)
+          result.newestEventMs = timeMs;
+        // Duplicate deliveries inside a batch are dropped here; across batches the state makes them harmless.
+        if (inBatch.has(eventId)) return false;
+        inBatch.add(eventId);
+        // The rotation tracker reads every Secrets Manager event; of the others, only those a rule judges
+        // are built and kept.
+        if (service === "secretsmanager" || rulesFor(service, checked.checked.eventName).length > 0) {
+          batch.push(auditEventOf(checked.checked));
+        } else {
+          unjudged.count++;
+          if (timeMs < unjudged.earliestMs) unjudged.earliestMs = timeMs;
+        }
+        return batch.length + unjudged.count >= batchSize;
+      },
+      async judgeBatch(): Promise<void> {
+        const full = batch;
+        const quiet = unjudged;
+        batch = [];
+        unjudged = { count: 0, earliestMs: Number.POSITIVE_INFINITY };
+        inBatch.clear();
+        await judge(full, quiet, result);
+      },
+    };
+  }
+
   return {
     async scan(records) {
-      const result: ScanResult = { findings: [], processed: 0, skipped: {} };
-      let batch: AuditEvent[] = [];
-      const inBatch = new Set<string>();
-      for await (const record of records) {
-        result.processed++;
-        const normalised = normaliseRecord(record);
-        if (!normalised.ok) {
-          if (!normalised.ignored)
-            result.skipped[normalised.reason] = (result.skipped[normalised.reason] ?? 0) + 1;
-          continue;
-        }
-        const event = normalised.event;
-        if (outside(event.timeMs)) {
-          result.outOfRange = (result.outOfRange ?? 0) + 1;
-          continue;
-        }
-        if (result.newestEventMs === undefined || event.timeMs > result.newestEventMs)
-          result.newestEventMs = event.timeMs;
-        // Duplicate deliveries inside a batch are dropped here; across batches the state makes them harmless.
-        if (inBatch.has(event.eventId)) continue;
-        inBatch.add(event.eventId);
-        batch.push(event);
-        if (batch.length >= batchSize) {
-          await judge(batch, result);
-          batch = [];
-          inBatch.clear();
-        }
+      const run = startRun();
+      for await (const record of records) if (run.add(record)) await run.judgeBatch();
+      await run.judgeBatch();
+      return run.result;
+    },
+    async scanChunks(chunks) {
+      const run = startRun();
+      for await (const chunk of chunks) {
+        for (const record of chunk) if (run.add(record)) await run.judgeBatch();
       }
-      await judge(batch, result);
-      return result;
+      await run.judgeBatch();
+      return run.result;
     },
   };
 }
@@ -221,12 +281,18 @@ export function ruleContext(
   };
 }
 
-function collect(pending: Map<string, Pending>, rule: Rule, signal: Signal, event: AuditEvent) {
+function collect(
+  pending: Map<string, Pending>,
+  rule: Rule,
+  signal: Signal,
+  event: AuditEvent,
+  days: UtcDays,
+) {
   const { group, severity } = signal.detection;
   // The severity is part of the finding's id: a worse event of the same problem (a forced deletion after
   // a scheduled one) is a finding of its own, whichever arrives first; the shared group makes it one
   // incident. Findings of a day are one finding; a first sighting is one for ever.
-  const day = signal.kind === "first-seen" ? "" : new Date(event.timeMs).toISOString().slice(0, 10);
+  const day = signal.kind === "first-seen" ? "" : days.of(event.timeMs);
   const key = `${rule.id}\u0000${group}\u0000${severity}\u0000${day}`;
   let item = pending.get(key);
   if (!item) {

@@ -65,12 +65,45 @@ export type NormaliseResult =
   | { ok: false; ignored: true }
   | { ok: false; ignored: false; reason: string };
 
-const SERVICES = new Set(["secretsmanager.amazonaws.com", "kms.amazonaws.com", "cloudtrail.amazonaws.com"]);
+/** The event sources the scanner reads, and their service names (the part before `.amazonaws.com`). */
+const SERVICES = new Map([
+  ["secretsmanager.amazonaws.com", "secretsmanager"],
+  ["kms.amazonaws.com", "kms"],
+  ["cloudtrail.amazonaws.com", "cloudtrail"],
+]);
+const EMPTY: Record<string, unknown> = Object.freeze({});
 const SERVICE_HOST = /^[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com$/;
 const SECRET_ARN = /^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:(.+)$/;
 
+/** A record that passed normaliseRecord's checks, before the AuditEvent is built from it. */
+export interface CheckedRecord {
+  record: Record<string, unknown>;
+  /** `secretsmanager`, `kms` or `cloudtrail`. */
+  service: string;
+  eventName: string;
+  eventId: string;
+  timeMs: number;
+  account: string;
+}
+
+export type CheckResult =
+  | { ok: true; checked: CheckedRecord }
+  | { ok: false; ignored: true }
+  | { ok: false; ignored: false; reason: string };
+
+const IGNORED: NormaliseResult & CheckResult = { ok: false, ignored: true };
+
 /** Turns one raw record (object, EventBridge envelope or CloudTrailEvent string) into an AuditEvent. */
 export function normaliseRecord(raw: unknown): NormaliseResult {
+  const result = checkRecord(raw);
+  return result.ok ? { ok: true, event: auditEventOf(result.checked) } : result;
+}
+
+/**
+ * normaliseRecord's checks without building the event: what the record is, or why it is malformed. The
+ * scanner builds the event only for records a rule subscribes to, so every other record costs this only.
+ */
+export function checkRecord(raw: unknown): CheckResult {
   let record = raw;
   if (typeof record === "string") {
     try {
@@ -83,33 +116,40 @@ export function normaliseRecord(raw: unknown): NormaliseResult {
   // EventBridge "AWS API Call via CloudTrail" (and service events) wrap the record in `detail`.
   if (isObject(record.detail) && typeof record["detail-type"] === "string") record = record.detail;
   const r = record as Record<string, unknown>;
-  if (typeof r.eventSource !== "string") return malformed("eventSource missing");
-  if (!SERVICES.has(r.eventSource)) return { ok: false, ignored: true };
-  if (typeof r.eventName !== "string" || r.eventName === "") return malformed("eventName missing");
-  if (typeof r.eventID !== "string" || r.eventID === "") return malformed("eventID missing");
+  const eventSource = r.eventSource;
+  if (typeof eventSource !== "string") return malformed("eventSource missing");
+  const service = SERVICES.get(eventSource);
+  if (service === undefined) return IGNORED;
+  const eventName = r.eventName;
+  if (typeof eventName !== "string" || eventName === "") return malformed("eventName missing");
+  const eventId = r.eventID;
+  if (typeof eventId !== "string" || eventId === "") return malformed("eventID missing");
   if (typeof r.eventTime !== "string") return malformed("eventTime missing");
   const timeMs = Date.parse(r.eventTime);
   if (Number.isNaN(timeMs)) return malformed("eventTime is not a date");
   if (typeof r.awsRegion !== "string" || r.awsRegion === "") return malformed("awsRegion missing");
-  if (r.userIdentity !== undefined && !isObject(r.userIdentity))
-    return malformed("userIdentity is not an object");
-  for (const field of ["requestParameters", "responseElements", "additionalEventData"] as const) {
-    if (r[field] !== undefined && r[field] !== null && !isObject(r[field])) {
-      return malformed(`${field} is not an object`);
-    }
-  }
-  const identity = (r.userIdentity ?? {}) as Record<string, unknown>;
-  const account = text(r.recipientAccountId) ?? text(identity.accountId);
+  const identity = r.userIdentity;
+  if (identity !== undefined && !isObject(identity)) return malformed("userIdentity is not an object");
+  if (!isObjectOrAbsent(r.requestParameters)) return malformed("requestParameters is not an object");
+  if (!isObjectOrAbsent(r.responseElements)) return malformed("responseElements is not an object");
+  if (!isObjectOrAbsent(r.additionalEventData)) return malformed("additionalEventData is not an object");
+  const account = text(r.recipientAccountId) ?? (identity ? text(identity.accountId) : undefined);
   if (!account) return malformed("recipientAccountId missing");
-  const region = r.awsRegion;
+  return { ok: true, checked: { record: r, service, eventName, eventId, timeMs, account } };
+}
+
+/** The AuditEvent of a record checkRecord accepted. */
+export function auditEventOf(checked: CheckedRecord): AuditEvent {
+  const { record: r, service, timeMs, account } = checked;
+  const identity = (r.userIdentity ?? EMPTY) as Record<string, unknown>;
+  const region = r.awsRegion as string;
   const request = (r.requestParameters ?? {}) as Record<string, unknown>;
   const response = (r.responseElements ?? {}) as Record<string, unknown>;
   const additional = (r.additionalEventData ?? {}) as Record<string, unknown>;
-  const service = r.eventSource.slice(0, r.eventSource.indexOf("."));
   const sourceIp = text(r.sourceIPAddress);
   const event: AuditEvent = {
-    eventId: r.eventID,
-    eventName: r.eventName,
+    eventId: checked.eventId,
+    eventName: checked.eventName,
     service,
     eventType: text(r.eventType) ?? "AwsApiCall",
     timeMs,
@@ -129,7 +169,7 @@ export function normaliseRecord(raw: unknown): NormaliseResult {
   if (errorCode) event.errorCode = errorCode;
   const errorMessage = text(r.errorMessage);
   if (errorMessage) event.errorMessage = errorMessage;
-  return { ok: true, event };
+  return event;
 }
 
 /** The canonical ARN of a secret named by name, partial ARN or full ARN, in the event's region and account. */
@@ -152,15 +192,14 @@ function principalOf(
   sourceIp: string | undefined,
   record: Record<string, unknown>,
 ): Principal {
-  const type = text(identity.type) ?? (text(identity.invokedBy) ? "AWSService" : "Unknown");
-  const arn = text(identity.arn);
   const invokedBy = text(identity.invokedBy);
-  const context = isObject(identity.sessionContext) ? identity.sessionContext : {};
-  const issuer = isObject(context.sessionIssuer) ? context.sessionIssuer : {};
-  const attributes = isObject(context.attributes) ? context.attributes : {};
+  const type = text(identity.type) ?? (invokedBy ? "AWSService" : "Unknown");
+  const arn = text(identity.arn);
   let id: string;
   let session: string | undefined;
   if (type === "AssumedRole") {
+    const context = isObject(identity.sessionContext) ? identity.sessionContext : EMPTY;
+    const issuer = isObject(context.sessionIssuer) ? context.sessionIssuer : EMPTY;
     const fromArn = arn ? roleOfAssumedRoleArn(arn) : undefined;
     // The issuer's ARN keeps the role's path (role/service-role/x); the STS ARN drops it.
     id = text(issuer.arn) ?? fromArn?.role ?? arn ?? text(identity.principalId) ?? "unknown";
@@ -174,32 +213,35 @@ function principalOf(
   }
   const accountId = text(identity.accountId);
   const accessKeyId = text(identity.accessKeyId);
-  const viaService =
-    type === "AWSService" ||
-    (invokedBy !== undefined && SERVICE_HOST.test(invokedBy)) ||
-    isServiceHost(sourceIp);
   const isRoot = type === "Root";
-  const browser = /Mozilla\/|AWS Internal|console\.amazonaws\.com/.test(text(record.userAgent) ?? "");
-  return {
-    id,
-    type,
-    ...(accountId ? { accountId } : {}),
-    ...(session ? { session } : {}),
-    ...(invokedBy ? { invokedBy } : {}),
-    viaService,
-    isRoot,
-    console: flag(record.sessionCredentialFromConsole) || (isRoot && browser),
-    mfa: flag(attributes.mfaAuthenticated),
-    ...(accessKeyId ? { accessKeyId } : {}),
-  };
+  // Built field by field (no spreads: this runs for every record), in the order the finding details show.
+  const principal: Principal = { id, type } as Principal;
+  if (accountId) principal.accountId = accountId;
+  if (session) principal.session = session;
+  if (invokedBy) principal.invokedBy = invokedBy;
+  principal.viaService = type === "AWSService" || isServiceHost(invokedBy) || isServiceHost(sourceIp);
+  principal.isRoot = isRoot;
+  principal.console =
+    flag(record.sessionCredentialFromConsole) ||
+    (isRoot && /Mozilla\/|AWS Internal|console\.amazonaws\.com/.test(text(record.userAgent) ?? ""));
+  principal.mfa = flag(mfaAuthenticated(identity));
+  if (accessKeyId) principal.accessKeyId = accessKeyId;
+  return principal;
 }
 
-function isServiceHost(sourceIp: string | undefined): boolean {
-  return sourceIp !== undefined && SERVICE_HOST.test(sourceIp);
+function mfaAuthenticated(identity: Record<string, unknown>): unknown {
+  const context = identity.sessionContext;
+  if (!isObject(context) || !isObject(context.attributes)) return undefined;
+  return context.attributes.mfaAuthenticated;
+}
+
+/** True for an AWS service's host name (`secretsmanager.amazonaws.com`), as CloudTrail writes for calls it made. */
+function isServiceHost(host: string | undefined): boolean {
+  return host?.endsWith(".amazonaws.com") === true && SERVICE_HOST.test(host);
 }
 
 function originOf(record: Record<string, unknown>, sourceIp: string | undefined): Origin {
-  const tls = isObject(record.tlsDetails) ? record.tlsDetails : {};
+  const tls = isObject(record.tlsDetails) ? record.tlsDetails : EMPTY;
   const origin: Origin = {};
   if (sourceIp) origin.sourceIp = sourceIp;
   const vpcEndpointId = text(record.vpcEndpointId);
@@ -252,12 +294,17 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function malformed(reason: string): NormaliseResult {
+/** requestParameters and friends: an object, or absent (undefined or null). */
+function isObjectOrAbsent(value: unknown): boolean {
+  return value === undefined || value === null || isObject(value);
+}
+
+function malformed(reason: string): NormaliseResult & CheckResult {
   return { ok: false, ignored: false, reason };
 }
 
 const EVENT_SOURCE_KEY = Buffer.from('"eventSource"');
-const SCANNED_SOURCES = [...SERVICES].map((source) => Buffer.from(`"${source}"`));
+const SCANNED_SOURCES = [...SERVICES.keys()].map((source) => Buffer.from(`"${source}"`));
 
 /**
  * Looks at a record's raw JSON bytes [start, end) and says whether the scanner may need it: false only

@@ -1,4 +1,4 @@
-import type { Rule } from "./rule.ts";
+import type { Rule, ScannedService } from "./rule.ts";
 import { accessProbing } from "./rules/access-probing.ts";
 import { bulkRetrieval } from "./rules/bulk-retrieval.ts";
 import { canaryTouched } from "./rules/canary-touched.ts";
@@ -39,3 +39,38 @@ export const RULES: readonly Rule[] = [
   trailTampering,
   rotationFailed,
 ];
+
+/** The rules to give an event of this service and name, in catalogue order (none for a service no rule reads). */
+export type RuleDispatch = (service: string, eventName: string) => readonly Rule[];
+
+const SERVICES: readonly ScannedService[] = ["secretsmanager", "kms", "cloudtrail"];
+const NONE: readonly Rule[] = [];
+
+/**
+ * The dispatch map of a catalogue, built from what each rule subscribes to (`events`): an event visits
+ * only the rules that judge its kind, instead of every rule asking "is this mine?" of every event.
+ */
+export function ruleDispatch(rules: readonly Rule[]): RuleDispatch {
+  const byService = new Map<string, { named: Map<string, readonly Rule[]>; anyName: readonly Rule[] }>();
+  for (const service of SERVICES) {
+    const anyName = rules.filter((rule) => rule.events[service] === "*");
+    const names = new Set(rules.flatMap((rule) => asNames(rule.events[service])));
+    const named = new Map<string, readonly Rule[]>();
+    for (const name of names) {
+      named.set(
+        name,
+        rules.filter((rule) => rule.events[service] === "*" || asNames(rule.events[service]).includes(name)),
+      );
+    }
+    byService.set(service, { named, anyName });
+  }
+  return (service, eventName) => {
+    const table = byService.get(service);
+    if (!table) return NONE;
+    return table.named.get(eventName) ?? table.anyName;
+  };
+}
+
+function asNames(subscription: "*" | readonly string[] | undefined): readonly string[] {
+  return subscription === undefined || subscription === "*" ? [] : subscription;
+}

@@ -19,9 +19,20 @@ export interface Rule {
   runbook: string;
   /** When it fires on harmless activity, and how to tune that away. */
   falsePositives: string;
+  /** The events the engine gives evaluate: no other event ever reaches it (the registry's dispatch map). */
+  events: RuleEvents;
   /** The signals this event raises (most events raise none). */
   evaluate(event: AuditEvent, context: RuleContext): Signal[];
 }
+
+/** The services the scanner reads (an AuditEvent's `service`). */
+export type ScannedService = "secretsmanager" | "kms" | "cloudtrail";
+
+/** What a rule subscribes to, per service: the event names it judges, or "*" for all of the service's. */
+export type RuleEvents = Readonly<Partial<Record<ScannedService, "*" | readonly string[]>>>;
+
+/** GetSecretValue and BatchGetSecretValue: the calls that return a secret's value (see isValueRead). */
+export const VALUE_READS: RuleEvents = { secretsmanager: ["GetSecretValue", "BatchGetSecretValue"] };
 
 /** What a rule may ask about an event besides the event itself. */
 export interface RuleContext {

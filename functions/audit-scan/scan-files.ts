@@ -12,7 +12,7 @@ import { mayBeScanned } from "./normalise.ts";
 import type { Policy } from "./policy.ts";
 import { type FromWorker, READ_CHUNK, WORKER_FLAG } from "./scan-worker.ts";
 import type { ScanState } from "./state.ts";
-import { readTrailRecords, type TrailReadStats } from "./trail-file.ts";
+import { readTrailChunks, type TrailReadStats } from "./trail-file.ts";
 
 /**
  * `vigil scan` without the printing: trail files and folders in, findings and counts out. The CLI, the
@@ -112,7 +112,7 @@ export async function scanTrailFiles(
     workers > 0
       ? recordsFromWorkers(files, workers, totals, progress, options.onProgress)
       : recordsFromThisThread(files, totals, progress, options.onProgress);
-  const result = await scanner.scan(records);
+  const result = await scanner.scanChunks(records);
   return {
     findings: result.findings,
     files: files.length,
@@ -142,12 +142,12 @@ async function* recordsFromThisThread(
   totals: { records: number; errors: ScanFilesResult["errors"] },
   progress: ScanProgress,
   onProgress: ScanFilesOptions["onProgress"],
-): AsyncGenerator<unknown> {
+): AsyncGenerator<unknown[]> {
   for (const file of files) {
     const stats: TrailReadStats = { elements: 0, ignored: 0 };
     const before = progress.bytesDone;
     try {
-      yield* readTrailRecords(createReadStream(file.path, { highWaterMark: READ_CHUNK }), {
+      yield* readTrailChunks(createReadStream(file.path, { highWaterMark: READ_CHUNK }), {
         relevant: mayBeScanned,
         stats,
         source: file.path,
@@ -172,7 +172,7 @@ async function* recordsFromWorkers(
   totals: { records: number; errors: ScanFilesResult["errors"] },
   progress: ScanProgress,
   onProgress: ScanFilesOptions["onProgress"],
-): AsyncGenerator<unknown> {
+): AsyncGenerator<unknown[]> {
   const inbox: { worker: Worker; file: TrailFile; message: FromWorker }[] = [];
   let wake: (() => void) | undefined;
   let next = 0;
@@ -223,7 +223,7 @@ async function* recordsFromWorkers(
         worker.postMessage({ type: "ack" });
         progress.bytesDone = doneBytes.total + [...current.values()].reduce((sum, e) => sum + e.bytes, 0);
         onProgress?.(progress);
-        yield* message.records;
+        yield message.records;
         continue;
       }
       totals.records += message.elements;

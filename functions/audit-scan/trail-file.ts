@@ -57,25 +57,28 @@ export async function* readTrailRecords(
   input: Readable | AsyncIterable<Buffer | string>,
   options: TrailReadOptions = {},
 ): AsyncGenerator<unknown> {
+  for await (const records of readTrailChunks(input, options)) yield* records;
+}
+
+/**
+ * The records of one CloudTrail file as readTrailRecords finds them, an array per decompressed chunk: a
+ * caller that runs through records synchronously (the scanner) pays one await per chunk, not per record.
+ */
+export async function* readTrailChunks(
+  input: Readable | AsyncIterable<Buffer | string>,
+  options: TrailReadOptions = {},
+): AsyncGenerator<unknown[]> {
   const source = options.source ?? "input";
-  const stats = options.stats ?? { elements: 0, ignored: 0 };
-  const relevant = options.relevant;
+  const splitter = new TrailSplitter(source, options.stats ?? { elements: 0, ignored: 0 }, options);
+  // One buffer for the life of the file: the unconsumed tail moves to its start, the next chunk is appended
+  // (and it doubles only when a record is longer than what it holds).
   let data = Buffer.allocUnsafe(1 << 16);
   let length = 0;
-  let pos = 0;
-  let phase: Phase = "start";
-  let topIsArray = false;
-  let currentKey = "";
-  let arrayKind: "records" | "events" = "records";
-  let sawArray = false;
-
-  const raw = options.raw ?? false;
   for await (const chunk of decompressed(input, source, options.onBytes)) {
-    // Keep only the unconsumed tail, then append the chunk (doubling the buffer when it is too small).
-    if (pos > 0) {
-      data.copy(data, 0, pos, length);
-      length -= pos;
-      pos = 0;
+    if (splitter.pos > 0) {
+      data.copy(data, 0, splitter.pos, length);
+      length -= splitter.pos;
+      splitter.pos = 0;
     }
     if (length + chunk.length > data.length) {
       const bigger = Buffer.allocUnsafe(Math.max(data.length * 2, length + chunk.length));
@@ -84,96 +87,145 @@ export async function* readTrailRecords(
     }
     chunk.copy(data, length);
     length += chunk.length;
-    const bytes = data.subarray(0, length);
+    const found: unknown[] = [];
+    try {
+      splitter.split(data, length, found);
+    } catch (error) {
+      // The records before a format error are still handed on, as a record-at-a-time reader would.
+      if (found.length > 0) yield found;
+      throw error;
+    }
+    if (found.length > 0) yield found;
+  }
+  splitter.finish();
+}
 
-    for (;;) {
-      pos = skipWhitespace(bytes, pos, length);
-      if (pos >= length) break;
-      const byte = bytes[pos] as number;
-      if (phase === "start") {
-        if (pos === 0 && byte === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
-          pos = 3; // UTF-8 byte order mark
-          continue;
-        }
-        if (byte === OPEN_BRACE) phase = "key";
-        else if (byte === OPEN_BRACKET) {
-          topIsArray = true;
-          sawArray = true;
-          stats.format = "array";
-          phase = "element";
-        } else throw notCloudTrail(source, "it is not JSON");
-        pos++;
-      } else if (phase === "key") {
-        if (byte === CLOSE_BRACE) {
+/** The state machine finding the top-level elements of a trail file's records array, chunk after chunk. */
+class TrailSplitter {
+  /** Where the unconsumed bytes of the buffer start. */
+  pos = 0;
+  private phase: Phase = "start";
+  private topIsArray = false;
+  private currentKey = "";
+  private arrayKind: "records" | "events" = "records";
+  private sawArray = false;
+  private readonly relevant: TrailReadOptions["relevant"];
+  private readonly raw: boolean;
+
+  constructor(
+    private readonly source: string,
+    private readonly stats: TrailReadStats,
+    options: TrailReadOptions,
+  ) {
+    this.relevant = options.relevant;
+    this.raw = options.raw ?? false;
+  }
+
+  /** Consumes the complete elements in bytes [pos, length), pushing the records found. */
+  split(bytes: Buffer, length: number, found: unknown[]): void {
+    const { source, stats, relevant } = this;
+    let pos = this.pos;
+    try {
+      for (;;) {
+        pos = skipWhitespace(bytes, pos, length);
+        if (pos >= length) break;
+        const byte = bytes[pos] as number;
+        const phase = this.phase;
+        if (phase === "element") {
+          if (byte === CLOSE_BRACKET) {
+            pos++;
+            this.phase = this.topIsArray ? "done" : "after-value";
+            continue;
+          }
+          const end = valueEnd(bytes, pos, length);
+          if (end < 0) break;
+          stats.elements++;
+          const start = pos;
+          pos = end;
+          this.phase = "after-element";
+          if (relevant && this.arrayKind === "records" && !relevant(bytes, start, end)) {
+            stats.ignored++;
+            continue;
+          }
+          const text = bytes.toString("utf8", start, end);
+          found.push(
+            this.arrayKind === "events" ? lookupEventRecord(text) : this.raw ? text : parseOrText(text),
+          );
+        } else if (phase === "after-element") {
+          if (byte === COMMA) this.phase = "element";
+          else if (byte === CLOSE_BRACKET) this.phase = this.topIsArray ? "done" : "after-value";
+          else throw notCloudTrail(source, `expected "," or "]" after record ${stats.elements}`);
           pos++;
-          phase = "done";
-          continue;
-        }
-        if (byte !== QUOTE) throw notCloudTrail(source, `expected a key at byte ${pos}`);
-        const end = stringEnd(bytes, pos + 1, length);
-        if (end < 0) break;
-        currentKey = bytes.toString("utf8", pos + 1, end - 1);
-        pos = end;
-        phase = "colon";
-      } else if (phase === "colon") {
-        if (byte !== COLON) throw notCloudTrail(source, `expected ":" at byte ${pos}`);
-        pos++;
-        phase = "value";
-      } else if (phase === "value") {
-        if ((currentKey === "Records" || currentKey === "Events") && byte === OPEN_BRACKET) {
-          arrayKind = currentKey === "Records" ? "records" : "events";
-          stats.format = currentKey === "Records" ? "records" : "lookup-events";
-          sawArray = true;
+        } else if (phase === "start") {
+          if (pos === 0 && byte === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+            pos = 3; // UTF-8 byte order mark
+            continue;
+          }
+          if (byte === OPEN_BRACE) this.phase = "key";
+          else if (byte === OPEN_BRACKET) {
+            this.topIsArray = true;
+            this.sawArray = true;
+            stats.format = "array";
+            this.phase = "element";
+          } else throw notCloudTrail(source, "it is not JSON");
           pos++;
-          phase = "element";
-          continue;
-        }
-        const end = valueEnd(bytes, pos, length);
-        if (end < 0) break;
-        pos = end;
-        phase = "after-value";
-      } else if (phase === "after-value") {
-        if (byte === COMMA) phase = "key";
-        else if (byte === CLOSE_BRACE) phase = "done";
-        else throw notCloudTrail(source, `expected "," or "}" at byte ${pos}`);
-        pos++;
-      } else if (phase === "element") {
-        if (byte === CLOSE_BRACKET) {
+        } else if (phase === "key") {
+          if (byte === CLOSE_BRACE) {
+            pos++;
+            this.phase = "done";
+            continue;
+          }
+          if (byte !== QUOTE) throw notCloudTrail(source, `expected a key at byte ${pos}`);
+          const end = stringEnd(bytes, pos + 1, length);
+          if (end < 0) break;
+          this.currentKey = bytes.toString("utf8", pos + 1, end - 1);
+          pos = end;
+          this.phase = "colon";
+        } else if (phase === "colon") {
+          if (byte !== COLON) throw notCloudTrail(source, `expected ":" at byte ${pos}`);
           pos++;
-          phase = topIsArray ? "done" : "after-value";
-          continue;
+          this.phase = "value";
+        } else if (phase === "value") {
+          const key = this.currentKey;
+          if ((key === "Records" || key === "Events") && byte === OPEN_BRACKET) {
+            this.arrayKind = key === "Records" ? "records" : "events";
+            stats.format = key === "Records" ? "records" : "lookup-events";
+            this.sawArray = true;
+            pos++;
+            this.phase = "element";
+            continue;
+          }
+          const end = valueEnd(bytes, pos, length);
+          if (end < 0) break;
+          pos = end;
+          this.phase = "after-value";
+        } else if (phase === "after-value") {
+          if (byte === COMMA) this.phase = "key";
+          else if (byte === CLOSE_BRACE) this.phase = "done";
+          else throw notCloudTrail(source, `expected "," or "}" at byte ${pos}`);
+          pos++;
+        } else {
+          throw notCloudTrail(source, `unexpected data after the end of the JSON at byte ${pos}`);
         }
-        const end = valueEnd(bytes, pos, length);
-        if (end < 0) break;
-        stats.elements++;
-        const start = pos;
-        pos = end;
-        phase = "after-element";
-        if (relevant && arrayKind === "records" && !relevant(bytes, start, end)) {
-          stats.ignored++;
-          continue;
-        }
-        const text = bytes.toString("utf8", start, end);
-        yield arrayKind === "events" ? lookupEventRecord(text) : raw ? text : parseOrText(text);
-      } else if (phase === "after-element") {
-        if (byte === COMMA) phase = "element";
-        else if (byte === CLOSE_BRACKET) phase = topIsArray ? "done" : "after-value";
-        else throw notCloudTrail(source, `expected "," or "]" after record ${stats.elements}`);
-        pos++;
-      } else {
-        throw notCloudTrail(source, `unexpected data after the end of the JSON at byte ${pos}`);
       }
+    } finally {
+      this.pos = pos;
     }
   }
-  if (phase === "start") throw notCloudTrail(source, "it is empty");
-  if (phase !== "done") {
-    throw new TruncatedTrailFileError(
-      `${source}: truncated: the JSON ends after ${stats.elements} record(s), in the middle of ${
-        phase === "element" || phase === "after-element" ? "the records array" : "the top-level object"
-      }`,
-    );
+
+  /** At the end of the input: throws when the file was empty, cut short, or had no records array. */
+  finish(): void {
+    const { source, phase } = this;
+    if (phase === "start") throw notCloudTrail(source, "it is empty");
+    if (phase !== "done") {
+      throw new TruncatedTrailFileError(
+        `${source}: truncated: the JSON ends after ${this.stats.elements} record(s), in the middle of ${
+          phase === "element" || phase === "after-element" ? "the records array" : "the top-level object"
+        }`,
+      );
+    }
+    if (!this.sawArray) throw notCloudTrail(source, 'it has no "Records" (or lookup-events "Events") array');
   }
-  if (!sawArray) throw notCloudTrail(source, 'it has no "Records" (or lookup-events "Events") array');
 }
 
 /** The byte stream of input, gunzipped when it starts with the gzip magic number. */

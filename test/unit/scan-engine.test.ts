@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createScanner } from "../../functions/audit-scan/engine.ts";
 import { defaultPolicy, loadPolicy } from "../../functions/audit-scan/policy.ts";
+import type { Rule } from "../../functions/audit-scan/rule.ts";
 import { MemoryScanState } from "../../functions/audit-scan/state.ts";
 import { findingSchema } from "../../lib/finding.ts";
 import { ACCOUNT, at, canonicalArn, iamUser, record, secretArn } from "./scenarios/records.ts";
@@ -90,6 +91,42 @@ describe("createScanner.scan", () => {
     ]);
 
     expect(result.findings[0]?.count).toBe(2);
+  });
+});
+
+describe("createScanner dispatch", () => {
+  it("gives a rule only the events it subscribes to", async () => {
+    const seen: string[] = [];
+    const deletions: Rule = {
+      id: "deletions",
+      severity: "low",
+      description: "records what it is given",
+      runbook: "-",
+      falsePositives: "-",
+      events: { secretsmanager: ["DeleteSecret"], kms: ["ScheduleKeyDeletion"] },
+      evaluate(event) {
+        seen.push(`${event.service}:${event.eventName}`);
+        return [];
+      },
+    };
+    const scanner = createScanner({
+      policy: defaultPolicy(),
+      state: new MemoryScanState(),
+      rules: [deletions],
+    });
+    const call = (name: string, source: "secretsmanager" | "kms", seq: number) =>
+      record({ time: DAY, name, source, identity: iamUser("ops"), request: { secretId: "db" }, seq });
+
+    const result = await scanner.scan([
+      call("GetSecretValue", "secretsmanager", 1),
+      call("DeleteSecret", "secretsmanager", 2),
+      call("Decrypt", "kms", 3),
+      call("ScheduleKeyDeletion", "kms", 4),
+      call("DescribeSecret", "secretsmanager", 5),
+    ]);
+
+    expect(seen).toEqual(["secretsmanager:DeleteSecret", "kms:ScheduleKeyDeletion"]);
+    expect(result.judged).toBe(5);
   });
 });
 

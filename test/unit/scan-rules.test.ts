@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ruleContext } from "../../functions/audit-scan/engine.ts";
 import { normaliseRecord } from "../../functions/audit-scan/normalise.ts";
 import { defaultPolicy, loadPolicy, type Policy } from "../../functions/audit-scan/policy.ts";
-import { RULES } from "../../functions/audit-scan/registry.ts";
+import { RULES, ruleDispatch } from "../../functions/audit-scan/registry.ts";
 import { detectionOf, type Rule, type Signal } from "../../functions/audit-scan/rule.ts";
 import { accessProbing } from "../../functions/audit-scan/rules/access-probing.ts";
 import { bulkRetrieval } from "../../functions/audit-scan/rules/bulk-retrieval.ts";
@@ -65,7 +65,11 @@ function signals(
 ) {
   const normalised = normaliseRecord(record({ time: WEDNESDAY, identity: app, ...input }));
   if (!normalised.ok) throw new Error("the test record is not a valid record");
-  return rule.evaluate(normalised.event, ruleContext(policy));
+  const event = normalised.event;
+  const out = rule.evaluate(event, ruleContext(policy));
+  // The engine gives a rule only the events it subscribes to: what a test makes it fire on must be one.
+  if (out.length > 0) expect(ruleDispatch([rule])(event.service, event.eventName)).toEqual([rule]);
+  return out;
 }
 
 function detail(signal: Signal | undefined) {

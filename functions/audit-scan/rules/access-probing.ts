@@ -14,6 +14,7 @@ export const accessProbing: Rule = {
     "List the secret names it tried (event ids in the finding; `vigil scan` over the same period). Guessed names (prod/db, admin, ...) mean enumeration with stolen credentials: revoke them and look at everything else the principal did. A misconfigured application (wrong name, missing permission) keeps failing the same call: fix its configuration.",
   falsePositives:
     "Applications deployed with a wrong secret name or a missing permission fail on every start; infrastructure tools probing whether a secret exists before creating it. Fix the application or add a dated suppression.",
+  events: { secretsmanager: "*" },
   evaluate(event) {
     if (event.service !== "secretsmanager" || !event.errorCode || !REFUSED.test(event.errorCode)) return [];
     if (isAwsService(event) || isMissingVersion(event)) return [];

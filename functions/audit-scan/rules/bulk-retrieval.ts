@@ -7,6 +7,7 @@ import {
   type Rule,
   type Signal,
   succeeded,
+  VALUE_READS,
 } from "../rule.ts";
 
 /** Distinct secrets one principal must read within the window to count as bulk retrieval. */
@@ -22,6 +23,7 @@ export const bulkRetrieval: Rule = {
     "Identify the principal and session; check whether a legitimate job (backup, migration, secret-sync tooling) ran at that time. If not, revoke the sessions, find how the credentials were obtained, and rotate every secret it read (the finding's event ids list them; `vigil scan --format json` shows the rest).",
   falsePositives:
     "Backup, migration and secret-synchronisation jobs, and tooling that exports secrets into another store. Add a dated suppression for that principal; rolling deploys do not trigger it (many tasks, but the same few secrets).",
+  events: VALUE_READS,
   evaluate(event, context) {
     if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
       return [];

@@ -10,6 +10,7 @@ export const canaryTouched: Rule = {
     "Treat the principal as compromised until shown otherwise: check what else it did in CloudTrail around that time (`vigil who --secret <canary>`, then the principal's other calls), revoke its sessions (for a role, an inline deny with `aws:TokenIssueTime`; for a user, deactivate its access keys), and rotate every secret it could read.",
   falsePositives:
     "AWS services acting for the account (AWS Config inventory, for example) are ignored. A person inspecting the canary on purpose will trip it — add a dated suppression for that principal and rule.",
+  events: { secretsmanager: "*" },
   evaluate(event, context) {
     if (event.principal.type === "AWSService" || (event.principal.viaService && event.readOnly)) return [];
     return event.secretArns

@@ -9,6 +9,7 @@ import {
   nameOf,
   type Rule,
   succeeded,
+  VALUE_READS,
 } from "../rule.ts";
 
 /** A secret's value read by a principal of another AWS account. */
@@ -21,6 +22,7 @@ export const crossAccountRead: Rule = {
     "Identify the other account (is it one of the organisation's?). Read the secret's resource policy (`aws secretsmanager get-resource-policy`) and the KMS key policy to see what grants the access; remove it if unintended, and rotate the secret.",
   falsePositives:
     "Shared secrets consumed from another account of the organisation by design: list those roles in the secret's `readers`.",
+  events: VALUE_READS,
   evaluate(event, context) {
     if (!isValueRead(event) || !succeeded(event) || isAwsService(event)) return [];
     const from = event.principal.accountId;

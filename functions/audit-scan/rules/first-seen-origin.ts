@@ -7,6 +7,7 @@ import {
   nameOf,
   type Rule,
   succeeded,
+  VALUE_READS,
 } from "../rule.ts";
 import { fromExpectedOrigin, originKey } from "./origin.ts";
 
@@ -20,6 +21,7 @@ export const firstSeenOrigin: Rule = {
     "Compare the origin with where the principal normally runs (the finding's details hold the address, endpoint and user agent). If the credentials were used from somewhere they should not be, revoke the session and rotate the secret; if the workload moved (new VPC endpoint, new NAT address), nothing to do — later reads from there are quiet.",
   falsePositives:
     "Workloads moving to a new VPC endpoint or NAT gateway, engineers switching tools. Reads through AWS services and origins the secret's policy lists under `origins` never trigger it.",
+  events: VALUE_READS,
   evaluate(event, context) {
     if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
       return [];

@@ -9,6 +9,7 @@ import {
   nameOf,
   type Rule,
   succeeded,
+  VALUE_READS,
 } from "../rule.ts";
 
 /** A principal reading a secret it never read before, once the learning period is over. */
@@ -21,6 +22,7 @@ export const firstSeenReader: Rule = {
     "Ask the owner of the principal whether it was meant to read this secret (a new feature, a new deployment). If not: check the session and origin in the finding, the principal's other calls around that time, revoke its sessions and rotate the secret.",
   falsePositives:
     "New services and new features reading their secrets for the first time, quarterly jobs (backup, audit) that run less often than the learning period. Principals listed in the secret's `readers` never trigger it; add expected ones there, or a dated suppression for periodic jobs.",
+  events: VALUE_READS,
   evaluate(event, context) {
     if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
       return [];

@@ -17,6 +17,7 @@ export const kmsKeyTampering: Rule = {
     "Find which secrets use the key (`aws secretsmanager list-secrets` shows KmsKeyId). Cancel a scheduled deletion (`aws kms cancel-key-deletion`) or re-enable the key (`enable-key`) unless the change was planned; read a new key policy for grants to unknown principals. Then find out who did it.",
   falsePositives:
     "Planned key retirement and key-policy updates by infrastructure-as-code. Suppress for the deploy role during the change window.",
+  events: { kms: Object.keys(CHANGES) },
   evaluate(event) {
     if (event.service !== "kms" || !succeeded(event)) return [];
     const change = CHANGES[event.eventName];

@@ -19,6 +19,7 @@ export const resourcePolicyExposed: Rule = {
     "Read the policy now attached (`aws secretsmanager get-resource-policy`), remove the statement (`delete-resource-policy` or a corrected `put-resource-policy` with `--block-public-policy`), and check CloudTrail for reads by the foreign principals since the change (cross-account-read findings). Rotate the secret if any happened.",
   falsePositives:
     "Deliberate cross-account sharing inside the organisation: pin it with an `aws:PrincipalOrgID` condition (reported high, not critical) and suppress for that secret.",
+  events: { secretsmanager: ["PutResourcePolicy"] },
   evaluate(event, context) {
     if (event.service !== "secretsmanager" || event.eventName !== "PutResourcePolicy" || !succeeded(event))
       return [];

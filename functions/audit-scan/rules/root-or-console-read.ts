@@ -9,6 +9,7 @@ import {
   type Rule,
   raised,
   succeeded,
+  VALUE_READS,
 } from "../rule.ts";
 
 /** A secret's value read by the root user, or by a person in the AWS console. */
@@ -21,6 +22,7 @@ export const rootOrConsoleRead: Rule = {
     "Ask the person why they needed the value. Root use at all needs an explanation (root should be locked away). If nobody claims it, treat the session as stolen: sign-out (revoke sessions), reset the root/user password and MFA, rotate the secret.",
   falsePositives:
     "Break-glass access during an incident, engineers checking a value by hand. A dated suppression for that person covers a planned change window.",
+  events: VALUE_READS,
   evaluate(event, context) {
     if (!isValueRead(event) || !succeeded(event)) return [];
     const { principal } = event;

@@ -21,6 +21,7 @@ export const rotationChanged: Rule = {
     "Compare the rotation configuration now (`aws secretsmanager describe-secret`) with what it should be (the Vigil rotate function, the policy's schedule). Restore it, find out who changed it, and rotate the secret if the rotation function was replaced — it saw the value.",
   falsePositives:
     "Infrastructure-as-code deployments changing rotation settings, operators rotating on demand. List the deploy role in `writers`.",
+  events: { secretsmanager: ["RotateSecret", "CancelRotateSecret"] },
   evaluate(event, context) {
     if (event.service !== "secretsmanager" || !succeeded(event)) return [];
     if (event.eventName !== "RotateSecret" && event.eventName !== "CancelRotateSecret") return [];

@@ -11,6 +11,7 @@ export const rotationFailed: Rule = {
     "Read the rotate function's logs for the secret (the error message names the step). docs/rotation.md has the runbook per strategy; once fixed, `aws secretsmanager rotate-secret --secret-id ...` rotates again and the success resolves this finding.",
   falsePositives:
     "A database briefly unreachable during maintenance fails a rotation that the next attempt completes; the success resolves the incident. List Vigil's rotate function role in `rotationRoles`: without it every failure of Vigil's rotations is high here too (a second page beside the function's own finding, and an escalated IBKR rotation reminder).",
+  events: { secretsmanager: ["RotationFailed", "RotationAbandoned", "RotationSucceeded"] },
   evaluate(event, context) {
     if (event.service !== "secretsmanager" || event.eventType !== "AwsServiceEvent") return [];
     const name = event.eventName;

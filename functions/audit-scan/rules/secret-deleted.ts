@@ -19,6 +19,7 @@ export const secretDeleted: Rule = {
     "For a scheduled deletion, restore the secret now (`aws secretsmanager restore-secret --secret-id ...`) unless the deletion was planned. A forced deletion cannot be undone: recreate the secret from the database/broker side (a new password) and redeploy consumers. Revoke the principal's sessions if nobody planned it.",
   falsePositives:
     "Decommissioning a service deletes its secrets; infrastructure-as-code replacing a secret. Suppress for the decommissioned secret, or list the deploy role in `writers` (reported medium).",
+  events: { secretsmanager: ["DeleteSecret"] },
   evaluate(event, context) {
     if (event.service !== "secretsmanager" || event.eventName !== "DeleteSecret" || !succeeded(event))
       return [];

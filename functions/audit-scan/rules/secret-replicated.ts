@@ -18,6 +18,7 @@ export const secretReplicated: Rule = {
     "Check whether the region is one the firm operates in and whether the replication was planned. If not, remove the replica (`aws secretsmanager remove-regions-from-replication`), look for reads of the replica in that region's CloudTrail, and rotate the secret.",
   falsePositives:
     "Disaster-recovery set-ups replicating secrets to a standby region. List the deploy role in `writers` (medium) or suppress for those secrets.",
+  events: { secretsmanager: ["ReplicateSecretToRegions", "CreateSecret"] },
   evaluate(event, context) {
     if (event.service !== "secretsmanager" || !succeeded(event)) return [];
     if (event.eventName !== "ReplicateSecretToRegions" && event.eventName !== "CreateSecret") return [];

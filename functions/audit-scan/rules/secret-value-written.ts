@@ -19,6 +19,7 @@ export const secretValueWritten: Rule = {
     "Ask who made the change and why. If nobody did: look at the new version (`aws secretsmanager list-secret-versions --secret-id ...`), move AWSCURRENT back to the previous version if the application is failing (`update-secret-version-stage`), revoke the principal's sessions, and rotate the secret through Vigil so the value is one nobody else has seen.",
   falsePositives:
     "Operators updating a secret by hand (a new API key from a vendor), infrastructure-as-code applying a changed value. List those principals in the secret's `writers`.",
+  events: { secretsmanager: ["PutSecretValue", "UpdateSecret"] },
   evaluate(event, context) {
     if (event.service !== "secretsmanager" || !succeeded(event)) return [];
     const change = changeOf(event.eventName, event.request, event.response);

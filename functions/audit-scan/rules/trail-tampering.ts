@@ -11,6 +11,7 @@ export const trailTampering: Rule = {
     "Restore logging first (`aws cloudtrail start-logging --name <trail>`, or put the selectors back), then find out who did it and why: the principal's other calls around that time, its sessions and keys. Anything that happened while logging was off is invisible — assume the secrets the principal could read were read and rotate them.",
   falsePositives:
     "Planned trail migrations (a new trail replacing an old one) delete or stop trails on purpose: suppress this rule for the migrating principal until the date the change window ends.",
+  events: { cloudtrail: ["StopLogging", "DeleteTrail", "PutEventSelectors"] },
   evaluate(event) {
     if (event.service !== "cloudtrail" || !succeeded(event)) return [];
     const problem = problemOf(event);

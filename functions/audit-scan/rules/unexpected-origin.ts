@@ -7,6 +7,7 @@ import {
   nameOf,
   type Rule,
   succeeded,
+  VALUE_READS,
 } from "../rule.ts";
 import { fromExpectedOrigin } from "./origin.ts";
 
@@ -20,6 +21,7 @@ export const unexpectedOrigin: Rule = {
     "Look at the address, VPC endpoint and user agent in the finding. An address outside your networks means the credentials left their workload: revoke the principal's sessions (or deactivate the user's keys) and rotate the secret. An address inside them means the policy's `origins` is missing a range or endpoint: add it.",
   falsePositives:
     "New subnets, new VPC endpoints, a workload moved to another VPC, or engineers reading from the office without a listed range. Keep `origins` complete; reads through AWS services are never judged.",
+  events: VALUE_READS,
   evaluate(event, context) {
     if (!isValueRead(event) || !succeeded(event) || event.principal.viaService) return [];
     return event.secretArns.flatMap((secretArn) => {

@@ -9,6 +9,7 @@ import {
   nameOf,
   type Rule,
   succeeded,
+  VALUE_READS,
 } from "../rule.ts";
 
 /** A secret's value read by a principal its policy does not list as a reader. */
@@ -21,6 +22,7 @@ export const unexpectedReader: Rule = {
     "Find out whether the principal should have the secret: who owns the role or user, what ran under the session named in the finding, from which address. If it should not, remove the permission (identity policy or the secret's resource policy), revoke the session, and rotate the secret — the value was returned. If it should, add it to `readers`.",
   falsePositives:
     "A new service or a renamed role that nobody added to `readers`; break-glass reads by administrators. Add the role to `readers` (globs allowed) or a dated suppression.",
+  events: VALUE_READS,
   evaluate(event, context) {
     if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
       return [];

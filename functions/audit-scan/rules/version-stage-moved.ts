@@ -18,6 +18,7 @@ export const versionStageMoved: Rule = {
     "Check which version is AWSCURRENT now and where it came from (`aws secretsmanager list-secret-versions`). If the move was not planned, move the label back, revoke the principal's sessions and rotate the secret through Vigil.",
   falsePositives:
     "A manual rollback after a failed deployment; operators clearing a stuck rotation. List the people who do that in `writers`, or suppress for the incident's duration.",
+  events: { secretsmanager: ["UpdateSecretVersionStage"] },
   evaluate(event, context) {
     if (
       event.service !== "secretsmanager" ||
