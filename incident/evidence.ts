@@ -72,6 +72,8 @@ export interface EvidenceRequest {
   untilMs: number;
   /** Trail files to read instead of LookupEvents. */
   trailFiles: readonly string[];
+  /** The files and folders `--trail` named, for the record of where the calls came from. */
+  trailPaths: readonly string[];
   policy: Policy;
   collectedBy: Evidence["collectedBy"];
   now: Date;
@@ -141,7 +143,7 @@ export async function collectEvidence(
       until: new Date(request.untilMs).toISOString(),
       source:
         request.trailFiles.length > 0
-          ? `trail files: ${request.trailFiles.join(", ")}`
+          ? `${request.trailFiles.length} trail file(s) from ${request.trailPaths.join(", ")}`
           : "CloudTrail LookupEvents",
       records: read,
     },

@@ -214,6 +214,7 @@ export async function runIncidentResponse(
         sinceMs: prepared.sinceMs,
         untilMs: prepared.untilMs,
         trailFiles: prepared.trailFiles,
+        trailPaths: prepared.request.trail,
         policy: prepared.policy,
         collectedBy: {
           callerArn: prepared.caller.arn,

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough, Writable } from "node:stream";
 import { promisify } from "node:util";
 import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import { ECSClient } from "@aws-sdk/client-ecs";
@@ -42,6 +43,9 @@ const ROTATED_PASSWORD = "R0tated-Ledger-Passw0rd-2027";
 const ROTATE_LAMBDA = "arn:aws:lambda:us-east-1:111122223333:function:vigil-rotate";
 const LAZY_ROTATE_LAMBDA = "arn:aws:lambda:us-east-1:111122223333:function:no-restart-rotate";
 const ROUTING_KEY_SECRET = "vigil/local/pagerduty-routing-key";
+const IB_ACCOUNT = "DU3333333";
+const IBKR_OLD_PASSWORD = "0ldIbkrPassw0rd-9";
+const IBKR_NEW_PASSWORD = "N3wIbkrPassw0rd-10";
 const APP_POLICY = JSON.stringify({
   Version: "2012-10-17",
   Statement: [
@@ -196,7 +200,17 @@ async function filesIn(folder: string): Promise<Record<string, string>> {
 
 beforeAll(async () => {
   sandbox = await startSandbox({
-    rotationLambdas: { "vigil-rotate": rotation(true), "no-restart-rotate": rotation(false) },
+    rotationLambdas: {
+      "vigil-rotate": rotation(true),
+      "no-restart-rotate": rotation(false),
+      "failing-rotate": async (event) => {
+        if (event.Step === "testSecret") throw new Error("cannot log in with the pending password");
+      },
+      // Vigil's own rotate handler, for the IBKR flow (staging secret, IB Gateway handshake, promotion).
+      "vigil-ibkr-rotate": async (event, context) =>
+        (await import("../../functions/rotate/handler.ts")).handler(event, context),
+    },
+    ibGateway: { accounts: [IB_ACCOUNT] },
     ecsServices: ["trading/ledger-api", "trading/risk"],
     identities: [
       { accessKeyId: ROTATOR_KEY, type: "AssumedRole", name: "vigil-rotate", sessionName: "rotation" },
@@ -211,6 +225,8 @@ beforeAll(async () => {
       { accessKeyId: RESPONDER_KEY, type: "AssumedRole", name: "responder", sessionName: "alice" },
     ],
   });
+  // Vigil's rotate handler reads its configuration (and the sandbox's endpoint) from the environment.
+  Object.assign(process.env, sandbox.env, { LOG_LEVEL: "SILENT", POWERTOOLS_METRICS_DISABLED: "true" });
   topicArn = sandbox.createTopic("vigil-local-alerts");
   await admin().send(
     new CreateSecretCommand({ Name: ROUTING_KEY_SECRET, SecretString: "VIGILLOCALSANDBOXROUTINGKEY00001" }),
@@ -476,5 +492,170 @@ describe("vigil incident against the sandbox", () => {
     expect(await snapshot(arn)).toEqual(before);
     expect(await readdir(cwd)).toEqual([]);
     await rm(cwd, { recursive: true, force: true });
+  });
+  it("stops before rotating when the deny fails, still records, and says the policy is unchanged", async () => {
+    const arn = await createSecret("prod/deny-fails-db", { lambda: ROTATE_LAMBDA, policy: APP_POLICY });
+    const before = await snapshot(arn);
+    sandbox.faults.inject({ target: "secretsmanager", operation: "PutResourcePolicy", kind: "5xx" });
+
+    const error = await incident(
+      options(arn, { deny: [intruderArn], out: join(dir, "deny-fails") }),
+      dependencies(),
+    )
+      .catch((caught: unknown) => caught)
+      .finally(() => sandbox.faults.clear());
+
+    expect(error).toBeInstanceOf(IncidentStepError);
+    expect((error as Error).message).toMatch(
+      /failed at contain: PutResourcePolicy failed: InternalServiceError: .*State: contain: resource policy unchanged; evidence in /,
+    );
+    const after = await snapshot(arn);
+    expect(after).toMatchObject({
+      policy: before.policy,
+      stages: before.stages,
+      rotations: before.rotations,
+    });
+    expect(after.pages).toBe(before.pages + 1);
+    const response = JSON.parse(await readFile(join(dir, "deny-fails", "response.json"), "utf8"));
+    expect(
+      response.steps.map((step: { step: string; status: string }) => `${step.step}:${step.status}`),
+    ).toEqual(["evidence:ok", "contain:failed", "rotate:skipped", "restart:skipped", "record:ok"]);
+    expect(response.steps[2].detail).toMatch(/would hand it the new value/);
+  });
+
+  it("reports a failed rotation with Secrets Manager's reason and leaves AWSCURRENT where it was", async () => {
+    const arn = await createSecret("prod/failing-db", {
+      lambda: "arn:aws:lambda:us-east-1:111122223333:function:failing-rotate",
+    });
+    const current = (await snapshot(arn)).stages;
+
+    const error = await incident(
+      options(arn, { out: join(dir, "failing"), record: false }),
+      dependencies(),
+    ).catch((caught: unknown) => caught);
+
+    expect((error as IncidentStepError).step).toBe("rotate");
+    expect((error as Error).message).toMatch(
+      /failed at rotate: the rotation failed \(Secrets Manager: Error when executing lambda .* during testSecret step\); AWSCURRENT is unchanged/,
+    );
+    const stages = (await snapshot(arn)).stages ?? {};
+    const currentId = Object.keys(current ?? {}).find((id) => current?.[id]?.includes("AWSCURRENT"));
+    expect(stages[currentId!]).toEqual(["AWSCURRENT"]);
+  });
+
+  it("reads trail files with --trail, and rotates and records nothing with --no-rotate --no-record", async () => {
+    const arn = await createSecret("prod/trail-db", { lambda: ROTATE_LAMBDA });
+    await new SecretsManagerClient(sandbox.clientConfig(INTRUDER_KEY)).send(
+      new GetSecretValueCommand({ SecretId: arn }),
+    );
+    const trail = join(dir, "trail-files");
+    await sandbox.writeTrailFiles(trail);
+    const before = await snapshot(arn);
+
+    const log = await incident(
+      options(arn, { trail: [trail], out: join(dir, "trail"), rotate: false, record: false }),
+      dependencies(),
+    );
+
+    expect(log?.steps.map((step) => `${step.step}:${step.status}`)).toEqual([
+      "evidence:ok",
+      "contain:skipped",
+      "rotate:skipped",
+      "restart:skipped",
+      "record:skipped",
+    ]);
+    const evidence = JSON.parse(await readFile(join(dir, "trail", "evidence.json"), "utf8"));
+    expect(evidence.window.source).toBe(`1 trail file(s) from ${trail}`);
+    expect(
+      evidence.access.map(
+        (row: { principal: string; eventName: string }) => `${row.principal} ${row.eventName}`,
+      ),
+    ).toContain(`${intruderArn} GetSecretValue`);
+    expect(await snapshot(arn)).toEqual(before);
+  });
+
+  describe("an IBKR secret", () => {
+    const ibkrValue = () =>
+      JSON.stringify({
+        username: "trader3",
+        password: IBKR_OLD_PASSWORD,
+        account: IB_ACCOUNT,
+        host: sandbox.ibGateway!.host,
+        port: sandbox.ibGateway!.port,
+        paper: true,
+      });
+
+    async function ibkrSecret(name: string): Promise<string> {
+      const created = await admin().send(
+        new CreateSecretCommand({
+          Name: name,
+          SecretString: ibkrValue(),
+          Tags: [
+            { Key: "vigil:rotation", Value: "ibkr" },
+            { Key: "vigil:ecs-services", Value: "trading/risk" },
+          ],
+        }),
+      );
+      await admin().send(
+        new RotateSecretCommand({
+          SecretId: created.ARN,
+          RotationLambdaARN: "arn:aws:lambda:us-east-1:111122223333:function:vigil-ibkr-rotate",
+          RotateImmediately: false,
+        }),
+      );
+      return created.ARN!;
+    }
+
+    it("says what Trading Ops must do when nobody is at a terminal, and rotates nothing", async () => {
+      const arn = await ibkrSecret("algo-trade/test/ibkr");
+      const before = await snapshot(arn);
+      const deps = dependencies();
+
+      const error = await incident(
+        options(arn, { out: join(dir, "ibkr-unattended"), record: false }),
+        deps,
+      ).catch((caught: unknown) => caught);
+
+      expect((error as IncidentStepError).step).toBe("rotate");
+      expect((error as Error).message).toMatch(
+        /nobody at a terminal to stage the new IBKR password\. IBKR has no API to change a password: Trading Ops must change it in the IBKR portal .*`vigil ibkr stage --secret-id algo-trade\/test\/ibkr`/,
+      );
+      expect(await snapshot(arn)).toMatchObject({ stages: before.stages, rotations: before.rotations });
+    });
+
+    it("runs the vigil ibkr stage flow with the person at the terminal, then sees the consumers roll", async () => {
+      const arn = await ibkrSecret("algo-trade/staged/ibkr");
+      const terminal = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => terminal });
+      // Answers each password question when it is asked, as a person would.
+      const prompts = new Writable({
+        write(chunk, _encoding, done) {
+          if (/password/i.test(String(chunk))) setImmediate(() => terminal.write(`${IBKR_NEW_PASSWORD}\r`));
+          done();
+        },
+      });
+      const deps = { ...dependencies(), input: terminal, prompts };
+      const deploymentsBefore = sandbox.ecsDeployments().length;
+
+      const log = await incident(options(arn, { out: join(dir, "ibkr-staged"), record: false }), deps);
+
+      expect(log?.steps.map((step) => `${step.step}:${step.status}`)).toEqual([
+        "evidence:ok",
+        "contain:skipped",
+        "rotate:ok",
+        "restart:ok",
+        "record:skipped",
+      ]);
+      const current = await admin().send(new GetSecretValueCommand({ SecretId: arn }));
+      expect(JSON.parse(current.SecretString ?? "{}").password).toBe(IBKR_NEW_PASSWORD);
+      expect(sandbox.ecsDeployments().slice(deploymentsBefore)).toMatchObject([
+        { cluster: "trading", service: "risk" },
+      ]);
+      expect(deps.output.text()).toContain("Trading Ops must change it in the IBKR portal");
+      const files = Object.values(await filesIn(join(dir, "ibkr-staged"))).join("\n");
+      for (const text of [files, deps.output.text()]) {
+        expect(text).not.toContain(IBKR_NEW_PASSWORD);
+        expect(text).not.toContain(IBKR_OLD_PASSWORD);
+      }
+    });
   });
 });
