@@ -200,7 +200,11 @@ export async function invokeInFreshProcess(
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
       maxBuffer: 64 * 1_048_576,
     },
-  );
+  ).catch((error: { stderr?: string; message: string }) => {
+    throw new Error(
+      `${bundle}: the function process failed: ${(error.stderr ?? error.message).slice(-1500)}`,
+    );
+  });
   const line = stdout.split("\n").find((text) => text.startsWith("BENCH "));
   if (!line) throw new Error(`${bundle}: the function process reported nothing: ${stdout.slice(-500)}`);
   return JSON.parse(line.slice("BENCH ".length)) as ProcessReport;

@@ -22,16 +22,38 @@ export interface SandboxProcess {
 }
 
 const host = fileURLToPath(new URL("./sandbox-host.ts", import.meta.url));
+/** A rotation function for the sandbox's RotateSecret that leaves every step to the caller (it fails them). */
+const rotationLeftToCaller = fileURLToPath(new URL("./rotation-left-to-caller.mjs", import.meta.url));
+
+/** Runs work with the sandbox given, or with one started for it (and stopped after). */
+export async function withSandboxProcess<T>(
+  given: SandboxProcess | undefined,
+  work: (sandbox: SandboxProcess) => Promise<T>,
+): Promise<T> {
+  if (given) return work(given);
+  const sandbox = await startSandboxProcess();
+  try {
+    return await work(sandbox);
+  } finally {
+    await sandbox.stop();
+  }
+}
 
 /**
  * Starts the sandbox in its own Node process, so what a benchmark measures in this process (CPU, heap,
  * peak RSS) is the function's alone, as on Lambda where S3, SQS and DynamoDB are elsewhere.
  */
 export async function startSandboxProcess(options: SandboxOptions = {}): Promise<SandboxProcess> {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", host, JSON.stringify(options)], {
-    stdio: ["pipe", "pipe", "inherit"],
-    env: { ...process.env, LOG_LEVEL: "SILENT", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
-  });
+  // RotateSecret then leaves the pending version for a measured process to run createSecret on.
+  const withRotation = { rotationLambda: rotationLeftToCaller, ...options };
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ["--import", "tsx", host, JSON.stringify(withRotation)],
+    {
+      stdio: ["pipe", "pipe", "inherit"],
+      env: { ...process.env, LOG_LEVEL: "SILENT", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    },
+  );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const first = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });

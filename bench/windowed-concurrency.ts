@@ -18,7 +18,7 @@ import {
   trailQueueEvents,
 } from "./function-harness.ts";
 import { scannerBundle } from "./handler-s3.ts";
-import { startSandboxProcess } from "./sandbox-process.ts";
+import { type SandboxProcess, withSandboxProcess } from "./sandbox-process.ts";
 
 /**
  * Windowed-rule state under concurrency: one bulk-retrieval burst (one principal reading 40 distinct
@@ -45,15 +45,26 @@ export async function measureWindowedConcurrency(
   invocations = 8,
   rounds = 3,
   secrets = 40,
+  given?: SandboxProcess,
 ): Promise<WindowedConcurrencyResult> {
-  const sandbox = await startSandboxProcess();
+  return withSandboxProcess(given, (sandbox) => burstRounds(sandbox, invocations, rounds, secrets));
+}
+
+async function burstRounds(
+  sandbox: SandboxProcess,
+  invocations: number,
+  rounds: number,
+  secrets: number,
+): Promise<WindowedConcurrencyResult> {
   const config = sandbox.clientConfig();
   const s3 = new S3Client({ ...config, forcePathStyle: true });
   const sqs = new SQSClient(config);
   const dynamo = new DynamoDBClient(config);
   const folder = await mkdtemp(join(tmpdir(), "vigil-bench-burst-"));
   try {
-    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET })).catch((error: { name?: string }) => {
+      if (error.name !== "BucketAlreadyOwnedByYou") throw error;
+    });
     const files = bulkRetrievalBurstFiles({ files: invocations, secrets });
     const objects: TrailObject[] = [];
     for (const [index, records] of files.entries()) {
@@ -76,8 +87,8 @@ export async function measureWindowedConcurrency(
     const bulkFindingsPerRound: number[] = [];
     let otherFindings = 0;
     for (let round = 1; round <= rounds; round++) {
-      const table = await createStateTable(dynamo, `vigil-bench-burst-state-${round}`);
-      const queueUrl = await createQueue(sqs, `vigil-bench-burst-findings-${round}`);
+      const table = await createStateTable(dynamo, `vigil-bench-burst-state-${round}-${Date.now()}`);
+      const queueUrl = await createQueue(sqs, `vigil-bench-burst-findings-${round}-${Date.now()}`);
       // Every process imports first, then all invoke at this moment.
       const env = { ...scannerEnv(sandbox, table, queueUrl), BENCH_START_AT: String(Date.now() + 2_500) };
       await Promise.all(eventFiles.map((file) => invokeInFreshProcess(scannerBundle(), file, env)));
@@ -91,6 +102,5 @@ export async function measureWindowedConcurrency(
     sqs.destroy();
     dynamo.destroy();
     await rm(folder, { recursive: true, force: true });
-    await sandbox.stop();
   }
 }

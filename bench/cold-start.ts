@@ -1,0 +1,379 @@
+import { randomUUID } from "node:crypto";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateSecretCommand,
+  RotateSecretCommand,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
+import { CreateTopicCommand, SNSClient } from "@aws-sdk/client-sns";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { build } from "esbuild";
+import { ACCOUNT, iamUser, REGION, record } from "../test/unit/scenarios/records.ts";
+import { generatedRecord, REALISTIC_MIX } from "../test/unit/scenarios/trail-generator.ts";
+import {
+  createQueue,
+  createStateTable,
+  invokeInFreshProcess,
+  scannerEnv,
+  trailQueueEvents,
+  uploadTrailFiles,
+} from "./function-harness.ts";
+import { type SandboxProcess, withSandboxProcess } from "./sandbox-process.ts";
+
+/**
+ * Cold start of each function bundle: a fresh Node process running `await import(bundle)` and one
+ * representative first invocation against the sandbox (in its own process), next to a bundle built the
+ * same way holding only the AWS SDK clients the function uses, which constructs them and makes the same
+ * AWS calls (one per client, the rotate function's five Secrets Manager calls in full).
+ */
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+export interface ColdStartRow {
+  name: string;
+  /** What the first invocation does. */
+  invocation: string;
+  bytes: number;
+  gzipBytes: number;
+  sdkOnlyBytes: number;
+  /** Medians over fresh processes. */
+  importMs: number;
+  coldStartMs: number;
+  sdkOnlyImportMs: number;
+  sdkOnlyColdStartMs: number;
+}
+
+// The request handler settings lib/aws.ts gives the functions' clients.
+const REQUEST_HANDLER = "{ connectionTimeout: 3000, requestTimeout: 10000, throwOnRequestTimeout: true }";
+
+/** One function: the SDK-only module doing its calls, and how to prepare one run in the sandbox. */
+interface ColdStartCase {
+  name: "audit-scan" | "notify" | "rotate";
+  invocation: string;
+  sdkOnlySource: string;
+  /** A fresh run: state the function would otherwise find done (a claim, a pending version) is new. */
+  prepare(run: string): Promise<{ event: unknown; env: Record<string, string> }>;
+  /** Throws unless the invocation did its work (a cold start that failed fast would look good). */
+  check(result: unknown): void;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+const QUIET = {
+  POWERTOOLS_LOG_LEVEL: "WARN",
+  POWERTOOLS_METRICS_DISABLED: "true",
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+};
+
+/** A trail file of 999 ordinary records and one StopLogging (which the scanner reports), in the S3 layout. */
+async function trailFileWithFinding(folder: string): Promise<string> {
+  const startMs = Date.parse("2026-11-01T00:00:00Z");
+  const records = Array.from({ length: 999 }, (_, i) => generatedRecord(i, REALISTIC_MIX, startMs));
+  records.push(
+    record({
+      time: "2026-11-01T00:00:30Z",
+      name: "StopLogging",
+      source: "cloudtrail",
+      identity: iamUser("build-bot"),
+      request: { name: `arn:aws:cloudtrail:${REGION}:${ACCOUNT}:trail/main-trail` },
+    }),
+  );
+  const dated = join(folder, "AWSLogs", ACCOUNT, "CloudTrail", REGION, "2026", "11", "01");
+  await mkdir(dated, { recursive: true });
+  const path = join(dated, `${ACCOUNT}_CloudTrail_${REGION}_20261101T0000Z_cold.json.gz`);
+  await writeFile(path, gzipSync(JSON.stringify({ Records: records })));
+  return path;
+}
+
+function noBatchItemFailures(result: unknown): void {
+  const failures = (result as { batchItemFailures?: unknown[] } | undefined)?.batchItemFailures;
+  if (!Array.isArray(failures) || failures.length > 0)
+    throw new Error(`the invocation reported ${JSON.stringify(result)}`);
+}
+
+function coldStartCases(sandbox: SandboxProcess, folder: string): ColdStartCase[] {
+  const config = sandbox.clientConfig();
+  const dynamo = new DynamoDBClient(config);
+  const sqs = new SQSClient(config);
+  const s3 = new S3Client({ ...config, forcePathStyle: true });
+  const sns = new SNSClient(config);
+  const secrets = new SecretsManagerClient(config);
+  let trailEvent: unknown;
+  let findingsQueueUrl = "";
+  let alertsTopicArn = "";
+  const routingKeySecret = "vigil/bench/pagerduty";
+  return [
+    {
+      name: "audit-scan",
+      invocation:
+        "SQS event with one ObjectCreated notification: a 1,000-record trail file with one finding (S3 GetObject, DynamoDB state, SQS SendMessageBatch)",
+      sdkOnlySource: `
+import { S3Client, GetObjectCommand } from "@aws-sdk/client-s3";
+import { DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { SQSClient, SendMessageBatchCommand } from "@aws-sdk/client-sqs";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
+import { gunzipSync } from "node:zlib";
+const requestHandler = ${REQUEST_HANDLER};
+const dynamo = new DynamoDBClient({ requestHandler });
+const sqs = new SQSClient({ requestHandler });
+export const lookupClient = () => new CloudTrailClient({ requestHandler, maxAttempts: 1 });
+export const handler = async (event) => {
+  const s3 = new S3Client({ requestHandler });
+  new SecretsManagerClient({ requestHandler });
+  const { bucket, object } = JSON.parse(event.Records[0].body).Records[0].s3;
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket.name, Key: decodeURIComponent(object.key) }));
+  JSON.parse(gunzipSync(await got.Body.transformToByteArray()).toString("utf8"));
+  await dynamo.send(new UpdateItemCommand({ TableName: process.env.STATE_TABLE_NAME,
+    Key: { pk: { S: "meta#earliest" }, sk: { S: "state" } }, UpdateExpression: "SET earliestMs = :at",
+    ExpressionAttributeValues: { ":at": { N: "1" } } }));
+  await sqs.send(new SendMessageBatchCommand({ QueueUrl: process.env.FINDINGS_QUEUE_URL,
+    Entries: [{ Id: "0", MessageBody: "{}" }] }));
+  return { batchItemFailures: [] };
+};`,
+      async prepare(run) {
+        if (!trailEvent) {
+          const trail = join(folder, "trail");
+          const objects = await uploadTrailFiles(s3, "vigil-bench-cold", trail, [
+            await trailFileWithFinding(trail),
+          ]);
+          trailEvent = trailQueueEvents(objects, sandbox.region, sandbox.accountId)[0];
+          findingsQueueUrl = await createQueue(sqs, "vigil-bench-cold-findings");
+        }
+        const table = await createStateTable(dynamo, `vigil-bench-cold-${run}`);
+        return { event: trailEvent, env: scannerEnv(sandbox, table, findingsQueueUrl) };
+      },
+      check: noBatchItemFailures,
+    },
+    {
+      name: "notify",
+      invocation:
+        "SQS event with one high finding (Secrets Manager routing key, DynamoDB alert state, PagerDuty over fetch, SNS Publish)",
+      sdkOnlySource: `
+import { SNSClient, PublishCommand } from "@aws-sdk/client-sns";
+import { SecretsManagerClient, GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
+import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+const requestHandler = ${REQUEST_HANDLER};
+const sns = new SNSClient({ requestHandler });
+const secrets = new SecretsManagerClient({ requestHandler });
+const dynamo = new DynamoDBClient({ requestHandler });
+export const handler = async (event) => {
+  const finding = JSON.parse(event.Records[0].body);
+  const key = await secrets.send(new GetSecretValueCommand({ SecretId: process.env.PAGERDUTY_ROUTING_KEY_SECRET_ID }));
+  await dynamo.send(new GetItemCommand({ TableName: process.env.STATE_TABLE_NAME,
+    Key: { pk: { S: "alert#" + finding.groupKey }, sk: { S: "state" } } }));
+  const page = await fetch(process.env.PAGERDUTY_EVENTS_URL, { method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ routing_key: key.SecretString, event_action: "trigger", dedup_key: finding.id,
+      payload: { summary: finding.title, source: finding.account, severity: "error" } }) });
+  await page.text();
+  await sns.send(new PublishCommand({ TopicArn: process.env.ALERTS_TOPIC_ARN, Subject: finding.title, Message: finding.summary }));
+  return { batchItemFailures: [] };
+};`,
+      async prepare(run) {
+        if (!alertsTopicArn) {
+          alertsTopicArn = (await sns.send(new CreateTopicCommand({ Name: "vigil-bench-alerts" }))).TopicArn!;
+          await secrets.send(
+            new CreateSecretCommand({
+              Name: routingKeySecret,
+              SecretString: "VIGILBENCHROUTINGKEY000000000001",
+            }),
+          );
+        }
+        const table = await createStateTable(dynamo, `vigil-bench-cold-notify-${run}`);
+        const secretArn = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:algo-trade/prod/ibkr`;
+        const finding = {
+          id: randomUUID(),
+          rule: "unexpected-reader",
+          severity: "high",
+          title: "Unexpected principal read algo-trade/prod/ibkr",
+          summary: `arn:aws:iam::${ACCOUNT}:role/analytics read the production IBKR secret.`,
+          secretArn,
+          principal: `arn:aws:iam::${ACCOUNT}:role/analytics`,
+          sourceIp: "203.0.113.10",
+          region: REGION,
+          account: ACCOUNT,
+          eventIds: [randomUUID()],
+          firstSeen: "2026-11-27T10:00:00Z",
+          lastSeen: "2026-11-27T10:00:00Z",
+          count: 1,
+          groupKey: `unexpected-reader:${secretArn}:analytics:${run}`,
+          status: "firing",
+          details: { eventName: "GetSecretValue" },
+          runbook: "docs/detections.md#unexpected-reader",
+        };
+        const event = {
+          Records: [
+            {
+              messageId: randomUUID(),
+              receiptHandle: "bench",
+              body: JSON.stringify(finding),
+              attributes: { ApproximateReceiveCount: "1", SentTimestamp: String(Date.now()) },
+              messageAttributes: {},
+              md5OfBody: "",
+              eventSource: "aws:sqs",
+              eventSourceARN: `arn:aws:sqs:${REGION}:${ACCOUNT}:vigil-bench-findings`,
+              awsRegion: REGION,
+            },
+          ],
+        };
+        return {
+          event,
+          env: {
+            ...sandbox.env,
+            ...QUIET,
+            STATE_TABLE_NAME: table,
+            ALERTS_TOPIC_ARN: alertsTopicArn,
+            PAGERDUTY_ROUTING_KEY_SECRET_ID: routingKeySecret,
+          },
+        };
+      },
+      check: noBatchItemFailures,
+    },
+    {
+      name: "rotate",
+      invocation:
+        "createSecret of a postgres-single secret whose rotation RotateSecret started (DescribeSecret, two GetSecretValue, GetRandomPassword, PutSecretValue)",
+      sdkOnlySource: `
+import { SecretsManagerClient, DescribeSecretCommand, GetSecretValueCommand, GetRandomPasswordCommand, PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
+import { SNSClient } from "@aws-sdk/client-sns";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { ECSClient } from "@aws-sdk/client-ecs";
+const requestHandler = ${REQUEST_HANDLER};
+export const later = { sns: () => new SNSClient({ requestHandler }), sqs: () => new SQSClient({ requestHandler }), ecs: () => new ECSClient({ requestHandler }) };
+export const handler = async (event) => {
+  const secrets = new SecretsManagerClient({ requestHandler });
+  await secrets.send(new DescribeSecretCommand({ SecretId: event.SecretId }));
+  const current = await secrets.send(new GetSecretValueCommand({ SecretId: event.SecretId, VersionStage: "AWSCURRENT" }));
+  try {
+    await secrets.send(new GetSecretValueCommand({ SecretId: event.SecretId, VersionId: event.ClientRequestToken, VersionStage: "AWSPENDING" }));
+  } catch (error) {
+    if (error.name !== "ResourceNotFoundException") throw error;
+  }
+  const { RandomPassword } = await secrets.send(new GetRandomPasswordCommand({ PasswordLength: 32, ExcludeCharacters: ":/@\\"'\\\\\`" }));
+  await secrets.send(new PutSecretValueCommand({ SecretId: event.SecretId, ClientRequestToken: event.ClientRequestToken,
+    SecretString: JSON.stringify({ ...JSON.parse(current.SecretString), password: RandomPassword }), VersionStages: ["AWSPENDING"] }));
+};`,
+      async prepare(run) {
+        // RotateSecret leaves the pending version (its stub rotation function fails createSecret): the
+        // measured process then runs createSecret as Secrets Manager would invoke it.
+        const name = `trading/bench-${run}-${randomUUID().slice(0, 8)}/db`;
+        const created = await secrets.send(
+          new CreateSecretCommand({
+            Name: name,
+            SecretString: JSON.stringify({
+              engine: "postgres",
+              host: "127.0.0.1",
+              port: 5432,
+              username: "app",
+              password: "bench-current-password",
+              dbname: "app",
+            }),
+            Tags: [{ Key: "vigil:rotation", Value: "postgres-single" }],
+          }),
+        );
+        const token = randomUUID();
+        await secrets
+          .send(
+            new RotateSecretCommand({
+              SecretId: created.ARN,
+              ClientRequestToken: token,
+              RotationLambdaARN: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:vigil-bench-rotate`,
+            }),
+          )
+          .catch(() => undefined);
+        return {
+          event: { SecretId: created.ARN, ClientRequestToken: token, Step: "createSecret" },
+          env: { ...sandbox.env, ...QUIET },
+        };
+      },
+      // A failed step throws, which fails the process.
+      check: () => undefined,
+    },
+  ];
+}
+
+// Set VIGIL_BENCH_PROFILE=<dir> to write a CPU profile of each measured process there.
+function profileFlags(name: string, own: boolean): string[] {
+  const dir = process.env.VIGIL_BENCH_PROFILE;
+  return dir
+    ? ["--cpu-prof", "--cpu-prof-interval=200", `--cpu-prof-dir=${dir}/${name}${own ? "" : "-sdk-only"}`]
+    : [];
+}
+
+/** Builds the SDK-only module the way scripts/build.mjs builds a function (minified ESM for Node). */
+async function buildSdkOnly(source: string, outfile: string): Promise<void> {
+  await build({
+    stdin: { contents: source, resolveDir: root, sourcefile: "sdk-only.mjs", loader: "js" },
+    outfile,
+    bundle: true,
+    minify: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    // As scripts/build.mjs does: the SDK's CommonJS modules require() Node built-ins.
+    banner: {
+      js: "import { createRequire as __vigilCreateRequire } from 'node:module'; const require = __vigilCreateRequire(import.meta.url);",
+    },
+    legalComments: "none",
+    logLevel: "warning",
+  });
+}
+
+/** Cold start of every function bundle in dist/ and of its SDK-only counterpart, median of `runs` each. */
+export async function measureColdStarts(runs = 5, given?: SandboxProcess): Promise<ColdStartRow[]> {
+  const folder = await mkdtemp(join(tmpdir(), "vigil-bench-cold-"));
+  try {
+    return await withSandboxProcess(given, async (sandbox) => {
+      const rows: ColdStartRow[] = [];
+      for (const entry of coldStartCases(sandbox, folder)) {
+        const bundle = join(root, "dist", entry.name, "index.mjs");
+        if (!existsSync(bundle))
+          throw new Error(`dist/${entry.name}/index.mjs is missing: run \`npm run build\` first`);
+        const sdkOnly = join(folder, `${entry.name}-sdk-only.mjs`);
+        await buildSdkOnly(entry.sdkOnlySource, sdkOnly);
+        const own = { importMs: [] as number[], coldStartMs: [] as number[] };
+        const bare = { importMs: [] as number[], coldStartMs: [] as number[] };
+        for (let run = 0; run < runs; run++) {
+          // Alternated, so drift in the machine's load hits both alike.
+          for (const [module, samples] of [
+            [bundle, own],
+            [sdkOnly, bare],
+          ] as const) {
+            const { event, env } = await entry.prepare(`${run}-${module === bundle ? "own" : "sdk"}`);
+            const eventsFile = join(folder, "event.json");
+            await writeFile(eventsFile, JSON.stringify([event]));
+            const report = await invokeInFreshProcess(
+              module,
+              eventsFile,
+              env,
+              profileFlags(entry.name, module === bundle),
+            );
+            entry.check(report.results[0]);
+            samples.importMs.push(report.importMs);
+            samples.coldStartMs.push(report.importMs + report.firstInvocationMs);
+          }
+        }
+        rows.push({
+          name: entry.name,
+          invocation: entry.invocation,
+          bytes: statSync(bundle).size,
+          gzipBytes: gzipSync(readFileSync(bundle)).length,
+          sdkOnlyBytes: statSync(sdkOnly).size,
+          importMs: median(own.importMs),
+          coldStartMs: median(own.coldStartMs),
+          sdkOnlyImportMs: median(bare.importMs),
+          sdkOnlyColdStartMs: median(bare.coldStartMs),
+        });
+      }
+      return rows;
+    });
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,205 @@
+import { type ColdStartRow, measureColdStarts } from "./cold-start.ts";
+import { type HandlerMemoryRow, measureHandlerMemory, measureHandlerThroughput } from "./handler-s3.ts";
+import { type SandboxProcess, startSandboxProcess } from "./sandbox-process.ts";
+import { measureWindowedConcurrency } from "./windowed-concurrency.ts";
+
+/** One line of the summary table: a figure beside its limit and target, and whether it is met. */
+export interface SummaryRow {
+  figure: string;
+  value: string;
+  limit: string;
+  target: string;
+  verdict: string;
+}
+
+/** The sizes each bench mode uses for the functions' sections. */
+const SIZES = {
+  quick: {
+    records: 10_000,
+    runs: 3,
+    fileMegabytes: [10, 50],
+    folderFiles: [10, 30],
+    coldRuns: 3,
+    invocations: 8,
+    rounds: 1,
+  },
+  default: {
+    records: 100_000,
+    runs: 5,
+    fileMegabytes: [10, 100, 300],
+    folderFiles: [10, 100, 300],
+    coldRuns: 7,
+    invocations: 8,
+    rounds: 3,
+  },
+  full: {
+    records: 100_000,
+    runs: 5,
+    fileMegabytes: [10, 100, 300, 1024],
+    folderFiles: [10, 100, 300, 1000],
+    coldRuns: 7,
+    invocations: 8,
+    rounds: 3,
+  },
+} as const;
+
+export type BenchMode = keyof typeof SIZES;
+
+const rate = (value: number) => Math.round(value).toLocaleString("en");
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+const ms = (value: number) => `${value.toFixed(0)} ms`;
+const ratio = (value: number) => `${value.toFixed(2)}×`;
+
+/** "met" or "missed by …" for a ratio that must be at least `target`. */
+function atLeast(value: number, target: number): string {
+  return value >= target
+    ? "met"
+    : `missed by ${(target - value).toFixed(2)}× (${((1 - value / target) * 100).toFixed(0)} % short)`;
+}
+
+/** "met" or "missed by …" for a ratio that must be at most `target`. */
+function atMost(value: number, target: number): string {
+  return value <= target
+    ? "met"
+    : `missed by ${(value - target).toFixed(2)}× (${((value / target - 1) * 100).toFixed(0)} % over)`;
+}
+
+/** The audit-scan and cold-start sections of docs/BENCHMARKS.md, and their lines of the summary table. */
+export async function functionSections(mode: BenchMode): Promise<{ lines: string[]; summary: SummaryRow[] }> {
+  // One sandbox process for every section: starting one costs seconds of the run's budget.
+  const sandbox = await startSandboxProcess();
+  try {
+    return await measureFunctions(mode, sandbox);
+  } finally {
+    await sandbox.stop();
+  }
+}
+
+async function measureFunctions(
+  mode: BenchMode,
+  sandbox: SandboxProcess,
+): Promise<{ lines: string[]; summary: SummaryRow[] }> {
+  const size = SIZES[mode];
+  const lines: string[] = [];
+  const summary: SummaryRow[] = [];
+
+  const cold = await measureColdStarts(size.coldRuns, sandbox);
+  lines.push(
+    "",
+    "## Function bundles and cold start",
+    "",
+    `Cold start: a fresh Node process runs \`await import(bundle)\` and one first invocation against the sandbox (which runs in a process of its own), median of ${size.coldRuns} processes. SDK-only: a bundle built the same way (esbuild, minified ESM) holding only the AWS SDK clients the function uses, which constructs them and makes the same AWS calls — one per client, the rotate function's five Secrets Manager calls in full — in a fresh process alternated with the function's. Target: ≤ 1.2× the SDK-only cold start.`,
+    "",
+    "| Function | First invocation | Size | Gzipped | Import | Cold start | SDK-only size | SDK-only import | SDK-only cold start | Ratio (target ≤ 1.2×) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
+  for (const row of cold) lines.push(coldStartLine(row));
+  for (const row of cold) {
+    const value = row.coldStartMs / row.sdkOnlyColdStartMs;
+    summary.push({
+      figure: `${row.name} cold start (import + first invocation)`,
+      value: ms(row.coldStartMs),
+      limit: `SDK-only ${ms(row.sdkOnlyColdStartMs)}`,
+      target: "≤ 1.2×",
+      verdict: `${ratio(value)}: ${atMost(value, 1.2)}`,
+    });
+  }
+
+  const throughput = await measureHandlerThroughput(size.records, size.runs, sandbox);
+  lines.push(
+    "",
+    "## Audit-scan handler: S3 path",
+    "",
+    `The built \`dist/audit-scan/index.mjs\` in a fresh Node process (one Lambda container), handed the SQS events the deployed trail-objects queue delivers (its event source mapping: 10 S3 ObjectCreated notifications per event), reading generated trail files (CloudTrail's S3 layout and record shape, 1,000 records per \`.json.gz\`) from the sandbox's S3 over HTTP, its state in the sandbox's DynamoDB (a fresh table per run), findings to the sandbox's SQS; the sandbox runs in a process of its own. Handler time: its invocations, not the import (that is the cold start). Bare loop: read, gunzip and \`JSON.parse\` the same files from disk in the bench process; alternated, median of ${size.runs} runs each. Target: ≥ 0.8× the bare loop.`,
+    "",
+    "| Mix | Files | Records | Uncompressed | Invocations | Findings | Handler records/s | Bare loop records/s | Ratio (target ≥ 0.8×) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
+  for (const row of throughput) {
+    const value = row.handlerRecordsPerSecond / row.bareRecordsPerSecond;
+    lines.push(
+      `| ${row.mix} | ${row.files} | ${row.records.toLocaleString("en")} | ${row.megabytes.toFixed(0)} MiB | ${row.invocations} | ${row.findings} | ${rate(row.handlerRecordsPerSecond)} | ${rate(row.bareRecordsPerSecond)} | ${ratio(value)} |`,
+    );
+    summary.push({
+      figure: `audit-scan S3 path, ${row.mix.split(" (")[0]} mix`,
+      value: `${rate(row.handlerRecordsPerSecond)} records/s`,
+      limit: `bare loop ${rate(row.bareRecordsPerSecond)} records/s`,
+      target: "≥ 0.8×",
+      verdict: `${ratio(value)}: ${atLeast(value, 0.8)}`,
+    });
+  }
+
+  const memory = await measureHandlerMemory(size.fileMegabytes, size.folderFiles, sandbox);
+  lines.push(
+    "",
+    "## Audit-scan handler: memory",
+    "",
+    "Peak RSS (getrusage's maximum resident set size) of the fresh process running the built handler: one SQS event naming one `.json.gz` trail file of growing uncompressed size (realistic mix), then folders of growing numbers of 1,000-record files, their notifications in batches of 10, all in one process (one container over many invocations). The last row runs the largest file again with V8's old space capped: it completing with the same records is what shows that the live heap stays under that cap whatever the input size. Target: flat, not growing with the input; the deployed function has 512 MB.",
+    "",
+    "| Input | Files | Records | Uncompressed | Peak RSS | Wall time |",
+    "| --- | --- | --- | --- | --- | --- |",
+  );
+  for (const row of memory) lines.push(memoryLine(row));
+  summary.push(...memorySummary(memory));
+
+  const windowed = await measureWindowedConcurrency(size.invocations, size.rounds, 40, sandbox);
+  const exact = windowed.bulkFindingsPerRound.every((count) => count === 1) && windowed.otherFindings === 0;
+  lines.push(
+    "",
+    "## Windowed-rule state under concurrency",
+    "",
+    `One bulk-retrieval burst — one assumed role reading ${windowed.secrets} distinct secrets within two minutes (one BatchGetSecretValue of four, GetSecretValue for the rest; the rule fires at 10 distinct secrets within 10 minutes) — dealt round-robin into ${windowed.invocations} trail files padded with other records; each file's notification handed to its own fresh process of the built bundle (${windowed.invocations} containers), all invoking at the same moment against one state table in the sandbox's DynamoDB. One finding means one message of the rule on the findings queue: one firing finding id, so one group key and one page. ${windowed.rounds} rounds, a fresh table and queue each.`,
+    "",
+    "| Concurrent invocations | Rounds | bulk-retrieval findings per round | Other findings | Target |",
+    "| --- | --- | --- | --- | --- |",
+    `| ${windowed.invocations} | ${windowed.rounds} | ${windowed.bulkFindingsPerRound.join(", ")} | ${windowed.otherFindings} | exactly 1 per round, none other |`,
+  );
+  summary.push({
+    figure: `bulk-retrieval burst over ${windowed.invocations} concurrent invocations`,
+    value: `${windowed.bulkFindingsPerRound.join(", ")} finding(s) per round`,
+    limit: "—",
+    target: "exactly 1",
+    verdict: exact ? "met" : "missed",
+  });
+  return { lines, summary };
+}
+
+function coldStartLine(row: ColdStartRow): string {
+  return `| ${row.name} | ${row.invocation} | ${kib(row.bytes)} | ${kib(row.gzipBytes)} | ${ms(row.importMs)} | ${ms(row.coldStartMs)} | ${kib(row.sdkOnlyBytes)} | ${ms(row.sdkOnlyImportMs)} | ${ms(row.sdkOnlyColdStartMs)} | ${ratio(row.coldStartMs / row.sdkOnlyColdStartMs)} |`;
+}
+
+function memoryLine(row: HandlerMemoryRow): string {
+  return `| ${row.input} | ${row.files} | ${row.records.toLocaleString("en")} | ${row.megabytes.toFixed(0)} MiB | ${row.peakRssMiB.toFixed(0)} MiB | ${row.seconds.toFixed(1)} s |`;
+}
+
+function memorySummary(rows: readonly HandlerMemoryRow[]): SummaryRow[] {
+  const summary: SummaryRow[] = [];
+  for (const input of ["one file", "folder"]) {
+    const series = rows.filter((row) => row.input === input);
+    const first = series[0];
+    const last = series.at(-1);
+    if (!first || !last) continue;
+    const growth = last.peakRssMiB - first.peakRssMiB;
+    summary.push({
+      figure: `audit-scan handler peak RSS, ${input === "folder" ? "folders" : "single files"} of ${first.megabytes.toFixed(0)}-${last.megabytes.toFixed(0)} MiB`,
+      value: `${first.peakRssMiB.toFixed(0)}-${Math.max(...series.map((row) => row.peakRssMiB)).toFixed(0)} MiB`,
+      limit: "512 MB (deployed memory)",
+      target: "flat",
+      verdict:
+        growth <= 16
+          ? `met (+${growth.toFixed(0)} MiB for ${(last.megabytes / first.megabytes).toFixed(0)}× the input)`
+          : `missed: +${growth.toFixed(0)} MiB for ${(last.megabytes / first.megabytes).toFixed(0)}× the input`,
+    });
+  }
+  const capped = rows.find((row) => row.input.startsWith("one file, old space"));
+  if (capped) {
+    summary.push({
+      figure: `audit-scan handler, ${capped.megabytes.toFixed(0)} MiB file, ${capped.input.slice("one file, ".length)}`,
+      value: `${capped.peakRssMiB.toFixed(0)} MiB`,
+      limit: "512 MB (deployed memory)",
+      target: "completes",
+      verdict: "met (the live heap stays under the cap)",
+    });
+  }
+  return summary;
+}
