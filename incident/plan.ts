@@ -49,7 +49,7 @@ export function planIncidentResponse(facts: SecretFacts, request: PlanRequest): 
       : {
           step: "contain",
           run: true,
-          action: `add an explicit Deny of secretsmanager:* for ${request.deny.map((principal) => principal.arn).join(", ")} to the secret's resource policy, merged with its ${statements === undefined ? "absent policy" : `${statements} existing statement(s)`}; the pre-incident policy and the undo command go to ${request.outDir}`,
+          action: `add an explicit Deny of secretsmanager:* for ${request.deny.map((principal) => principal.arn).join(", ")} ${statements === undefined ? "as the secret's resource policy (it has none)" : `to the secret's resource policy, merged with its ${statements} existing statement(s)`}; the undo command is printed and recorded in ${request.outDir}`,
           ...(request.deny.some((principal) => principal.kind === "assumed-role")
             ? {
                 note: "a role session ARN denies that session name only; deny the role (arn:aws:iam::ACCOUNT:role/NAME) to stop new sessions too",

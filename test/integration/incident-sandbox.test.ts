@@ -523,6 +523,24 @@ describe("vigil incident against the sandbox", () => {
     expect(response.steps[2].detail).toMatch(/would hand it the new value/);
   });
 
+  it("changes nothing, pages nobody and writes nothing when the evidence cannot be collected", async () => {
+    const arn = await createSecret("prod/no-evidence-db", { lambda: ROTATE_LAMBDA, policy: APP_POLICY });
+    const before = await snapshot(arn);
+    const out = join(dir, "no-evidence");
+    sandbox.faults.inject({ target: "secretsmanager", operation: "ListSecretVersionIds", kind: "5xx" });
+
+    const error = await incident(options(arn, { deny: [intruderArn], out }), dependencies())
+      .catch((caught: unknown) => caught)
+      .finally(() => sandbox.faults.clear());
+
+    expect((error as IncidentStepError).step).toBe("evidence");
+    expect((error as Error).message).toMatch(
+      /failed at evidence: InternalServiceError: .*State: nothing changed$/,
+    );
+    expect(await snapshot(arn)).toEqual(before);
+    await expect(readdir(out)).rejects.toThrow(/ENOENT/);
+  });
+
   it("reports a failed rotation with Secrets Manager's reason and leaves AWSCURRENT where it was", async () => {
     const arn = await createSecret("prod/failing-db", {
       lambda: "arn:aws:lambda:us-east-1:111122223333:function:failing-rotate",
