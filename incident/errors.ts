@@ -30,3 +30,15 @@ export class IncidentStepError extends IncidentError {
     this.name = "IncidentStepError";
   }
 }
+
+/** Thrown inside a step that failed, with the state it left; the response records it and goes on to the next step. */
+export class StepFailedError extends IncidentError {
+  constructor(
+    message: string,
+    readonly state: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "StepFailedError";
+  }
+}

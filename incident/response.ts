@@ -15,7 +15,7 @@ import { GetCallerIdentityCommand, type STSClient } from "@aws-sdk/client-sts";
 import { defaultPolicy, loadPolicy, type Policy } from "../functions/audit-scan/policy.ts";
 import { parseSince, trailFiles } from "../functions/audit-scan/sources/who.ts";
 import { describeError, VigilError } from "../lib/errors.ts";
-import { IncidentInputError, IncidentStepError } from "./errors.ts";
+import { IncidentInputError, IncidentStepError, StepFailedError } from "./errors.ts";
 import { collectEvidence, type Evidence, failingRotation } from "./evidence.ts";
 import type { IncidentLog, StepOutcome } from "./log.ts";
 import { folderManifest, MANIFEST_NAME, sha256Hex } from "./manifest.ts";
@@ -191,7 +191,7 @@ export async function runIncidentResponse(
     try {
       result = await body();
     } catch (error) {
-      const failed = error instanceof IncidentStepFailure ? error : undefined;
+      const failed = error instanceof StepFailedError ? error : undefined;
       result = {
         status: "failed",
         detail: failed ? failed.message : explain(error),
@@ -336,17 +336,6 @@ export function incidentFailure(log: IncidentLog): IncidentStepError | undefined
   );
 }
 
-/** A failed step's message with the state it left. */
-class IncidentStepFailure extends VigilError {
-  constructor(
-    message: string,
-    readonly state: string | undefined,
-  ) {
-    super(message);
-    this.name = "IncidentStepFailure";
-  }
-}
-
 async function contain(
   prepared: PreparedIncident,
   arns: string[],
@@ -361,7 +350,7 @@ async function contain(
   try {
     merged = mergeDenyStatements(current, arns);
   } catch (error) {
-    throw new IncidentStepFailure(explain(error), "resource policy unchanged");
+    throw new StepFailedError(explain(error), "resource policy unchanged");
   }
   const before = withoutDenyStatements(current, arns);
   const savedPolicyPath = before === undefined ? undefined : join(outDir, "pre-incident-policy.json");
@@ -377,10 +366,7 @@ async function contain(
         }),
       );
     } catch (error) {
-      throw new IncidentStepFailure(
-        `PutResourcePolicy failed: ${explain(error)}`,
-        "resource policy unchanged",
-      );
+      throw new StepFailedError(`PutResourcePolicy failed: ${explain(error)}`, "resource policy unchanged");
     }
   }
   log.undo = undo;
@@ -388,7 +374,7 @@ async function contain(
   const denied = deniedPrincipals(after, arns);
   const missing = arns.filter((arn) => !denied.includes(arn));
   if (missing.length > 0) {
-    throw new IncidentStepFailure(
+    throw new StepFailedError(
       `the resource policy read back has no Deny for ${missing.join(", ")}`,
       `resource policy changed; undo: ${undo}`,
     );
@@ -411,14 +397,14 @@ async function rotate(
   const { facts } = prepared;
   const unchanged = "AWSCURRENT unchanged";
   if (facts.pendingVersionId) {
-    throw new IncidentStepFailure(
+    throw new StepFailedError(
       `a rotation is already in progress or unfinished (version ${facts.pendingVersionId} is AWSPENDING); not forced: let it finish or fix it (\`vigil status\`, the rotation function's log), then rotate`,
       `${unchanged}; pending version ${facts.pendingVersionId} left as it is`,
     );
   }
   const failing = failingRotation(evidence);
   if (failing) {
-    throw new IncidentStepFailure(
+    throw new StepFailedError(
       `the last rotation ${failing.outcome} at ${failing.time}${failing.error ? ` (${failing.error})` : ""}; not forced: fix its cause (see the rotation finding and the function's log), then rotate`,
       unchanged,
     );
@@ -427,7 +413,7 @@ async function rotate(
     const instructions = `IBKR has no API to change a password: Trading Ops must change it in the IBKR portal (Client Portal > Settings > User Settings > Password), then stage it with \`vigil ibkr stage --secret-id ${facts.name}\``;
     deps.say(`  ${instructions}`);
     if (!deps.stageIbkr) {
-      throw new IncidentStepFailure(
+      throw new StepFailedError(
         `nobody at a terminal to stage the new IBKR password. ${instructions}`,
         unchanged,
       );
@@ -449,7 +435,7 @@ async function rotate(
     };
   }
   if (!facts.rotationLambdaArn) {
-    throw new IncidentStepFailure(
+    throw new StepFailedError(
       `no rotation function is configured for ${facts.name}: attach one (aws secretsmanager rotate-secret --rotation-lambda-arn ...) or change the credential by hand`,
       unchanged,
     );
@@ -479,7 +465,7 @@ async function rotate(
       data: rotated,
     };
   } catch (error) {
-    throw new IncidentStepFailure(explain(error), `${unchanged} unless the rotation completes in AWS`);
+    throw new StepFailedError(explain(error), `${unchanged} unless the rotation completes in AWS`);
   }
 }
 
