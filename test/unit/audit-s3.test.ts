@@ -1,5 +1,15 @@
-import { describe, expect, it } from "vitest";
-import { decodeS3Key, trailKeyInfo, trailObjectsOf } from "../../functions/audit-scan/sources/s3.ts";
+import { Readable } from "node:stream";
+import { GetObjectCommand, NoSuchKey, S3Client } from "@aws-sdk/client-s3";
+import { mockClient } from "aws-sdk-client-mock";
+import { beforeEach, describe, expect, it } from "vitest";
+import {
+  decodeS3Key,
+  type OpenedTrailObject,
+  openTrailObjectsAhead,
+  type TrailObjectRef,
+  trailKeyInfo,
+  trailObjectsOf,
+} from "../../functions/audit-scan/sources/s3.ts";
 
 const KEY =
   "AWSLogs/111122223333/CloudTrail/us-east-1/2026/12/01/111122223333_CloudTrail_us-east-1_20261201T1200Z_abc.json.gz";
@@ -119,5 +129,77 @@ describe("trailObjectsOf", () => {
   it("is undefined for an event that is no S3 notification", () => {
     expect(trailObjectsOf({ task: "lookup-sweep" })).toBeUndefined();
     expect(trailObjectsOf({ Records: [{ eventSource: "aws:dynamodb" }] })).toBeUndefined();
+  });
+});
+
+describe("openTrailObjectsAhead", () => {
+  const s3 = mockClient(S3Client);
+  const refs: TrailObjectRef[] = ["a", "b", "c"].map((name) => ({
+    bucket: "trail-bucket",
+    key: KEY.replace("_abc", `_${name}`),
+    messageId: `m-${name}`,
+  }));
+  let bodies: Map<string, Readable>;
+
+  beforeEach(() => {
+    s3.reset();
+    bodies = new Map();
+    s3.on(GetObjectCommand).callsFake((input: { Key: string }) => {
+      const body = Readable.from([Buffer.from(input.Key)]);
+      bodies.set(input.Key, body);
+      return { Body: body };
+    });
+  });
+
+  it("sends the next file's GetObject before the current one is read", async () => {
+    const files = openTrailObjectsAhead(new S3Client({ region: "us-east-1" }), refs);
+
+    const first = await files.next();
+
+    expect((first.value as OpenedTrailObject).ref.key).toBe(refs[0]?.key);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(s3.commandCalls(GetObjectCommand).map((call) => call.args[0].input.Key)).toEqual([
+      refs[0]?.key,
+      refs[1]?.key,
+    ]);
+    await files.return(undefined);
+  });
+
+  it("closes unread a file whose message failed by its turn, and goes on", async () => {
+    const failed = new Set<string>();
+    const seen: string[] = [];
+
+    for await (const opened of openTrailObjectsAhead(new S3Client({ region: "us-east-1" }), refs, (ref) =>
+      failed.has(ref.messageId ?? ""),
+    )) {
+      seen.push(opened.ref.key);
+      failed.add("m-b");
+    }
+
+    expect(seen).toEqual([refs[0]?.key, refs[2]?.key]);
+    expect(bodies.get(refs[1]!.key)?.destroyed).toBe(true);
+  });
+
+  it("hands on a GetObject failure as the file's error", async () => {
+    s3.on(GetObjectCommand, { Key: refs[1]?.key }).rejects(new NoSuchKey({ message: "gone", $metadata: {} }));
+    const outcomes: string[] = [];
+
+    for await (const opened of openTrailObjectsAhead(new S3Client({ region: "us-east-1" }), refs)) {
+      outcomes.push(opened.ok ? "body" : String(opened.error));
+    }
+
+    expect(outcomes).toEqual(["body", expect.stringContaining("GetObject failed: gone"), "body"]);
+  });
+
+  it("closes the file opened ahead when the reader stops early", async () => {
+    for await (const opened of openTrailObjectsAhead(new S3Client({ region: "us-east-1" }), refs)) {
+      expect(opened.ref.key).toBe(refs[0]?.key);
+      break;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(bodies.get(refs[0]!.key)?.destroyed).toBe(true);
+    expect(bodies.get(refs[1]!.key)?.destroyed).toBe(true);
+    expect(bodies.has(refs[2]!.key)).toBe(false);
   });
 });

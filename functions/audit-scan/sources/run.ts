@@ -12,7 +12,7 @@ import type { ScanState } from "../state.ts";
 import { readTrailRecords, type TrailReadStats } from "../trail-file.ts";
 import { ScanSourceError, UnknownScanEventError } from "./errors.ts";
 import { runLookupSweep, type SweepStore } from "./lookup.ts";
-import { openTrailObject, type TrailObjectRef, trailKeyInfo, trailObjectsOf } from "./s3.ts";
+import { openTrailObjectsAhead, type TrailObjectRef, trailKeyInfo, trailObjectsOf } from "./s3.ts";
 import { mayConcernScanner } from "./trail-filter.ts";
 
 /**
@@ -221,11 +221,13 @@ async function trailFiles(
   const failures = new Set<string>();
   let findings = 0;
   let newestEventMs: number | undefined;
-  for (const object of objects) {
-    if (object.messageId && failures.has(object.messageId)) continue;
+  const failed = (object: TrailObjectRef) => object.messageId !== undefined && failures.has(object.messageId);
+  for await (const opened of openTrailObjectsAhead(deps.s3, objects, failed)) {
+    const object = opened.ref;
     const stats: TrailReadStats = { elements: 0, ignored: 0 };
     try {
-      const body = await openTrailObject(deps.s3, object);
+      if (!opened.ok) throw opened.error;
+      const body = opened.body;
       const source = `s3://${object.bucket}/${object.key}`;
       const result = await deps.scanner.scan(
         readTrailRecords(body, { relevant: mayConcernScanner, stats, source }),

@@ -152,3 +152,46 @@ export async function openTrailObject(s3: S3Client, ref: TrailObjectRef): Promis
     });
   }
 }
+
+/** A trail file with its GetObject answered: the body to stream, or why it could not be opened. */
+export type OpenedTrailObject =
+  | { ok: true; ref: TrailObjectRef; body: Readable }
+  | { ok: false; ref: TrailObjectRef; error: unknown };
+
+/**
+ * Opens trail files in turn, one ahead of the reader: while one file is scanned, the next one's GetObject
+ * is already on its way (S3 takes tens of milliseconds to a first byte; a batch holds up to 10 files).
+ * Only the next response's first bytes wait in its socket, so memory stays bounded. A file `skip` names
+ * when its turn comes (its SQS message already failed) is closed unread; so is the one opened ahead when
+ * the reader stops early.
+ */
+export async function* openTrailObjectsAhead(
+  s3: S3Client,
+  refs: readonly TrailObjectRef[],
+  skip: (ref: TrailObjectRef) => boolean = () => false,
+): AsyncGenerator<OpenedTrailObject> {
+  const open = (ref: TrailObjectRef): Promise<OpenedTrailObject> =>
+    openTrailObject(s3, ref).then(
+      (body) => ({ ok: true, ref, body }),
+      (error: unknown) => ({ ok: false, ref, error }),
+    );
+  const close = (opened: OpenedTrailObject | undefined) => {
+    if (opened?.ok) opened.body.destroy();
+  };
+  let ahead = refs[0] ? open(refs[0]) : undefined;
+  let current: OpenedTrailObject | undefined;
+  try {
+    for (let index = 0; index < refs.length; index++) {
+      current = await (ahead as Promise<OpenedTrailObject>);
+      const next = refs[index + 1];
+      ahead = next ? open(next) : undefined;
+      if (!skip(current.ref)) yield current;
+      // A file the reader skipped or left unread (it failed mid-way) must not hold its socket.
+      close(current);
+      current = undefined;
+    }
+  } finally {
+    close(current);
+    void ahead?.then(close);
+  }
+}
