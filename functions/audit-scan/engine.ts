@@ -47,29 +47,83 @@ interface Unjudged {
   earliestMs: number;
 }
 
-/** `YYYY-MM-DD` of a time (UTC), remembered for the last day asked: a batch's events share a few days. */
-class UtcDays {
-  private dayNumber = Number.NaN;
-  private text = "";
-
-  of(timeMs: number): string {
-    const dayNumber = Math.floor(timeMs / DAY_MS);
-    if (dayNumber !== this.dayNumber) {
-      this.dayNumber = dayNumber;
-      this.text = new Date(timeMs).toISOString().slice(0, 10);
-    }
-    return this.text;
-  }
-}
-
 interface Pending {
   rule: Rule;
   signal: Signal;
   /** The UTC day of the finding ("" for a first sighting). */
   day: string;
   events: AuditEvent[];
-  /** window: distinct (key, member) pairs to add. */
-  members: Map<string, string>;
+  /** window: the distinct members to add, each to the buckets of its latest signal. */
+  members: Map<string, WindowBuckets>;
+}
+
+/** Where a window signal's member is counted: two bucket series offset by half a window. */
+interface WindowBuckets {
+  key: string;
+  bucket: number;
+  half: number;
+}
+
+/**
+ * A batch's signals gathered into what may become findings: one per rule, group, severity and UTC day (a
+ * first sighting: per rule, group and severity). Looked up by rule, then group, so that the thousands of
+ * signals of a busy batch build no key strings.
+ */
+class PendingFindings {
+  /** In the order they were first seen (the order findings come out in). */
+  readonly items: Pending[] = [];
+  private readonly byRule = new Map<Rule, Map<string, Pending[]>>();
+  private dayNumber = Number.NaN;
+  private dayText = "";
+
+  collect(rule: Rule, signal: Signal, event: AuditEvent): void {
+    const { group, severity } = signal.detection;
+    // The severity is part of the finding's id: a worse event of the same problem (a forced deletion after
+    // a scheduled one) is a finding of its own, whichever arrives first; the shared group makes it one
+    // incident. Findings of a day are one finding; a first sighting is one for ever.
+    const day = signal.kind === "first-seen" ? "" : this.utcDay(event.timeMs);
+    let groups = this.byRule.get(rule);
+    if (!groups) {
+      groups = new Map();
+      this.byRule.set(rule, groups);
+    }
+    let candidates = groups.get(group);
+    if (!candidates) {
+      candidates = [];
+      groups.set(group, candidates);
+    }
+    let item = candidates.find(
+      (candidate) => candidate.signal.detection.severity === severity && candidate.day === day,
+    );
+    if (!item) {
+      item = { rule, signal, day, events: [], members: new Map() };
+      candidates.push(item);
+      this.items.push(item);
+    }
+    item.events.push(event);
+    if (signal.kind === "window") {
+      // Two bucket series offset by half a window, so a burst straddling a bucket edge is still counted whole.
+      const bucket = Math.floor(event.timeMs / signal.windowMs);
+      const half = Math.floor((event.timeMs + signal.windowMs / 2) / signal.windowMs);
+      const member = `${signal.member}`;
+      const buckets = item.members.get(member);
+      if (buckets) {
+        buckets.key = signal.key;
+        buckets.bucket = bucket;
+        buckets.half = half;
+      } else item.members.set(member, { key: signal.key, bucket, half });
+    }
+  }
+
+  /** `YYYY-MM-DD` (UTC), remembered for the last day asked: a batch's events share a few days. */
+  private utcDay(timeMs: number): string {
+    const dayNumber = Math.floor(timeMs / DAY_MS);
+    if (dayNumber !== this.dayNumber) {
+      this.dayNumber = dayNumber;
+      this.dayText = new Date(timeMs).toISOString().slice(0, 10);
+    }
+    return this.dayText;
+  }
 }
 
 /** Runs the rule catalogue over raw CloudTrail records (trail-file records, EventBridge details, LookupEvents strings). */
@@ -104,27 +158,35 @@ export function createScanner(deps: ScannerDependencies): {
     const earliest = await state.noteEarliest(earliestInBatch);
     const learningEnd = earliest + policy.learningDays * DAY_MS;
     await rotation.observe(batch, learningEnd);
-    const pending = new Map<string, Pending>();
-    const days = new UtcDays();
-    for (const event of batch) {
-      for (const rule of rulesFor(event.service, event.eventName)) {
-        let signals: Signal[];
+    const pending = evaluateBatch(batch, result.skipped);
+    for (const item of pending.items) {
+      const finding = await decide(item, learningEnd, nowMs);
+      if (finding === "suppressed") result.suppressed = (result.suppressed ?? 0) + 1;
+      else if (finding) result.findings.push(finding);
+    }
+  }
+
+  /** Runs each event's rules (synchronous, with plain loops: this is the scanner's innermost loop). */
+  function evaluateBatch(batch: readonly AuditEvent[], skipped: Record<string, number>): PendingFindings {
+    const pending = new PendingFindings();
+    for (let e = 0; e < batch.length; e++) {
+      const event = batch[e] as AuditEvent;
+      const eventRules = rulesFor(event.service, event.eventName);
+      for (let r = 0; r < eventRules.length; r++) {
+        const rule = eventRules[r] as Rule;
+        let signals: readonly Signal[];
         try {
           signals = rule.evaluate(event, context);
         } catch (error) {
           // A rule bug must not stop the scan; the record is counted under the rule's name.
           const reason = `rule ${rule.id} failed: ${error instanceof Error ? error.message : String(error)}`;
-          result.skipped[reason] = (result.skipped[reason] ?? 0) + 1;
+          skipped[reason] = (skipped[reason] ?? 0) + 1;
           continue;
         }
-        for (const signal of signals) collect(pending, rule, signal, event, days);
+        for (let s = 0; s < signals.length; s++) pending.collect(rule, signals[s] as Signal, event);
       }
     }
-    for (const item of pending.values()) {
-      const finding = await decide(item, learningEnd, nowMs);
-      if (finding === "suppressed") result.suppressed = (result.suppressed ?? 0) + 1;
-      else if (finding) result.findings.push(finding);
-    }
+    return pending;
   }
 
   async function decide(
@@ -149,8 +211,16 @@ export function createScanner(deps: ScannerDependencies): {
       // Kept a day past the window for late deliveries; tied to event time, so a scan of old files can
       // let windows of long ago go (MemoryScanState prunes them) instead of holding every one till the end.
       const expiresAt = (events[0]?.timeMs ?? nowMs) + signal.windowMs + DAY_MS;
-      for (const [member, key] of item.members) {
-        size = Math.max(size, await state.addDistinct(key, member, expiresAt));
+      for (const [member, { key, bucket, half }] of item.members) {
+        size = Math.max(
+          size,
+          await state.addDistinct(`window#${rule.id}#${key}#${bucket}`, member, expiresAt),
+        );
+        if (size >= signal.threshold) break;
+        size = Math.max(
+          size,
+          await state.addDistinct(`window#${rule.id}#${key}#h${half}`, `${member}\u0000h`, expiresAt),
+        );
         if (size >= signal.threshold) break;
       }
       if (size < signal.threshold) return undefined;
@@ -279,34 +349,6 @@ export function ruleContext(
       principalMatches(policy.rotationRoles, event.principal.id) ||
       principalMatches(secretPolicy(secretArn).writers, event.principal.id),
   };
-}
-
-function collect(
-  pending: Map<string, Pending>,
-  rule: Rule,
-  signal: Signal,
-  event: AuditEvent,
-  days: UtcDays,
-) {
-  const { group, severity } = signal.detection;
-  // The severity is part of the finding's id: a worse event of the same problem (a forced deletion after
-  // a scheduled one) is a finding of its own, whichever arrives first; the shared group makes it one
-  // incident. Findings of a day are one finding; a first sighting is one for ever.
-  const day = signal.kind === "first-seen" ? "" : days.of(event.timeMs);
-  const key = `${rule.id}\u0000${group}\u0000${severity}\u0000${day}`;
-  let item = pending.get(key);
-  if (!item) {
-    item = { rule, signal, day, events: [], members: new Map() };
-    pending.set(key, item);
-  }
-  item.events.push(event);
-  if (signal.kind === "window") {
-    // Two bucket series offset by half a window, so a burst straddling a bucket edge is still counted whole.
-    const bucket = Math.floor(event.timeMs / signal.windowMs);
-    const half = Math.floor((event.timeMs + signal.windowMs / 2) / signal.windowMs);
-    item.members.set(`${signal.member}`, `window#${rule.id}#${signal.key}#${bucket}`);
-    item.members.set(`${signal.member}\u0000h`, `window#${rule.id}#${signal.key}#h${half}`);
-  }
 }
 
 function toFinding(

@@ -143,9 +143,10 @@ export function auditEventOf(checked: CheckedRecord): AuditEvent {
   const { record: r, service, timeMs, account } = checked;
   const identity = (r.userIdentity ?? EMPTY) as Record<string, unknown>;
   const region = r.awsRegion as string;
-  const request = (r.requestParameters ?? {}) as Record<string, unknown>;
-  const response = (r.responseElements ?? {}) as Record<string, unknown>;
-  const additional = (r.additionalEventData ?? {}) as Record<string, unknown>;
+  // Absent parts share one frozen empty object: rules only read them.
+  const request = (r.requestParameters ?? EMPTY) as Record<string, unknown>;
+  const response = (r.responseElements ?? EMPTY) as Record<string, unknown>;
+  const additional = (r.additionalEventData ?? EMPTY) as Record<string, unknown>;
   const sourceIp = text(r.sourceIPAddress);
   const event: AuditEvent = {
     eventId: checked.eventId,
@@ -179,6 +180,20 @@ export function canonicalSecretArn(secretId: string, region: string, account: st
   return `arn:aws:secretsmanager:${region}:${account}:secret:${secretId}`;
 }
 
+const assumedRoles = new Map<string, { role: string; session?: string } | undefined>();
+
+/** roleOfAssumedRoleArn, remembered: a role's sessions repeat their ARN over thousands of records. */
+function cachedRoleOfAssumedRoleArn(arn: string): { role: string; session?: string } | undefined {
+  let role = assumedRoles.get(arn);
+  if (role === undefined && !assumedRoles.has(arn)) {
+    // Sessions come and go: a bound, not a history.
+    if (assumedRoles.size >= 10_000) assumedRoles.clear();
+    role = roleOfAssumedRoleArn(arn);
+    assumedRoles.set(arn, role);
+  }
+  return role;
+}
+
 /** The IAM role ARN of an STS assumed-role ARN (`arn:aws:sts::A:assumed-role/ROLE/SESSION`). */
 export function roleOfAssumedRoleArn(arn: string): { role: string; session?: string } | undefined {
   const match = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([^/]+)(?:\/(.+))?$/.exec(arn);
@@ -200,7 +215,7 @@ function principalOf(
   if (type === "AssumedRole") {
     const context = isObject(identity.sessionContext) ? identity.sessionContext : EMPTY;
     const issuer = isObject(context.sessionIssuer) ? context.sessionIssuer : EMPTY;
-    const fromArn = arn ? roleOfAssumedRoleArn(arn) : undefined;
+    const fromArn = arn ? cachedRoleOfAssumedRoleArn(arn) : undefined;
     // The issuer's ARN keeps the role's path (role/service-role/x); the STS ARN drops it.
     id = text(issuer.arn) ?? fromArn?.role ?? arn ?? text(identity.principalId) ?? "unknown";
     session = fromArn?.session ?? text(identity.principalId)?.split(":")[1];
@@ -265,9 +280,11 @@ function secretArnsOf(
   region: string,
   account: string,
 ): string[] {
-  const ids = new Set<string>();
+  const ids: string[] = [];
   const add = (value: unknown) => {
-    if (typeof value === "string" && value !== "") ids.add(canonicalSecretArn(value, region, account));
+    if (typeof value !== "string" || value === "") return;
+    const arn = cachedCanonicalArn(value, region, account);
+    if (!ids.includes(arn)) ids.push(arn);
   };
   // A response ARN is authoritative (it resolves a name the caller abbreviated); the request is the fallback.
   const responseArn = text(response.arn) ?? text(response.aRN) ?? text(response.ARN);
@@ -278,7 +295,23 @@ function secretArnsOf(
     for (const value of response.secretValues) if (isObject(value)) add(value.aRN ?? value.arn ?? value.ARN);
   }
   add(additional.SecretId ?? additional.secretId);
-  return [...ids];
+  return ids;
+}
+
+const canonicalArns = new Map<string, { region: string; account: string; arn: string }>();
+
+/**
+ * canonicalSecretArn, remembered for recent secret ids: record after record names the same few secrets,
+ * and handing out one string per secret saves building it again and makes later lookups by it cheap.
+ */
+function cachedCanonicalArn(secretId: string, region: string, account: string): string {
+  const known = canonicalArns.get(secretId);
+  if (known && known.region === region && known.account === account) return known.arn;
+  // A bound against a flood of made-up names; a trail names far fewer secrets.
+  if (canonicalArns.size >= 10_000) canonicalArns.clear();
+  const arn = canonicalSecretArn(secretId, region, account);
+  canonicalArns.set(secretId, { region, account, arn });
+  return arn;
 }
 
 /** A CloudTrail boolean: true, "true" (any case); anything else is false. */

@@ -21,8 +21,8 @@ export interface Rule {
   falsePositives: string;
   /** The events the engine gives evaluate: no other event ever reaches it (the registry's dispatch map). */
   events: RuleEvents;
-  /** The signals this event raises (most events raise none). */
-  evaluate(event: AuditEvent, context: RuleContext): Signal[];
+  /** The signals this event raises (most events raise none: NO_SIGNALS). */
+  evaluate(event: AuditEvent, context: RuleContext): readonly Signal[];
 }
 
 /** The services the scanner reads (an AuditEvent's `service`). */
@@ -95,6 +95,25 @@ export type Signal =
     }
   /** Fires when key is seen for the first time after the learning period. */
   | { kind: "first-seen"; key: string; detection: Detection | LazyDetection };
+
+/** No signals: the one answer for the many events a rule lets pass, so that none allocates an array. */
+export const NO_SIGNALS: readonly Signal[] = Object.freeze([]);
+
+/** The signals about an event's secrets, at most one per secret (NO_SIGNALS when there are none). */
+export function perSecret(
+  event: AuditEvent,
+  signalOf: (secretArn: string) => Signal | undefined,
+): readonly Signal[] {
+  let out: Signal[] | undefined;
+  for (const secretArn of event.secretArns) {
+    const signal = signalOf(secretArn);
+    if (signal) {
+      out ??= [];
+      out.push(signal);
+    }
+  }
+  return out ?? NO_SIGNALS;
+}
 
 const ORDER: readonly Severity[] = ["info", "low", "medium", "high", "critical"];
 

@@ -76,7 +76,7 @@ function detail(signal: Signal | undefined) {
   return signal ? detectionOf(signal) : undefined;
 }
 
-function severities(list: Signal[]) {
+function severities(list: readonly Signal[]) {
   return list.map((signal) => signal.detection.severity);
 }
 

@@ -1,5 +1,5 @@
 import type { AuditEvent } from "../normalise.ts";
-import { about, describeOrigin, describePrincipal, isAwsService, type Rule } from "../rule.ts";
+import { about, describeOrigin, describePrincipal, isAwsService, NO_SIGNALS, type Rule } from "../rule.ts";
 
 export const PROBING_THRESHOLD = 5;
 export const PROBING_WINDOW_MS = 10 * 60_000;
@@ -16,8 +16,9 @@ export const accessProbing: Rule = {
     "Applications deployed with a wrong secret name or a missing permission fail on every start; infrastructure tools probing whether a secret exists before creating it. Fix the application or add a dated suppression.",
   events: { secretsmanager: "*" },
   evaluate(event) {
-    if (event.service !== "secretsmanager" || !event.errorCode || !REFUSED.test(event.errorCode)) return [];
-    if (isAwsService(event) || isMissingVersion(event)) return [];
+    if (event.service !== "secretsmanager" || !event.errorCode || !REFUSED.test(event.errorCode))
+      return NO_SIGNALS;
+    if (isAwsService(event) || isMissingVersion(event)) return NO_SIGNALS;
     const principal = event.principal.id;
     return [
       {

@@ -4,6 +4,7 @@ import {
   describePrincipal,
   isAwsService,
   isValueRead,
+  NO_SIGNALS,
   type Rule,
   type Signal,
   succeeded,
@@ -26,7 +27,7 @@ export const bulkRetrieval: Rule = {
   events: VALUE_READS,
   evaluate(event, context) {
     if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
-      return [];
+      return NO_SIGNALS;
     const principal = event.principal.id;
     const signals: Signal[] = [];
     if (event.eventName === "BatchGetSecretValue" && Array.isArray(event.request.filters)) {

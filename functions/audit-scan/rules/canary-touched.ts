@@ -1,4 +1,4 @@
-import { about, describeOrigin, describePrincipal, type Rule } from "../rule.ts";
+import { about, describeOrigin, describePrincipal, NO_SIGNALS, perSecret, type Rule } from "../rule.ts";
 
 /** Any call naming a canary secret: nothing legitimate ever touches one. */
 export const canaryTouched: Rule = {
@@ -12,19 +12,22 @@ export const canaryTouched: Rule = {
     "AWS services acting for the account (AWS Config inventory, for example) are ignored. A person inspecting the canary on purpose will trip it — add a dated suppression for that principal and rule.",
   events: { secretsmanager: "*" },
   evaluate(event, context) {
-    if (event.principal.type === "AWSService" || (event.principal.viaService && event.readOnly)) return [];
-    return event.secretArns
-      .filter((secretArn) => context.secretPolicy(secretArn).canary)
-      .map((secretArn) => ({
-        kind: "alert" as const,
-        detection: {
-          severity: "critical" as const,
-          title: `Canary secret touched: ${event.eventName} by ${event.principal.id}`,
-          summary: `${describePrincipal(event)} called ${event.eventName}${event.errorCode ? ` (${event.errorCode})` : ""} on the canary secret ${secretArn} from ${describeOrigin(event)}. Nothing legitimate uses a canary.`,
-          secretArn,
-          group: `${secretArn}|${event.principal.id}`,
-          ...about(event),
-        },
-      }));
+    if (event.principal.type === "AWSService" || (event.principal.viaService && event.readOnly))
+      return NO_SIGNALS;
+    return perSecret(event, (secretArn) =>
+      context.secretPolicy(secretArn).canary
+        ? {
+            kind: "alert",
+            detection: {
+              severity: "critical",
+              title: `Canary secret touched: ${event.eventName} by ${event.principal.id}`,
+              summary: `${describePrincipal(event)} called ${event.eventName}${event.errorCode ? ` (${event.errorCode})` : ""} on the canary secret ${secretArn} from ${describeOrigin(event)}. Nothing legitimate uses a canary.`,
+              secretArn,
+              group: `${secretArn}|${event.principal.id}`,
+              ...about(event),
+            },
+          }
+        : undefined,
+    );
   },
 };

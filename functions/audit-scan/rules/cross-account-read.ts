@@ -6,7 +6,9 @@ import {
   forSensitivity,
   isAwsService,
   isValueRead,
+  NO_SIGNALS,
   nameOf,
+  perSecret,
   type Rule,
   succeeded,
   VALUE_READS,
@@ -24,26 +26,35 @@ export const crossAccountRead: Rule = {
     "Shared secrets consumed from another account of the organisation by design: list those roles in the secret's `readers`.",
   events: VALUE_READS,
   evaluate(event, context) {
-    if (!isValueRead(event) || !succeeded(event) || isAwsService(event)) return [];
+    if (!isValueRead(event) || !succeeded(event) || isAwsService(event)) return NO_SIGNALS;
     const from = event.principal.accountId;
-    if (!from) return [];
-    return event.secretArns.flatMap((secretArn) => {
-      const owner = secretArn.split(":")[4];
+    if (!from) return NO_SIGNALS;
+    return perSecret(event, (secretArn) => {
+      const owner = accountOf(secretArn);
       const secret = context.secretPolicy(secretArn);
-      if (from === owner || principalMatches(secret.readers ?? [], event.principal.id)) return [];
-      return [
-        {
-          kind: "alert" as const,
-          detection: {
-            severity: forSensitivity("high", secret),
-            title: `Cross-account read of ${nameOf(secretArn)} by account ${from}`,
-            summary: `${describePrincipal(event)} of account ${from} read ${secretArn} (account ${owner}) from ${describeOrigin(event)}.`,
-            secretArn,
-            group: `${secretArn}|${event.principal.id}`,
-            ...about(event, { callerAccount: from }),
-          },
+      if (from === owner || principalMatches(secret.readers ?? [], event.principal.id)) return undefined;
+      return {
+        kind: "alert" as const,
+        detection: {
+          severity: forSensitivity("high", secret),
+          title: `Cross-account read of ${nameOf(secretArn)} by account ${from}`,
+          summary: `${describePrincipal(event)} of account ${from} read ${secretArn} (account ${owner}) from ${describeOrigin(event)}.`,
+          secretArn,
+          group: `${secretArn}|${event.principal.id}`,
+          ...about(event, { callerAccount: from }),
         },
-      ];
+      };
     });
   },
 };
+
+/** The account field of an ARN (`arn:partition:service:region:ACCOUNT:...`), without splitting it all. */
+function accountOf(arn: string): string | undefined {
+  let at = -1;
+  for (let field = 0; field < 4; field++) {
+    at = arn.indexOf(":", at + 1);
+    if (at < 0) return undefined;
+  }
+  const end = arn.indexOf(":", at + 1);
+  return arn.slice(at + 1, end < 0 ? undefined : end);
+}

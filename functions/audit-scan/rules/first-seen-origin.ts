@@ -4,7 +4,9 @@ import {
   forSensitivity,
   isAwsService,
   isValueRead,
+  NO_SIGNALS,
   nameOf,
+  perSecret,
   type Rule,
   succeeded,
   VALUE_READS,
@@ -24,35 +26,33 @@ export const firstSeenOrigin: Rule = {
   events: VALUE_READS,
   evaluate(event, context) {
     if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
-      return [];
-    if (event.principal.viaService) return [];
+      return NO_SIGNALS;
+    if (event.principal.viaService) return NO_SIGNALS;
     const principal = event.principal.id;
     const origin = originKey(event);
-    return event.secretArns.flatMap((secretArn) => {
+    return perSecret(event, (secretArn) => {
       const secret = context.secretPolicy(secretArn);
-      if (secret.origins && fromExpectedOrigin(event, secret)) return [];
+      if (secret.origins && fromExpectedOrigin(event, secret)) return undefined;
       const severity = forSensitivity("low", secret);
       const group = `${secretArn}|${principal}|${origin}`;
-      return [
-        {
-          kind: "first-seen" as const,
-          key: `baseline#origin#${principal}#${secretArn}#${origin}`,
-          detection: {
+      return {
+        kind: "first-seen" as const,
+        key: `baseline#origin#${principal}#${secretArn}#${origin}`,
+        detection: {
+          severity,
+          group,
+          secretArn,
+          principal,
+          build: () => ({
             severity,
             group,
+            title: `${nameOf(secretArn)} read from a new origin: ${origin}`,
+            summary: `${describePrincipal(event)} read ${secretArn} from ${origin} (${event.origin.sourceIp ?? "no address"}) for the first time since the scanner started learning.`,
             secretArn,
-            principal,
-            build: () => ({
-              severity,
-              group,
-              title: `${nameOf(secretArn)} read from a new origin: ${origin}`,
-              summary: `${describePrincipal(event)} read ${secretArn} from ${origin} (${event.origin.sourceIp ?? "no address"}) for the first time since the scanner started learning.`,
-              secretArn,
-              ...about(event, { originKey: origin }),
-            }),
-          },
+            ...about(event, { originKey: origin }),
+          }),
         },
-      ];
+      };
     });
   },
 };

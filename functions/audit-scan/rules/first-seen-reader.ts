@@ -6,7 +6,9 @@ import {
   forSensitivity,
   isAwsService,
   isValueRead,
+  NO_SIGNALS,
   nameOf,
+  perSecret,
   type Rule,
   succeeded,
   VALUE_READS,
@@ -25,33 +27,31 @@ export const firstSeenReader: Rule = {
   events: VALUE_READS,
   evaluate(event, context) {
     if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
-      return [];
+      return NO_SIGNALS;
     const principal = event.principal.id;
-    return event.secretArns.flatMap((secretArn) => {
+    return perSecret(event, (secretArn) => {
       const secret = context.secretPolicy(secretArn);
-      if (secret.readers && principalMatches(secret.readers, principal)) return [];
+      if (secret.readers && principalMatches(secret.readers, principal)) return undefined;
       const severity = event.principal.viaService ? "low" : forSensitivity("medium", secret);
       const group = `${secretArn}|${principal}`;
-      return [
-        {
-          kind: "first-seen" as const,
-          key: `baseline#reader#${principal}#${secretArn}`,
-          detection: {
+      return {
+        kind: "first-seen" as const,
+        key: `baseline#reader#${principal}#${secretArn}`,
+        detection: {
+          severity,
+          group,
+          secretArn,
+          principal,
+          build: () => ({
             severity,
             group,
+            title: `First read of ${nameOf(secretArn)} by ${principal}`,
+            summary: `${describePrincipal(event)} read ${secretArn} for the first time since the scanner started learning, from ${describeOrigin(event)}.`,
             secretArn,
-            principal,
-            build: () => ({
-              severity,
-              group,
-              title: `First read of ${nameOf(secretArn)} by ${principal}`,
-              summary: `${describePrincipal(event)} read ${secretArn} for the first time since the scanner started learning, from ${describeOrigin(event)}.`,
-              secretArn,
-              ...about(event),
-            }),
-          },
+            ...about(event),
+          }),
         },
-      ];
+      };
     });
   },
 };

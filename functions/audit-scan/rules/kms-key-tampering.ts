@@ -1,5 +1,5 @@
 import type { Severity } from "../../../lib/finding.ts";
-import { about, describeOrigin, describePrincipal, type Rule, succeeded } from "../rule.ts";
+import { about, describeOrigin, describePrincipal, NO_SIGNALS, type Rule, succeeded } from "../rule.ts";
 
 const CHANGES: Record<string, { what: string; severity: Severity }> = {
   ScheduleKeyDeletion: { what: "scheduled for deletion", severity: "high" },
@@ -19,9 +19,9 @@ export const kmsKeyTampering: Rule = {
     "Planned key retirement and key-policy updates by infrastructure-as-code. Suppress for the deploy role during the change window.",
   events: { kms: Object.keys(CHANGES) },
   evaluate(event) {
-    if (event.service !== "kms" || !succeeded(event)) return [];
+    if (event.service !== "kms" || !succeeded(event)) return NO_SIGNALS;
     const change = CHANGES[event.eventName];
-    if (!change) return [];
+    if (!change) return NO_SIGNALS;
     const keyId = String(event.request.keyId ?? event.response.keyId ?? "(unknown key)");
     const policy = typeof event.request.policy === "string" ? event.request.policy : "";
     const severity =

@@ -4,6 +4,7 @@ import {
   describeOrigin,
   describePrincipal,
   forSensitivity,
+  NO_SIGNALS,
   nameOf,
   type Rule,
   succeeded,
@@ -22,9 +23,9 @@ export const resourcePolicyExposed: Rule = {
   events: { secretsmanager: ["PutResourcePolicy"] },
   evaluate(event, context) {
     if (event.service !== "secretsmanager" || event.eventName !== "PutResourcePolicy" || !succeeded(event))
-      return [];
+      return NO_SIGNALS;
     const exposure = exposureOf(event.request.resourcePolicy, event.account);
-    if (!exposure) return [];
+    if (!exposure) return NO_SIGNALS;
     return event.secretArns.map((secretArn) => {
       const severity =
         exposure.kind === "foreign"

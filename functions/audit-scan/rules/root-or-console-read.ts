@@ -5,6 +5,7 @@ import {
   describeOrigin,
   forSensitivity,
   isValueRead,
+  NO_SIGNALS,
   nameOf,
   type Rule,
   raised,
@@ -24,9 +25,9 @@ export const rootOrConsoleRead: Rule = {
     "Break-glass access during an incident, engineers checking a value by hand. A dated suppression for that person covers a planned change window.",
   events: VALUE_READS,
   evaluate(event, context) {
-    if (!isValueRead(event) || !succeeded(event)) return [];
+    if (!isValueRead(event) || !succeeded(event)) return NO_SIGNALS;
     const { principal } = event;
-    if (!principal.isRoot && !principal.console) return [];
+    if (!principal.isRoot && !principal.console) return NO_SIGNALS;
     return event.secretArns.map((secretArn) => {
       const secret = context.secretPolicy(secretArn);
       let severity: Severity;

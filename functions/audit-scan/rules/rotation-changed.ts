@@ -6,7 +6,9 @@ import {
   describeOrigin,
   describePrincipal,
   forSensitivity,
+  NO_SIGNALS,
   nameOf,
+  perSecret,
   type Rule,
   succeeded,
 } from "../rule.ts";
@@ -23,31 +25,29 @@ export const rotationChanged: Rule = {
     "Infrastructure-as-code deployments changing rotation settings, operators rotating on demand. List the deploy role in `writers`.",
   events: { secretsmanager: ["RotateSecret", "CancelRotateSecret"] },
   evaluate(event, context) {
-    if (event.service !== "secretsmanager" || !succeeded(event)) return [];
-    if (event.eventName !== "RotateSecret" && event.eventName !== "CancelRotateSecret") return [];
-    return event.secretArns.flatMap((secretArn) => {
-      if (context.isExpectedWriter(event, secretArn)) return [];
+    if (event.service !== "secretsmanager" || !succeeded(event)) return NO_SIGNALS;
+    if (event.eventName !== "RotateSecret" && event.eventName !== "CancelRotateSecret") return NO_SIGNALS;
+    return perSecret(event, (secretArn) => {
+      if (context.isExpectedWriter(event, secretArn)) return undefined;
       const change = changeOf(
         event,
         context.secretPolicy(secretArn),
         context.rotationFacts(event, secretArn).firstAttachment,
       );
-      return [
-        {
-          kind: "alert" as const,
-          detection: {
-            severity: change.severity,
-            title: `Rotation of ${nameOf(secretArn)} ${change.what} by ${event.principal.id}`,
-            summary: `${describePrincipal(event)} ${change.what} (${event.eventName}) on ${secretArn} from ${describeOrigin(event)}. ${change.detail}`,
-            secretArn,
-            group: `${secretArn}|${event.principal.id}|${event.eventName}`,
-            ...about(event, {
-              rotationLambdaARN: event.request.rotationLambdaARN,
-              rotationRules: event.request.rotationRules,
-            }),
-          },
+      return {
+        kind: "alert" as const,
+        detection: {
+          severity: change.severity,
+          title: `Rotation of ${nameOf(secretArn)} ${change.what} by ${event.principal.id}`,
+          summary: `${describePrincipal(event)} ${change.what} (${event.eventName}) on ${secretArn} from ${describeOrigin(event)}. ${change.detail}`,
+          secretArn,
+          group: `${secretArn}|${event.principal.id}|${event.eventName}`,
+          ...about(event, {
+            rotationLambdaARN: event.request.rotationLambdaARN,
+            rotationRules: event.request.rotationRules,
+          }),
         },
-      ];
+      };
     });
   },
 };

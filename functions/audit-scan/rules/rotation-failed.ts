@@ -1,5 +1,5 @@
 import { rotationGroupKey } from "../../../lib/finding.ts";
-import { nameOf, type Rule } from "../rule.ts";
+import { NO_SIGNALS, nameOf, type Rule } from "../rule.ts";
 
 /** Secrets Manager reports a rotation failed or was abandoned; a later success resolves it. */
 export const rotationFailed: Rule = {
@@ -13,13 +13,14 @@ export const rotationFailed: Rule = {
     "A database briefly unreachable during maintenance fails a rotation that the next attempt completes; the success resolves the incident. List Vigil's rotate function role in `rotationRoles`: without it every failure of Vigil's rotations is high here too (a second page beside the function's own finding, and an escalated IBKR rotation reminder).",
   events: { secretsmanager: ["RotationFailed", "RotationAbandoned", "RotationSucceeded"] },
   evaluate(event, context) {
-    if (event.service !== "secretsmanager" || event.eventType !== "AwsServiceEvent") return [];
+    if (event.service !== "secretsmanager" || event.eventType !== "AwsServiceEvent") return NO_SIGNALS;
     const name = event.eventName;
-    if (name !== "RotationFailed" && name !== "RotationAbandoned" && name !== "RotationSucceeded") return [];
+    if (name !== "RotationFailed" && name !== "RotationAbandoned" && name !== "RotationSucceeded")
+      return NO_SIGNALS;
     const fullArn =
       typeof event.additional.SecretId === "string" ? event.additional.SecretId : event.secretArns[0];
     const secretArn = event.secretArns[0];
-    if (!fullArn || !secretArn) return [];
+    if (!fullArn || !secretArn) return NO_SIGNALS;
     const detail = { eventName: name, ...(event.errorMessage ? { error: event.errorMessage } : {}) };
     if (name === "RotationSucceeded") {
       return [

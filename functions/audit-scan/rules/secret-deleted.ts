@@ -4,6 +4,7 @@ import {
   describeOrigin,
   describePrincipal,
   forSensitivity,
+  NO_SIGNALS,
   nameOf,
   type Rule,
   succeeded,
@@ -22,7 +23,7 @@ export const secretDeleted: Rule = {
   events: { secretsmanager: ["DeleteSecret"] },
   evaluate(event, context) {
     if (event.service !== "secretsmanager" || event.eventName !== "DeleteSecret" || !succeeded(event))
-      return [];
+      return NO_SIGNALS;
     const force = event.request.forceDeleteWithoutRecovery;
     const forced = force === true || force === "true";
     return event.secretArns.map((secretArn) => {

@@ -3,6 +3,7 @@ import {
   describeOrigin,
   describePrincipal,
   forSensitivity,
+  NO_SIGNALS,
   nameOf,
   type Rule,
   succeeded,
@@ -20,10 +21,11 @@ export const secretReplicated: Rule = {
     "Disaster-recovery set-ups replicating secrets to a standby region. List the deploy role in `writers` (medium) or suppress for those secrets.",
   events: { secretsmanager: ["ReplicateSecretToRegions", "CreateSecret"] },
   evaluate(event, context) {
-    if (event.service !== "secretsmanager" || !succeeded(event)) return [];
-    if (event.eventName !== "ReplicateSecretToRegions" && event.eventName !== "CreateSecret") return [];
+    if (event.service !== "secretsmanager" || !succeeded(event)) return NO_SIGNALS;
+    if (event.eventName !== "ReplicateSecretToRegions" && event.eventName !== "CreateSecret")
+      return NO_SIGNALS;
     const regions = replicaRegions(event.request.addReplicaRegions);
-    if (regions.length === 0) return [];
+    if (regions.length === 0) return NO_SIGNALS;
     return event.secretArns.map((secretArn) => ({
       kind: "alert" as const,
       detection: {

@@ -4,7 +4,9 @@ import {
   describeOrigin,
   describePrincipal,
   forSensitivity,
+  NO_SIGNALS,
   nameOf,
+  perSecret,
   type Rule,
   succeeded,
 } from "../rule.ts";
@@ -21,33 +23,29 @@ export const secretValueWritten: Rule = {
     "Operators updating a secret by hand (a new API key from a vendor), infrastructure-as-code applying a changed value. List those principals in the secret's `writers`.",
   events: { secretsmanager: ["PutSecretValue", "UpdateSecret"] },
   evaluate(event, context) {
-    if (event.service !== "secretsmanager" || !succeeded(event)) return [];
+    if (event.service !== "secretsmanager" || !succeeded(event)) return NO_SIGNALS;
     const change = changeOf(event.eventName, event.request, event.response);
-    if (!change) return [];
-    return event.secretArns.flatMap((secretArn) => {
-      if (context.isExpectedWriter(event, secretArn)) return [];
+    if (!change) return NO_SIGNALS;
+    return perSecret(event, (secretArn) => {
+      if (context.isExpectedWriter(event, secretArn)) return undefined;
       const staging = secretArn.endsWith(STAGING_SUFFIX);
       const secret = context.secretPolicy(staging ? secretArn.slice(0, -STAGING_SUFFIX.length) : secretArn);
-      return [
-        {
-          kind: "alert" as const,
-          detection: {
-            severity: staging ? "low" : forSensitivity("high", secret),
-            title: staging
-              ? `IBKR credentials staged for ${nameOf(secretArn).slice(0, -STAGING_SUFFIX.length)}`
-              : `${nameOf(secretArn)} ${change} by ${event.principal.id}`,
-            summary: `${describePrincipal(event)} ${change === "value written" ? "wrote a new value to" : "changed the KMS key of"} ${secretArn} from ${describeOrigin(event)}, outside a rotation.`,
-            secretArn,
-            group: `${secretArn}|${event.principal.id}`,
-            ...about(event, {
-              ...(typeof event.response.versionId === "string"
-                ? { versionId: event.response.versionId }
-                : {}),
-              ...(typeof event.request.kmsKeyId === "string" ? { kmsKeyId: event.request.kmsKeyId } : {}),
-            }),
-          },
+      return {
+        kind: "alert" as const,
+        detection: {
+          severity: staging ? "low" : forSensitivity("high", secret),
+          title: staging
+            ? `IBKR credentials staged for ${nameOf(secretArn).slice(0, -STAGING_SUFFIX.length)}`
+            : `${nameOf(secretArn)} ${change} by ${event.principal.id}`,
+          summary: `${describePrincipal(event)} ${change === "value written" ? "wrote a new value to" : "changed the KMS key of"} ${secretArn} from ${describeOrigin(event)}, outside a rotation.`,
+          secretArn,
+          group: `${secretArn}|${event.principal.id}`,
+          ...about(event, {
+            ...(typeof event.response.versionId === "string" ? { versionId: event.response.versionId } : {}),
+            ...(typeof event.request.kmsKeyId === "string" ? { kmsKeyId: event.request.kmsKeyId } : {}),
+          }),
         },
-      ];
+      };
     });
   },
 };

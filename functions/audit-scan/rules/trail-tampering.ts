@@ -1,5 +1,13 @@
 import type { AuditEvent } from "../normalise.ts";
-import { about, describeOrigin, describePrincipal, type Rule, type Signal, succeeded } from "../rule.ts";
+import {
+  about,
+  describeOrigin,
+  describePrincipal,
+  NO_SIGNALS,
+  type Rule,
+  type Signal,
+  succeeded,
+} from "../rule.ts";
 
 /** CloudTrail stopped, deleted, or told to stop recording the events the scanner reads. */
 export const trailTampering: Rule = {
@@ -13,9 +21,9 @@ export const trailTampering: Rule = {
     "Planned trail migrations (a new trail replacing an old one) delete or stop trails on purpose: suppress this rule for the migrating principal until the date the change window ends.",
   events: { cloudtrail: ["StopLogging", "DeleteTrail", "PutEventSelectors"] },
   evaluate(event) {
-    if (event.service !== "cloudtrail" || !succeeded(event)) return [];
+    if (event.service !== "cloudtrail" || !succeeded(event)) return NO_SIGNALS;
     const problem = problemOf(event);
-    if (!problem) return [];
+    if (!problem) return NO_SIGNALS;
     const trail = trailName(event);
     const signal: Signal = {
       kind: "alert",

@@ -4,7 +4,9 @@ import {
   describePrincipal,
   forSensitivity,
   isValueRead,
+  NO_SIGNALS,
   nameOf,
+  perSecret,
   type Rule,
   succeeded,
   VALUE_READS,
@@ -23,24 +25,22 @@ export const unexpectedOrigin: Rule = {
     "New subnets, new VPC endpoints, a workload moved to another VPC, or engineers reading from the office without a listed range. Keep `origins` complete; reads through AWS services are never judged.",
   events: VALUE_READS,
   evaluate(event, context) {
-    if (!isValueRead(event) || !succeeded(event) || event.principal.viaService) return [];
-    return event.secretArns.flatMap((secretArn) => {
+    if (!isValueRead(event) || !succeeded(event) || event.principal.viaService) return NO_SIGNALS;
+    return perSecret(event, (secretArn) => {
       const secret = context.secretPolicy(secretArn);
-      if (!secret.origins || fromExpectedOrigin(event, secret)) return [];
+      if (!secret.origins || fromExpectedOrigin(event, secret)) return undefined;
       const where = event.origin.vpcEndpointId ?? event.origin.sourceIp ?? "unknown";
-      return [
-        {
-          kind: "alert" as const,
-          detection: {
-            severity: forSensitivity("high", secret),
-            title: `${nameOf(secretArn)} read from an unexpected origin: ${where}`,
-            summary: `${describePrincipal(event)} read ${secretArn} from ${describeOrigin(event)}, outside the policy's origins (${[...secret.origins.vpcEndpoints, ...secret.origins.cidrs].join(", ")}).`,
-            secretArn,
-            group: `${secretArn}|${event.principal.id}|${where}`,
-            ...about(event),
-          },
+      return {
+        kind: "alert" as const,
+        detection: {
+          severity: forSensitivity("high", secret),
+          title: `${nameOf(secretArn)} read from an unexpected origin: ${where}`,
+          summary: `${describePrincipal(event)} read ${secretArn} from ${describeOrigin(event)}, outside the policy's origins (${[...secret.origins.vpcEndpoints, ...secret.origins.cidrs].join(", ")}).`,
+          secretArn,
+          group: `${secretArn}|${event.principal.id}|${where}`,
+          ...about(event),
         },
-      ];
+      };
     });
   },
 };

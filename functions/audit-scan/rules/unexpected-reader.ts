@@ -6,7 +6,9 @@ import {
   forSensitivity,
   isAwsService,
   isValueRead,
+  NO_SIGNALS,
   nameOf,
+  perSecret,
   type Rule,
   succeeded,
   VALUE_READS,
@@ -25,23 +27,21 @@ export const unexpectedReader: Rule = {
   events: VALUE_READS,
   evaluate(event, context) {
     if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
-      return [];
-    return event.secretArns.flatMap((secretArn) => {
+      return NO_SIGNALS;
+    return perSecret(event, (secretArn) => {
       const secret = context.secretPolicy(secretArn);
-      if (!secret.readers || principalMatches(secret.readers, event.principal.id)) return [];
-      return [
-        {
-          kind: "alert" as const,
-          detection: {
-            severity: forSensitivity("high", secret),
-            title: `Unexpected reader of ${nameOf(secretArn)}: ${event.principal.id}`,
-            summary: `${describePrincipal(event)} read the value of ${secretArn} from ${describeOrigin(event)}; the policy's readers for it are ${secret.readers.join(", ") || "(none)"}.`,
-            secretArn,
-            group: `${secretArn}|${event.principal.id}`,
-            ...about(event),
-          },
+      if (!secret.readers || principalMatches(secret.readers, event.principal.id)) return undefined;
+      return {
+        kind: "alert" as const,
+        detection: {
+          severity: forSensitivity("high", secret),
+          title: `Unexpected reader of ${nameOf(secretArn)}: ${event.principal.id}`,
+          summary: `${describePrincipal(event)} read the value of ${secretArn} from ${describeOrigin(event)}; the policy's readers for it are ${secret.readers.join(", ") || "(none)"}.`,
+          secretArn,
+          group: `${secretArn}|${event.principal.id}`,
+          ...about(event),
         },
-      ];
+      };
     });
   },
 };

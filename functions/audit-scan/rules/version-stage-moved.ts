@@ -4,6 +4,7 @@ import {
   describePrincipal,
   forSensitivity,
   nameOf,
+  perSecret,
   type Rule,
   succeeded,
 } from "../rule.ts";
@@ -30,8 +31,8 @@ export const versionStageMoved: Rule = {
     const stage = typeof event.request.versionStage === "string" ? event.request.versionStage : "(unknown)";
     const moveTo = event.request.moveToVersionId;
     const from = event.request.removeFromVersionId;
-    return event.secretArns.flatMap((secretArn) => {
-      if (context.isExpectedWriter(event, secretArn)) return [];
+    return perSecret(event, (secretArn) => {
+      if (context.isExpectedWriter(event, secretArn)) return undefined;
       const secret = context.secretPolicy(secretArn);
       const severity =
         stage === "AWSPENDING" && moveTo === undefined
@@ -40,19 +41,17 @@ export const versionStageMoved: Rule = {
             ? forSensitivity("high", secret)
             : "medium";
       const move = moveTo ? `to version ${String(moveTo)}` : `off version ${String(from)}`;
-      return [
-        {
-          kind: "alert" as const,
-          detection: {
-            severity,
-            title: `${stage} of ${nameOf(secretArn)} moved by ${event.principal.id}`,
-            summary: `${describePrincipal(event)} moved ${stage} of ${secretArn} ${move} from ${describeOrigin(event)}, outside a rotation.`,
-            secretArn,
-            group: `${secretArn}|${event.principal.id}|${stage}`,
-            ...about(event, { versionStage: stage, moveToVersionId: moveTo, removeFromVersionId: from }),
-          },
+      return {
+        kind: "alert" as const,
+        detection: {
+          severity,
+          title: `${stage} of ${nameOf(secretArn)} moved by ${event.principal.id}`,
+          summary: `${describePrincipal(event)} moved ${stage} of ${secretArn} ${move} from ${describeOrigin(event)}, outside a rotation.`,
+          secretArn,
+          group: `${secretArn}|${event.principal.id}|${stage}`,
+          ...about(event, { versionStage: stage, moveToVersionId: moveTo, removeFromVersionId: from }),
         },
-      ];
+      };
     });
   },
 };
