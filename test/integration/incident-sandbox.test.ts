@@ -65,9 +65,9 @@ let topicArn: string;
 const intruderArn = "arn:aws:iam::111122223333:user/build-bot";
 
 /** The four steps as the rotate function does them, restarting the consumers after finishSecret (or not). */
-function rotation(restart: boolean): RotationLambda {
+function rotation(restart: boolean, on: () => Sandbox = () => sandbox): RotationLambda {
   return async (event) => {
-    const client = new SecretsManagerClient(sandbox.clientConfig(ROTATOR_KEY));
+    const client = new SecretsManagerClient(on().clientConfig(ROTATOR_KEY));
     if (event.Step === "createSecret") {
       await client.send(
         new PutSecretValueCommand({
@@ -97,7 +97,7 @@ function rotation(restart: boolean): RotationLambda {
         }),
       );
       if (restart) {
-        const ecs = new ECSClient(sandbox.clientConfig(ROTATOR_KEY));
+        const ecs = new ECSClient(on().clientConfig(ROTATOR_KEY));
         await restartConsumers(ecs, consumingServices(described.Tags).services);
       }
     }
@@ -675,5 +675,53 @@ describe("vigil incident against the sandbox", () => {
         expect(text).not.toContain(IBKR_OLD_PASSWORD);
       }
     });
+  });
+});
+
+describe("vigil incident against a sandbox that rotates asynchronously, as AWS does", () => {
+  it("follows the rotation until AWSCURRENT moves, showing its progress", async () => {
+    const slow = await startSandbox({
+      rotateAsynchronously: true,
+      rotationLambda: async (event, context) => {
+        // Long enough for the command to see the pending version before finishSecret moves AWSCURRENT.
+        if (event.Step === "setSecret") await new Promise((resolve) => setTimeout(resolve, 300));
+        await rotation(false, () => slow)(event, context);
+      },
+    });
+    try {
+      const client = new SecretsManagerClient(slow.clientConfig());
+      const created = await client.send(
+        new CreateSecretCommand({ Name: "prod/async-db", SecretString: KNOWN_PASSWORD }),
+      );
+      await client.send(
+        new RotateSecretCommand({
+          SecretId: created.ARN,
+          RotationLambdaARN: ROTATE_LAMBDA,
+          RotateImmediately: false,
+        }),
+      );
+      const deps = {
+        ...dependencies(),
+        clients: () => ({
+          secretsManager: new SecretsManagerClient(slow.clientConfig()),
+          cloudTrail: new CloudTrailClient({ ...slow.clientConfig(), maxAttempts: 1 }),
+          ecs: new ECSClient(slow.clientConfig()),
+          sns: new SNSClient(slow.clientConfig()),
+          sts: new STSClient(slow.clientConfig()),
+        }),
+      };
+
+      const log = await incident(options(created.ARN!, { out: join(dir, "async"), record: false }), deps);
+
+      const rotated = log?.steps.find((step) => step.step === "rotate");
+      expect(rotated?.status).toBe("ok");
+      const versionId = (rotated?.data as { versionId: string }).versionId;
+      expect(deps.output.text()).toContain(`  … version ${versionId}: AWSPENDING\n`);
+      expect(deps.output.text()).toContain(`  ✔ finishSecret: AWSCURRENT is version ${versionId}`);
+      const described = await client.send(new DescribeSecretCommand({ SecretId: created.ARN }));
+      expect(described.VersionIdsToStages?.[versionId]).toEqual(["AWSCURRENT"]);
+    } finally {
+      await slow.stop();
+    }
   });
 });
