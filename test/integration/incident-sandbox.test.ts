@@ -715,7 +715,7 @@ describe("vigil incident against a sandbox that rotates asynchronously, as AWS d
 
       const rotated = log?.steps.find((step) => step.step === "rotate");
       expect(rotated?.status).toBe("ok");
-      const versionId = (rotated?.data as { versionId?: string } | undefined)?.versionId;
+      const versionId = String((rotated?.data as { versionId?: string } | undefined)?.versionId);
       expect(deps.output.text()).toContain(`  … version ${versionId}: AWSPENDING\n`);
       expect(deps.output.text()).toContain(`  ✔ finishSecret: AWSCURRENT is version ${versionId}`);
       const described = await client.send(new DescribeSecretCommand({ SecretId: created.ARN }));
