@@ -306,11 +306,15 @@ function profileFlags(name: string, own: boolean): string[] {
     : [];
 }
 
-/** Builds the SDK-only module the way scripts/build.mjs builds a function (minified ESM for Node). */
-async function buildSdkOnly(source: string, outfile: string): Promise<void> {
+/** Builds the SDK-only module as scripts/build.mjs builds a function (minified ESM for Node, split); returns its entry. */
+async function buildSdkOnly(source: string, outdir: string): Promise<string> {
   await build({
-    stdin: { contents: source, resolveDir: root, sourcefile: "sdk-only.mjs", loader: "js" },
-    outfile,
+    stdin: { contents: source, resolveDir: root, sourcefile: "index.mjs", loader: "js" },
+    outdir,
+    entryNames: "index",
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
+    outExtension: { ".js": ".mjs" },
     bundle: true,
     minify: true,
     platform: "node",
@@ -323,6 +327,7 @@ async function buildSdkOnly(source: string, outfile: string): Promise<void> {
     legalComments: "none",
     logLevel: "warning",
   });
+  return join(outdir, "index.mjs");
 }
 
 /** Cold start of every function bundle in dist/ and of its SDK-only counterpart, median of `runs` each. */
@@ -335,8 +340,7 @@ export async function measureColdStarts(runs = 5, given?: SandboxProcess): Promi
         const bundle = join(root, "dist", entry.name, "index.mjs");
         if (!existsSync(bundle))
           throw new Error(`dist/${entry.name}/index.mjs is missing: run \`npm run build\` first`);
-        const sdkOnly = join(folder, `${entry.name}-sdk-only.mjs`);
-        await buildSdkOnly(entry.sdkOnlySource, sdkOnly);
+        const sdkOnly = await buildSdkOnly(entry.sdkOnlySource, join(folder, `${entry.name}-sdk-only`));
         const own = { importMs: [] as number[], coldStartMs: [] as number[] };
         const bare = { importMs: [] as number[], coldStartMs: [] as number[] };
         for (let run = 0; run < runs; run++) {
