@@ -222,6 +222,7 @@ export async function runIncidentResponse(
           operator: deps.operator,
         },
         now: deps.now(),
+        onProgress: (records) => deps.say(`  … ${records} CloudTrail records read`),
       },
       deps.clients,
     );

@@ -566,13 +566,21 @@ describe("vigil incident against the sandbox", () => {
     await new SecretsManagerClient(sandbox.clientConfig(INTRUDER_KEY)).send(
       new GetSecretValueCommand({ SecretId: arn }),
     );
+    // A busy reader: a thousand reads, so the command reports its progress through the records.
+    const app = new SecretsManagerClient(sandbox.clientConfig(APP_KEY));
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        for (let read = 0; read < 50; read++) await app.send(new GetSecretValueCommand({ SecretId: arn }));
+      }),
+    );
     const trail = join(dir, "trail-files");
     await sandbox.writeTrailFiles(trail);
     const before = await snapshot(arn);
+    const deps = dependencies();
 
     const log = await incident(
       options(arn, { trail: [trail], out: join(dir, "trail"), rotate: false, record: false }),
-      dependencies(),
+      deps,
     );
 
     expect(log?.steps.map((step) => `${step.step}:${step.status}`)).toEqual([
@@ -589,6 +597,10 @@ describe("vigil incident against the sandbox", () => {
         (row: { principal: string; eventName: string }) => `${row.principal} ${row.eventName}`,
       ),
     ).toContain(`${intruderArn} GetSecretValue`);
+    expect(
+      evidence.events.filter((event: { principal: string }) => event.principal.endsWith("role/trading-app")),
+    ).toHaveLength(1_000);
+    expect(deps.output.text()).toContain("  … 1000 CloudTrail records read\n");
     expect(await snapshot(arn)).toEqual(before);
   });
 
