@@ -397,19 +397,8 @@ async function rotate(
 ): Promise<Omit<StepOutcome, "step" | "startedAt" | "finishedAt">> {
   const { facts } = prepared;
   const unchanged = "AWSCURRENT unchanged";
-  if (facts.pendingVersionId) {
-    throw new StepFailedError(
-      `a rotation is already in progress or unfinished (version ${facts.pendingVersionId} is AWSPENDING); not forced: let it finish or fix it (\`vigil status\`, the rotation function's log), then rotate`,
-      `${unchanged}; pending version ${facts.pendingVersionId} left as it is`,
-    );
-  }
-  const failing = failingRotation(evidence);
-  if (failing) {
-    throw new StepFailedError(
-      `the last rotation ${failing.outcome} at ${failing.time}${failing.error ? ` (${failing.error})` : ""}; not forced: fix its cause (see the rotation finding and the function's log), then rotate`,
-      unchanged,
-    );
-  }
+  // IBKR first: its scheduled rotations fail on purpose until Trading Ops stages a password, and the stage
+  // flow itself reports (never forces) a rotation in progress.
   if (facts.ibkr) {
     const instructions = `IBKR has no API to change a password: Trading Ops must change it in the IBKR portal (Client Portal > Settings > User Settings > Password), then stage it with \`vigil ibkr stage --secret-id ${facts.name}\``;
     deps.say(`  ${instructions}`);
@@ -434,6 +423,19 @@ async function rotate(
       state: `new IBKR credential current (version ${staged.versionId ?? "unknown"})`,
       data: { versionId: staged.versionId, startedAt, finishedAt: deps.now().toISOString() },
     };
+  }
+  if (facts.pendingVersionId) {
+    throw new StepFailedError(
+      `a rotation is already in progress or unfinished (version ${facts.pendingVersionId} is AWSPENDING); not forced: let it finish or fix it (\`vigil status\`, the rotation function's log), then rotate`,
+      `${unchanged}; pending version ${facts.pendingVersionId} left as it is`,
+    );
+  }
+  const failing = failingRotation(evidence);
+  if (failing) {
+    throw new StepFailedError(
+      `the last rotation ${failing.outcome} at ${failing.time}${failing.error ? ` (${failing.error})` : ""}; not forced: fix its cause (see the rotation finding and the function's log), then rotate`,
+      unchanged,
+    );
   }
   if (!facts.rotationLambdaArn) {
     throw new StepFailedError(

@@ -655,6 +655,9 @@ describe("vigil incident against the sandbox", () => {
 
     it("runs the vigil ibkr stage flow with the person at the terminal, then sees the consumers roll", async () => {
       const arn = await ibkrSecret("algo-trade/staged/ibkr");
+      // The schedule fired with nothing staged: the rotation failed on purpose ("IBKR rotation due").
+      await admin().send(new RotateSecretCommand({ SecretId: arn }));
+      expect(sandbox.rotations().at(-1)).toMatchObject({ secretArn: arn, status: "failed" });
       const terminal = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => terminal });
       // Answers each password question when it is asked, as a person would.
       const prompts = new Writable({
