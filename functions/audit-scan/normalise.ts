@@ -1,4 +1,5 @@
 import { stripArnSuffix } from "./policy.ts";
+import { SCANNED_SOURCES } from "./prefilter.ts";
 
 /**
  * One CloudTrail record in the shape every rule reads: whatever path it came by (a trail file, an
@@ -65,12 +66,6 @@ export type NormaliseResult =
   | { ok: false; ignored: true }
   | { ok: false; ignored: false; reason: string };
 
-/** The event sources the scanner reads, and their service names (the part before `.amazonaws.com`). */
-const SERVICES = new Map([
-  ["secretsmanager.amazonaws.com", "secretsmanager"],
-  ["kms.amazonaws.com", "kms"],
-  ["cloudtrail.amazonaws.com", "cloudtrail"],
-]);
 const EMPTY: Record<string, unknown> = Object.freeze({});
 const SERVICE_HOST = /^[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com$/;
 const SECRET_ARN = /^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:(.+)$/;
@@ -118,7 +113,7 @@ export function checkRecord(raw: unknown): CheckResult {
   const r = record as Record<string, unknown>;
   const eventSource = r.eventSource;
   if (typeof eventSource !== "string") return malformed("eventSource missing");
-  const service = SERVICES.get(eventSource);
+  const service = SCANNED_SOURCES.get(eventSource);
   if (service === undefined) return IGNORED;
   const eventName = r.eventName;
   if (typeof eventName !== "string" || eventName === "") return malformed("eventName missing");
@@ -334,42 +329,4 @@ function isObjectOrAbsent(value: unknown): boolean {
 
 function malformed(reason: string): NormaliseResult & CheckResult {
   return { ok: false, ignored: false, reason };
-}
-
-const EVENT_SOURCE_KEY = Buffer.from('"eventSource"');
-const SCANNED_SOURCES = [...SERVICES.keys()].map((source) => Buffer.from(`"${source}"`));
-
-/**
- * Looks at a record's raw JSON bytes [start, end) and says whether the scanner may need it: false only
- * when its `eventSource` is plainly another service's, so a trail file's majority of other services'
- * records is skipped without JSON.parse. Anything unusual (no eventSource, escapes) answers true, and
- * the normaliser then counts it with its reason.
- */
-export function mayBeScanned(bytes: Buffer, start: number, end: number): boolean {
-  let from = start;
-  for (;;) {
-    const key = bytes.indexOf(EVENT_SOURCE_KEY, from);
-    if (key < 0 || key >= end) return true;
-    let at = key + EVENT_SOURCE_KEY.length;
-    while (at < end && isSpace(bytes[at] as number)) at++;
-    // `"eventSource"` as a value (an event selector's field name) is not the key.
-    if (bytes[at] !== 0x3a) {
-      from = key + 1;
-      continue;
-    }
-    at++;
-    while (at < end && isSpace(bytes[at] as number)) at++;
-    if (bytes[at] !== 0x22) return true;
-    const close = bytes.indexOf(0x22, at + 1);
-    if (close < 0 || close >= end || bytes[close - 1] === 0x5c) return true;
-    for (const source of SCANNED_SOURCES) {
-      if (close + 1 - at === source.length && bytes.compare(source, 0, source.length, at, close + 1) === 0)
-        return true;
-    }
-    return false;
-  }
-}
-
-function isSpace(byte: number): boolean {
-  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 }

@@ -8,8 +8,8 @@ import { Worker } from "node:worker_threads";
 import type { Finding } from "../../lib/finding.ts";
 import { createScanner } from "./engine.ts";
 import { ScanInputError } from "./errors.ts";
-import { mayBeScanned } from "./normalise.ts";
 import type { Policy } from "./policy.ts";
+import { mayBeScanned } from "./prefilter.ts";
 import { type FromWorker, READ_CHUNK, WORKER_FLAG } from "./scan-worker.ts";
 import type { ScanState } from "./state.ts";
 import { readTrailChunks, type TrailReadStats } from "./trail-file.ts";
@@ -57,6 +57,8 @@ export interface ScanFilesResult {
   workers: number;
 }
 
+/** Files a worker is given ahead of the one it reads, so that it never waits for the main thread's answer. */
+const FILES_AHEAD = 3;
 /** Inputs below this size are read on the main thread: starting workers costs more than it saves. */
 const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
 
@@ -173,28 +175,36 @@ async function* recordsFromWorkers(
   progress: ScanProgress,
   onProgress: ScanFilesOptions["onProgress"],
 ): AsyncGenerator<unknown[]> {
-  const inbox: { worker: Worker; file: TrailFile; message: FromWorker }[] = [];
+  const inbox: { worker: Worker; message: FromWorker }[] = [];
   let wake: (() => void) | undefined;
   let next = 0;
   let running = 0;
   let crashed: Error | undefined;
   const doneBytes = { total: 0 };
-  const current = new Map<Worker, { file: TrailFile; bytes: number }>();
+  // Each worker's files in the order it reads them: the first is the one its messages are about.
+  const queues = new Map<Worker, { file: TrailFile; bytes: number }[]>();
   const pool: Worker[] = [];
 
-  const assign = (worker: Worker) => {
-    const file = files[next++];
-    if (!file) return;
-    running++;
-    current.set(worker, { file, bytes: 0 });
-    worker.postMessage({ type: "file", path: file.path });
+  const topUp = (worker: Worker) => {
+    const queue = queues.get(worker) as { file: TrailFile; bytes: number }[];
+    while (queue.length < FILES_AHEAD) {
+      const file = files[next++];
+      if (!file) return;
+      running++;
+      queue.push({ file, bytes: 0 });
+      worker.postMessage({ type: "file", path: file.path });
+    }
+  };
+  const bytesInProgress = () => {
+    let bytes = 0;
+    for (const queue of queues.values()) bytes += queue[0]?.bytes ?? 0;
+    return bytes;
   };
 
   for (let i = 0; i < Math.min(count, files.length); i++) {
     const worker = startWorker();
     worker.on("message", (message: FromWorker) => {
-      const file = current.get(worker)?.file as TrailFile;
-      inbox.push({ worker, file, message });
+      inbox.push({ worker, message });
       wake?.();
     });
     worker.on("error", (error) => {
@@ -202,7 +212,8 @@ async function* recordsFromWorkers(
       wake?.();
     });
     pool.push(worker);
-    assign(worker);
+    queues.set(worker, []);
+    topUp(worker);
   }
 
   try {
@@ -216,25 +227,27 @@ async function* recordsFromWorkers(
         wake = undefined;
         continue;
       }
-      const { worker, file, message } = item;
+      const { worker, message } = item;
+      const queue = queues.get(worker) as { file: TrailFile; bytes: number }[];
+      const current = queue[0] as { file: TrailFile; bytes: number };
       if (message.type === "batch") {
-        const entry = current.get(worker);
-        if (entry) entry.bytes = message.bytes;
+        current.bytes = message.bytes;
         worker.postMessage({ type: "ack" });
-        progress.bytesDone = doneBytes.total + [...current.values()].reduce((sum, e) => sum + e.bytes, 0);
+        progress.bytesDone = doneBytes.total + bytesInProgress();
         onProgress?.(progress);
         yield message.records;
         continue;
       }
       totals.records += message.elements;
-      if (message.type === "error") totals.errors.push(failure(file.path, new Error(message.message)));
+      if (message.type === "error")
+        totals.errors.push(failure(current.file.path, new Error(message.message)));
       running--;
-      current.delete(worker);
-      doneBytes.total += file.size;
+      queue.shift();
+      doneBytes.total += current.file.size;
       progress.filesDone++;
-      progress.bytesDone = doneBytes.total + [...current.values()].reduce((sum, e) => sum + e.bytes, 0);
+      progress.bytesDone = doneBytes.total + bytesInProgress();
       onProgress?.(progress);
-      assign(worker);
+      topUp(worker);
     }
   } finally {
     await Promise.all(pool.map((worker) => worker.terminate()));

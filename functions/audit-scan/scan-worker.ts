@@ -1,7 +1,7 @@
 import { createReadStream } from "node:fs";
 import { isMainThread, type MessagePort, parentPort, workerData } from "node:worker_threads";
-import { mayBeScanned } from "./normalise.ts";
-import { readTrailRecords, type TrailReadStats } from "./trail-file.ts";
+import { mayBeScanned } from "./prefilter.ts";
+import { readTrailChunks, type TrailReadStats } from "./trail-file.ts";
 
 /**
  * The worker-thread side of `vigil scan` (see scan-files.ts): reads the trail files it is given and
@@ -34,29 +34,30 @@ async function serveTrailWorker(port: MessagePort): Promise<void> {
       });
     }
   };
-  port.on("message", async (message: { type: "file"; path: string } | { type: "ack" }) => {
-    if (message.type === "ack") {
-      unacknowledged--;
-      resume?.();
-      return;
-    }
+  // Files are read one after another, in the order given: the main thread sends a few ahead so that this
+  // thread never waits for the next one, and counts every message against the oldest file it has sent.
+  const queue: string[] = [];
+  let reading = false;
+  const readQueue = async () => {
+    reading = true;
+    for (let path = queue.shift(); path !== undefined; path = queue.shift()) await readFile(path);
+    reading = false;
+  };
+  const readFile = async (path: string) => {
     const stats: TrailReadStats = { elements: 0, ignored: 0 };
     let bytes = 0;
     let records: unknown[] = [];
     try {
-      for await (const record of readTrailRecords(
-        createReadStream(message.path, { highWaterMark: READ_CHUNK }),
-        {
-          raw: true,
-          relevant: mayBeScanned,
-          stats,
-          source: message.path,
-          onBytes: (read) => {
-            bytes = read;
-          },
+      for await (const chunk of readTrailChunks(createReadStream(path, { highWaterMark: READ_CHUNK }), {
+        raw: true,
+        relevant: mayBeScanned,
+        stats,
+        source: path,
+        onBytes: (read) => {
+          bytes = read;
         },
-      )) {
-        records.push(record);
+      })) {
+        for (const record of chunk) records.push(record);
         if (records.length >= BATCH_RECORDS) {
           await send({ type: "batch", records, bytes });
           records = [];
@@ -69,6 +70,15 @@ async function serveTrailWorker(port: MessagePort): Promise<void> {
       const reason = error instanceof Error ? error.message : String(error);
       port.postMessage({ type: "error", elements: stats.elements, message: reason } satisfies FromWorker);
     }
+  };
+  port.on("message", (message: { type: "file"; path: string } | { type: "ack" }) => {
+    if (message.type === "ack") {
+      unacknowledged--;
+      resume?.();
+      return;
+    }
+    queue.push(message.path);
+    if (!reading) void readQueue();
   });
   // The worker lives until the pool terminates it; nothing after this module may run in a worker.
   await new Promise<never>(() => {});
