@@ -26,7 +26,7 @@ import {
   incident,
 } from "../../cli/commands/incident.ts";
 import { consumingServices, restartConsumers } from "../../functions/rotate/consumers.ts";
-import { IncidentStepError } from "../../incident/index.ts";
+import { IncidentInputError, IncidentStepError } from "../../incident/index.ts";
 import { denySid } from "../../incident/resource-policy.ts";
 import { type RotationLambda, type Sandbox, startSandbox } from "../../local/sandbox.ts";
 import { ensureBuilt } from "../helpers/built.ts";
@@ -415,6 +415,24 @@ describe("vigil incident against the sandbox", () => {
     expect(deps.output.text()).toContain("Dry run: nothing was changed or written.");
     expect(await snapshot(arn)).toEqual(before);
     await expect(readdir(out)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("refuses to run without a terminal to confirm on unless --yes, before reading anything", async () => {
+    const arn = await createSecret("prod/unattended-db", { lambda: ROTATE_LAMBDA });
+    const before = await snapshot(arn);
+    const calls = sandbox.cloudTrailRecords().length;
+
+    const error = await incident(
+      options(arn, { yes: false, out: join(dir, "unattended") }),
+      dependencies(),
+    ).catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(IncidentInputError);
+    expect((error as Error).message).toBe(
+      "no terminal to confirm each action on: add --yes (automation) or --dry-run (the plan only)",
+    );
+    expect(sandbox.cloudTrailRecords()).toHaveLength(calls);
+    expect(await snapshot(arn)).toEqual(before);
   });
 
   it("answers bad input with one line and exit code 2, changing and writing nothing", async () => {
