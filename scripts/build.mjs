@@ -119,12 +119,28 @@ const results = await Promise.all([
 ]);
 
 // The `vigil` entry point: Node applies source maps only to modules loaded after they are enabled, so
-// it enables them before loading the CLI bundle, and stack traces name the TypeScript sources.
+// it enables them before loading the CLI bundle, and stack traces name the TypeScript sources. It starts
+// `vigil scan` in a process with a bounded young generation (see the comment it carries).
 if (existsSync(join(root, "cli", "vigil.ts"))) {
   const entry = join(root, "dist", "cli", "vigil.mjs");
   await writeAtomically(
     entry,
-    '#!/usr/bin/env node\nprocess.setSourceMapsEnabled(true);\nawait import("./main.mjs");\n',
+    `#!/usr/bin/env node
+// \`vigil scan\` runs with a small young generation: under a scan's allocation rate V8 grows it to about
+// 48 MiB, and peak RSS with it (docs/BENCHMARKS.md, trail-file memory). V8 sizes it only when a process
+// starts, so this entry starts the scan again with the flag, before loading anything else.
+if (
+  process.argv.slice(2).find((arg) => !arg.startsWith("-")) === "scan" &&
+  !process.execArgv.some((flag) => flag.startsWith("--max-semi-space-size"))
+) {
+  const { spawnSync } = await import("node:child_process");
+  const args = [...process.execArgv, "--max-semi-space-size=2", ...process.argv.slice(1)];
+  const child = spawnSync(process.execPath, args, { stdio: "inherit" });
+  process.exit(child.status ?? 2);
+}
+process.setSourceMapsEnabled(true);
+await import("./main.mjs");
+`,
   );
   await chmod(entry, 0o755);
   await rm(`${entry}.map`, { force: true });

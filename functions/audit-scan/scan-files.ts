@@ -61,6 +61,12 @@ export interface ScanFilesResult {
 const FILES_AHEAD = 3;
 /** Inputs below this size are read on the main thread: starting workers costs more than it saves. */
 const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
+/**
+ * The young generation of a worker thread (V8 sizes it at three semi-spaces): a scan's allocation rate
+ * would otherwise grow it to about 48 MiB, most of the peak RSS growth with the input's size. It matches
+ * the `--max-semi-space-size=2` that dist/cli/vigil.mjs starts `vigil scan` with (scripts/build.mjs).
+ */
+const WORKER_YOUNG_GENERATION_MB = 6;
 
 /** Expands files and folders (recursively, `.json` / `.json.gz`, digest files left out) into trail files. */
 export async function listTrailFiles(paths: readonly string[]): Promise<TrailFile[]> {
@@ -261,7 +267,10 @@ async function* recordsFromWorkers(
  */
 function startWorker(): Worker {
   const url = import.meta.url;
-  const data = { workerData: { [WORKER_FLAG]: true } };
+  const data = {
+    workerData: { [WORKER_FLAG]: true },
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+  };
   if (!url.endsWith(".ts")) {
     const entry = new URL("./scan-worker.mjs", url);
     // This bundle holds scan-worker too (imported above), so it serves as the fallback entry.

@@ -13,7 +13,7 @@ import { readTrailChunks, type TrailReadStats } from "./trail-file.ts";
 export const WORKER_FLAG = "vigilTrailWorker";
 const BATCH_RECORDS = 2_000;
 /** Bytes read from a file at a time. */
-export const READ_CHUNK = 1024 * 1024;
+export const READ_CHUNK = 64 * 1024;
 
 export type FromWorker =
   | { type: "batch"; records: unknown[]; bytes: number }

@@ -40,7 +40,7 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 const COLON = 0x3a;
-const GZIP_CHUNK = 256 * 1024;
+const GZIP_CHUNK = 64 * 1024;
 
 type Phase =
   | "start" // before the top-level value
