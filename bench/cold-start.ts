@@ -48,6 +48,9 @@ export interface ColdStartRow {
   coldStartMs: number;
   sdkOnlyImportMs: number;
   sdkOnlyColdStartMs: number;
+  /** CPU time of import + first invocation (less sensitive to a loaded machine than wall time). */
+  coldStartCpuMs: number;
+  sdkOnlyColdStartCpuMs: number;
 }
 
 // The request handler settings lib/aws.ts gives the functions' clients.
@@ -341,8 +344,8 @@ export async function measureColdStarts(runs = 5, given?: SandboxProcess): Promi
         if (!existsSync(bundle))
           throw new Error(`dist/${entry.name}/index.mjs is missing: run \`npm run build\` first`);
         const sdkOnly = await buildSdkOnly(entry.sdkOnlySource, join(folder, `${entry.name}-sdk-only`));
-        const own = { importMs: [] as number[], coldStartMs: [] as number[] };
-        const bare = { importMs: [] as number[], coldStartMs: [] as number[] };
+        const own = { importMs: [] as number[], coldStartMs: [] as number[], cpuMs: [] as number[] };
+        const bare = { importMs: [] as number[], coldStartMs: [] as number[], cpuMs: [] as number[] };
         for (let run = 0; run < runs; run++) {
           // Alternated, so drift in the machine's load hits both alike.
           for (const [module, samples] of [
@@ -361,6 +364,7 @@ export async function measureColdStarts(runs = 5, given?: SandboxProcess): Promi
             entry.check(report.results[0]);
             samples.importMs.push(report.importMs);
             samples.coldStartMs.push(report.importMs + report.firstInvocationMs);
+            samples.cpuMs.push(report.importCpuMs + report.firstInvocationCpuMs);
           }
         }
         rows.push({
@@ -373,6 +377,8 @@ export async function measureColdStarts(runs = 5, given?: SandboxProcess): Promi
           coldStartMs: median(own.coldStartMs),
           sdkOnlyImportMs: median(bare.importMs),
           sdkOnlyColdStartMs: median(bare.coldStartMs),
+          coldStartCpuMs: median(own.cpuMs),
+          sdkOnlyColdStartCpuMs: median(bare.cpuMs),
         });
       }
       return rows;

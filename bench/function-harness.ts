@@ -149,6 +149,9 @@ export interface ProcessReport {
   importMs: number;
   /** The first invocation, after the import. */
   firstInvocationMs: number;
+  /** CPU time (user + system, every thread) of the import and of the first invocation. */
+  importCpuMs: number;
+  firstInvocationCpuMs: number;
   /** Import plus every invocation. */
   totalMs: number;
   /** Peak resident set size of the process (getrusage). */
@@ -161,14 +164,18 @@ const invoker = `
 import { readFileSync } from "node:fs";
 const [bundle, eventsFile] = process.argv.slice(1);
 const events = JSON.parse(readFileSync(eventsFile, "utf8"));
+const cpu = () => { const { user, system } = process.cpuUsage(); return (user + system) / 1000; };
+const startedCpu = cpu();
 const started = performance.now();
 const { handler } = await import(bundle);
 const imported = performance.now();
+const importedCpu = cpu();
 // Processes started together wait for one moment, so their invocations overlap (BENCH_START_AT, epoch ms).
 const startAt = Number(process.env.BENCH_START_AT ?? 0);
 if (startAt > Date.now()) await new Promise((resolve) => setTimeout(resolve, startAt - Date.now()));
 const waited = performance.now() - imported;
 let firstInvocationMs = 0;
+let firstInvocationCpuMs = 0;
 const results = [];
 for (const [index, event] of events.entries()) {
   const deadline = Date.now() + 300000;
@@ -179,10 +186,14 @@ for (const [index, event] of events.entries()) {
     getRemainingTimeInMillis: () => deadline - Date.now(),
   };
   results.push(await handler(event, context));
-  if (index === 0) firstInvocationMs = performance.now() - imported - waited;
+  if (index === 0) {
+    firstInvocationMs = performance.now() - imported - waited;
+    firstInvocationCpuMs = cpu() - importedCpu;
+  }
 }
 const totalMs = performance.now() - started - waited;
 process.stdout.write("BENCH " + JSON.stringify({ importMs: imported - started, firstInvocationMs, totalMs,
+  importCpuMs: importedCpu - startedCpu, firstInvocationCpuMs,
   maxRssMiB: process.resourceUsage().maxRSS / 1024, results }) + "\\n");
 `;
 
