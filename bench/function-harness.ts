@@ -152,8 +152,9 @@ export interface ProcessReport {
   /** CPU time (user + system, every thread) of the import and of the first invocation. */
   importCpuMs: number;
   firstInvocationCpuMs: number;
-  /** Import plus every invocation. */
+  /** Import plus every invocation, wall time and CPU time. */
   totalMs: number;
+  totalCpuMs: number;
   /** Peak resident set size of the process (getrusage). */
   maxRssMiB: number;
   results: unknown[];
@@ -193,7 +194,7 @@ for (const [index, event] of events.entries()) {
 }
 const totalMs = performance.now() - started - waited;
 process.stdout.write("BENCH " + JSON.stringify({ importMs: imported - started, firstInvocationMs, totalMs,
-  importCpuMs: importedCpu - startedCpu, firstInvocationCpuMs,
+  importCpuMs: importedCpu - startedCpu, firstInvocationCpuMs, totalCpuMs: cpu() - startedCpu,
   maxRssMiB: process.resourceUsage().maxRSS / 1024, results }) + "\\n");
 `;
 
