@@ -1,13 +1,15 @@
 import { spawnSync } from "node:child_process";
-import { createWriteStream, existsSync, readFileSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createGzip, gunzipSync } from "node:zlib";
 import { defaultPolicy } from "../functions/audit-scan/policy.ts";
-import { listTrailFiles, scanTrailFiles } from "../functions/audit-scan/scan-files.ts";
+import { mayBeScanned } from "../functions/audit-scan/prefilter.ts";
+import { listTrailFiles, scanTrailFiles, type TrailFile } from "../functions/audit-scan/scan-files.ts";
 import { MemoryScanState } from "../functions/audit-scan/state.ts";
+import { readTrailChunks } from "../functions/audit-scan/trail-file.ts";
 import {
   generatedRecord,
   REALISTIC_MIX,
@@ -32,6 +34,13 @@ export interface ThroughputRow {
   megabytes: number;
   scannerRecordsPerSecond: number;
   bareRecordsPerSecond: number;
+  /** The same, by CPU time (user + system of the process) instead of wall time: less sensitive to load. */
+  scannerRecordsPerCpuSecond: number;
+  bareRecordsPerCpuSecond: number;
+  /** Only what the scanner's reader does (read, gunzip, split, skip other services, JSON.parse the rest). */
+  readerRecordsPerSecond: number;
+  /** The 1-minute load average when the mix's runs started. */
+  load: number;
 }
 
 export interface MemoryRow {
@@ -39,11 +48,21 @@ export interface MemoryRow {
   records: number;
   peakRssMiB: number;
   seconds: number;
+  /** Files, for a folder input (1 for a single file). */
+  files?: number;
 }
 
 export interface WorkersRow {
   workers: number;
   seconds: number;
+  /** User + system CPU time of the whole run, every thread. */
+  cpuSeconds?: number;
+  records?: number;
+  /** The one-thread bare gunzip + JSON.parse loop over the same files (in-process), records/s. */
+  bareRecordsPerSecond?: number;
+  /** scanTrailFiles with this many workers in the bench's process (no CLI start-up), records/s. */
+  inProcessRecordsPerSecond?: number;
+  load?: number;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
@@ -56,6 +75,47 @@ async function generatedFolder(records: number, mix: TrailMix): Promise<string> 
   return folder;
 }
 
+/** The bare loop: read, gunzip and JSON.parse every file whole; returns the records it found. */
+function bareLoop(files: readonly TrailFile[]): { records: number; bytes: number } {
+  let records = 0;
+  let bytes = 0;
+  for (const file of files) {
+    const text = gunzipSync(readFileSync(file.path));
+    bytes += text.length;
+    records += (JSON.parse(text.toString("utf8")) as { Records: unknown[] }).Records.length;
+  }
+  return { records, bytes };
+}
+
+/** The scanner's reader alone: what the scan costs before normalisation and rules. */
+async function readerLoop(files: readonly TrailFile[]): Promise<number> {
+  let elements = 0;
+  for (const file of files) {
+    const stats = { elements: 0, ignored: 0 };
+    for await (const _ of readTrailChunks(createReadStream(file.path, { highWaterMark: 64 * 1024 }), {
+      relevant: mayBeScanned,
+      stats,
+    }));
+    elements += stats.elements;
+  }
+  return elements;
+}
+
+/** Wall and CPU seconds of fn. */
+async function timed<T>(
+  fn: () => T | Promise<T>,
+): Promise<{ value: T; seconds: number; cpuSeconds: number }> {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const value = await fn();
+  const used = process.cpuUsage(cpu);
+  return {
+    value,
+    seconds: (performance.now() - started) / 1000,
+    cpuSeconds: (used.user + used.system) / 1e6,
+  };
+}
+
 /** Scanner vs bare gunzip + JSON.parse over `records` generated records of each mix, median of `runs`. */
 export async function measureScanThroughput(records: number, runs: number): Promise<ThroughputRow[]> {
   const rows: ThroughputRow[] = [];
@@ -66,40 +126,41 @@ export async function measureScanThroughput(records: number, runs: number): Prom
     const folder = await generatedFolder(records, shape);
     try {
       const files = await listTrailFiles([folder]);
+      const load = loadavg()[0] ?? 0;
       let megabytes = 0;
-      const scanned: number[] = [];
-      const bare: number[] = [];
+      const samples = { scanned: [], bare: [], scannedCpu: [], bareCpu: [], reader: [] } as Record<
+        string,
+        number[]
+      >;
       let count = 0;
       for (let run = 0; run < runs; run++) {
-        // Alternated, so drift in the machine's load hits both loops alike.
-        let started = performance.now();
-        let bareRecords = 0;
-        let bytes = 0;
-        for (const file of files) {
-          const text = gunzipSync(readFileSync(file.path));
-          bytes += text.length;
-          bareRecords += (JSON.parse(text.toString("utf8")) as { Records: unknown[] }).Records.length;
-        }
-        bare.push(bareRecords / ((performance.now() - started) / 1000));
-        megabytes = bytes / 1_048_576;
-        started = performance.now();
-        const result = await scanTrailFiles(files, {
-          policy: defaultPolicy(),
-          state: new MemoryScanState(),
-          workers: 0,
-        });
-        scanned.push(result.records / ((performance.now() - started) / 1000));
-        if (result.records !== bareRecords)
-          throw new Error(`scan read ${result.records} of ${bareRecords} records`);
-        count = result.records;
+        // Alternated, so drift in the machine's load hits every loop alike.
+        const bare = await timed(() => bareLoop(files));
+        samples.bare?.push(bare.value.records / bare.seconds);
+        samples.bareCpu?.push(bare.value.records / bare.cpuSeconds);
+        megabytes = bare.value.bytes / 1_048_576;
+        const scan = await timed(() =>
+          scanTrailFiles(files, { policy: defaultPolicy(), state: new MemoryScanState(), workers: 0 }),
+        );
+        samples.scanned?.push(scan.value.records / scan.seconds);
+        samples.scannedCpu?.push(scan.value.records / scan.cpuSeconds);
+        if (scan.value.records !== bare.value.records)
+          throw new Error(`scan read ${scan.value.records} of ${bare.value.records} records`);
+        const reader = await timed(() => readerLoop(files));
+        samples.reader?.push(reader.value / reader.seconds);
+        count = scan.value.records;
       }
       rows.push({
         mix,
         files: files.length,
         records: count,
         megabytes,
-        scannerRecordsPerSecond: median(scanned),
-        bareRecordsPerSecond: median(bare),
+        scannerRecordsPerSecond: median(samples.scanned ?? []),
+        bareRecordsPerSecond: median(samples.bare ?? []),
+        scannerRecordsPerCpuSecond: median(samples.scannedCpu ?? []),
+        bareRecordsPerCpuSecond: median(samples.bareCpu ?? []),
+        readerRecordsPerSecond: median(samples.reader ?? []),
+        load,
       });
     } finally {
       await rm(folder, { recursive: true, force: true });
@@ -144,15 +205,19 @@ const vigil = () => {
   return cli;
 };
 
-/** Runs the built `vigil scan` in a child process; returns its peak RSS (MiB) and wall time. */
-function runVigilScan(paths: string[], workers?: number): { peakRssMiB: number; seconds: number } {
+/** Runs the built `vigil scan` in a child process; returns its peak RSS (MiB), wall and CPU time. */
+function runVigilScan(
+  paths: string[],
+  workers?: number,
+): { peakRssMiB: number; seconds: number; cpuSeconds: number } {
   const started = performance.now();
-  // GNU time reports the child's peak RSS, worker threads included.
+  // GNU time reports the child's peak RSS (worker threads, and the process vigil.mjs starts the scan in,
+  // included) and its CPU time.
   const child = spawnSync(
     "/usr/bin/time",
     [
       "-f",
-      "VIGIL_MAXRSS_KB=%M",
+      "VIGIL_MAXRSS_KB=%M VIGIL_CPU=%U+%S",
       process.execPath,
       vigil(),
       "scan",
@@ -164,9 +229,13 @@ function runVigilScan(paths: string[], workers?: number): { peakRssMiB: number; 
     { encoding: "utf8", maxBuffer: 256 * 1_048_576 },
   );
   const seconds = (performance.now() - started) / 1000;
-  const match = /VIGIL_MAXRSS_KB=(\d+)/.exec(child.stderr);
+  const match = /VIGIL_MAXRSS_KB=(\d+) VIGIL_CPU=([\d.]+)\+([\d.]+)/.exec(child.stderr);
   if (child.status === 2 || !match) throw new Error(`vigil scan failed: ${child.stderr.slice(-500)}`);
-  return { peakRssMiB: Number(match[1]) / 1024, seconds };
+  return {
+    peakRssMiB: Number(match[1]) / 1024,
+    seconds,
+    cpuSeconds: Number(match[2]) + Number(match[3]),
+  };
 }
 
 /** Peak RSS of the built `vigil scan` over single files of growing uncompressed size. */
@@ -187,7 +256,27 @@ export async function measureScanMemory(sizesMegabytes: number[]): Promise<Memor
   }
 }
 
-/** Wall time of the built `vigil scan` over a folder of generated files with each worker count, median of runs. */
+/** Peak RSS of the built `vigil scan` (worker threads as it chooses) over folders of growing size. */
+export async function measureScanFolderMemory(recordCounts: number[]): Promise<MemoryRow[]> {
+  const rows: MemoryRow[] = [];
+  for (const records of recordCounts) {
+    const folder = await generatedFolder(records, REALISTIC_MIX);
+    try {
+      const files = await listTrailFiles([folder]);
+      const { bytes } = bareLoop(files);
+      const { peakRssMiB, seconds } = runVigilScan([folder]);
+      rows.push({ megabytes: bytes / 1_048_576, records, peakRssMiB, seconds, files: files.length });
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  }
+  return rows;
+}
+
+/**
+ * The built `vigil scan` over a folder of generated files with each worker count (median of runs, by wall
+ * time), beside the one-thread bare loop over the same files in this process.
+ */
 export async function measureScanWorkers(
   records: number,
   counts: number[],
@@ -195,11 +284,37 @@ export async function measureScanWorkers(
 ): Promise<WorkersRow[]> {
   const folder = await generatedFolder(records, REALISTIC_MIX);
   try {
-    const samples = new Map<number, number[]>(counts.map((count) => [count, []]));
+    const files = await listTrailFiles([folder]);
+    const load = loadavg()[0] ?? 0;
+    const samples = new Map<number, { seconds: number; cpuSeconds: number }[]>(
+      counts.map((count) => [count, []]),
+    );
+    const bare: number[] = [];
+    const inProcess = new Map<number, number[]>(counts.map((count) => [count, []]));
     for (let run = 0; run < runs; run++) {
-      for (const count of counts) samples.get(count)?.push(runVigilScan([folder], count).seconds);
+      const loop = await timed(() => bareLoop(files));
+      bare.push(loop.value.records / loop.seconds);
+      for (const count of counts) {
+        samples.get(count)?.push(runVigilScan([folder], count));
+        const scan = await timed(() =>
+          scanTrailFiles(files, { policy: defaultPolicy(), state: new MemoryScanState(), workers: count }),
+        );
+        inProcess.get(count)?.push(scan.value.records / scan.seconds);
+      }
     }
-    return counts.map((workers) => ({ workers, seconds: median(samples.get(workers) ?? []) }));
+    return counts.map((workers) => {
+      const runsOf = [...(samples.get(workers) ?? [])].sort((a, b) => a.seconds - b.seconds);
+      const middle = runsOf[Math.floor(runsOf.length / 2)] ?? { seconds: 0, cpuSeconds: 0 };
+      return {
+        workers,
+        seconds: middle.seconds,
+        cpuSeconds: middle.cpuSeconds,
+        records,
+        bareRecordsPerSecond: median(bare),
+        inProcessRecordsPerSecond: median(inProcess.get(workers) ?? []),
+        load,
+      };
+    });
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
