@@ -31,7 +31,8 @@ import { type SandboxProcess, withSandboxProcess } from "./sandbox-process.ts";
  * Cold start of each function bundle: a fresh Node process running `await import(bundle)` and one
  * representative first invocation against the sandbox (in its own process), next to a bundle built the
  * same way holding only the AWS SDK clients the function uses, which constructs them and makes the same
- * AWS calls (one per client, the rotate function's five Secrets Manager calls in full).
+ * AWS calls (the rotate and notify functions' in full; one per client for the scanner, whose 17 state
+ * updates on a first file are part of what is measured).
  */
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -51,6 +52,9 @@ export interface ColdStartRow {
   /** CPU time of import + first invocation (less sensitive to a loaded machine than wall time). */
   coldStartCpuMs: number;
   sdkOnlyColdStartCpuMs: number;
+  /** The AWS calls each made (from the sandbox's CloudTrail, first run), e.g. "dynamodb UpdateItem ×17". */
+  awsCalls: string[];
+  sdkOnlyAwsCalls: string[];
 }
 
 // The request handler settings lib/aws.ts gives the functions' clients.
@@ -161,21 +165,26 @@ export const handler = async (event) => {
       sdkOnlySource: `
 import { SNSClient, PublishCommand } from "@aws-sdk/client-sns";
 import { SecretsManagerClient, GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
-import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 const requestHandler = ${REQUEST_HANDLER};
 const sns = new SNSClient({ requestHandler });
 const secrets = new SecretsManagerClient({ requestHandler });
 const dynamo = new DynamoDBClient({ requestHandler });
 export const handler = async (event) => {
   const finding = JSON.parse(event.Records[0].body);
-  const key = await secrets.send(new GetSecretValueCommand({ SecretId: process.env.PAGERDUTY_ROUTING_KEY_SECRET_ID }));
-  await dynamo.send(new GetItemCommand({ TableName: process.env.STATE_TABLE_NAME,
-    Key: { pk: { S: "alert#" + finding.groupKey }, sk: { S: "state" } } }));
+  const routingKey = await secrets.send(new GetSecretValueCommand({ SecretId: process.env.PAGERDUTY_ROUTING_KEY_SECRET_ID }));
+  const key = { pk: { S: "alert#" + finding.groupKey }, sk: { S: "state" } };
+  await dynamo.send(new GetItemCommand({ TableName: process.env.STATE_TABLE_NAME, Key: key, ConsistentRead: true }));
+  // The notifier's lease on the group, then its state after paging: two conditional writes.
+  await dynamo.send(new PutItemCommand({ TableName: process.env.STATE_TABLE_NAME, Item: { ...key, version: { N: "1" } },
+    ConditionExpression: "attribute_not_exists(pk)" }));
   const page = await fetch(process.env.PAGERDUTY_EVENTS_URL, { method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ routing_key: key.SecretString, event_action: "trigger", dedup_key: finding.id,
+    body: JSON.stringify({ routing_key: routingKey.SecretString, event_action: "trigger", dedup_key: finding.id,
       payload: { summary: finding.title, source: finding.account, severity: "error" } }) });
   await page.text();
   await sns.send(new PublishCommand({ TopicArn: process.env.ALERTS_TOPIC_ARN, Subject: finding.title, Message: finding.summary }));
+  await dynamo.send(new PutItemCommand({ TableName: process.env.STATE_TABLE_NAME, Item: { ...key, version: { N: "2" } },
+    ConditionExpression: "version = :one", ExpressionAttributeValues: { ":one": { N: "1" } } }));
   return { batchItemFailures: [] };
 };`,
       async prepare(run) {
@@ -309,6 +318,21 @@ function profileFlags(name: string, own: boolean): string[] {
     : [];
 }
 
+/** The AWS calls the sandbox recorded for an access key, counted: ["dynamodb UpdateItem ×17", "s3 GetObject"]. */
+async function awsCallsBy(sandbox: SandboxProcess, accessKeyId: string): Promise<string[]> {
+  const response = await fetch(`${sandbox.endpoint}/_sandbox/cloudtrail`);
+  const { Records } = (await response.json()) as {
+    Records: { eventSource: string; eventName: string; userIdentity?: { accessKeyId?: string } }[];
+  };
+  const counts = new Map<string, number>();
+  for (const record of Records) {
+    if (record.userIdentity?.accessKeyId !== accessKeyId) continue;
+    const call = `${record.eventSource.split(".")[0]} ${record.eventName}`;
+    counts.set(call, (counts.get(call) ?? 0) + 1);
+  }
+  return [...counts].map(([call, count]) => (count > 1 ? `${call} ×${count}` : call));
+}
+
 /** Builds the SDK-only module as scripts/build.mjs builds a function (minified ESM for Node, split); returns its entry. */
 async function buildSdkOnly(source: string, outdir: string): Promise<string> {
   await build({
@@ -339,13 +363,24 @@ export async function measureColdStarts(runs = 5, given?: SandboxProcess): Promi
   try {
     return await withSandboxProcess(given, async (sandbox) => {
       const rows: ColdStartRow[] = [];
+      let processes = 0;
       for (const entry of coldStartCases(sandbox, folder)) {
         const bundle = join(root, "dist", entry.name, "index.mjs");
         if (!existsSync(bundle))
           throw new Error(`dist/${entry.name}/index.mjs is missing: run \`npm run build\` first`);
         const sdkOnly = await buildSdkOnly(entry.sdkOnlySource, join(folder, `${entry.name}-sdk-only`));
-        const own = { importMs: [] as number[], coldStartMs: [] as number[], cpuMs: [] as number[] };
-        const bare = { importMs: [] as number[], coldStartMs: [] as number[], cpuMs: [] as number[] };
+        const own = {
+          importMs: [] as number[],
+          coldStartMs: [] as number[],
+          cpuMs: [] as number[],
+          calls: [] as string[],
+        };
+        const bare = {
+          importMs: [] as number[],
+          coldStartMs: [] as number[],
+          cpuMs: [] as number[],
+          calls: [] as string[],
+        };
         for (let run = 0; run < runs; run++) {
           // Alternated, so drift in the machine's load hits both alike.
           for (const [module, samples] of [
@@ -355,12 +390,15 @@ export async function measureColdStarts(runs = 5, given?: SandboxProcess): Promi
             const { event, env } = await entry.prepare(`${run}-${module === bundle ? "own" : "sdk"}`);
             const eventsFile = join(folder, "event.json");
             await writeFile(eventsFile, JSON.stringify([event]));
+            // Its own access key, so the sandbox's CloudTrail tells which calls this process made.
+            const accessKeyId = `AKIABENCH${String(++processes).padStart(11, "0")}`;
             const report = await invokeInFreshProcess(
               module,
               eventsFile,
-              env,
+              { ...env, AWS_ACCESS_KEY_ID: accessKeyId },
               profileFlags(entry.name, module === bundle),
             );
+            if (run === 0) samples.calls = await awsCallsBy(sandbox, accessKeyId);
             entry.check(report.results[0]);
             samples.importMs.push(report.importMs);
             samples.coldStartMs.push(report.importMs + report.firstInvocationMs);
@@ -379,6 +417,8 @@ export async function measureColdStarts(runs = 5, given?: SandboxProcess): Promi
           sdkOnlyColdStartMs: median(bare.coldStartMs),
           coldStartCpuMs: median(own.cpuMs),
           sdkOnlyColdStartCpuMs: median(bare.cpuMs),
+          awsCalls: own.calls,
+          sdkOnlyAwsCalls: bare.calls,
         });
       }
       return rows;

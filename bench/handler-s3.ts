@@ -1,4 +1,4 @@
-import { createWriteStream, readFileSync } from "node:fs";
+import { createWriteStream, existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,13 +63,10 @@ export interface HandlerMemoryRow {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
+/** The built audit-scan bundle (`npm run build`). */
 export function scannerBundle(): string {
   const bundle = join(root, "dist", "audit-scan", "index.mjs");
-  try {
-    readFileSync(bundle);
-  } catch {
-    throw new Error("dist/audit-scan/index.mjs is missing: run `npm run build` first");
-  }
+  if (!existsSync(bundle)) throw new Error("dist/audit-scan/index.mjs is missing: run `npm run build` first");
   return bundle;
 }
 

@@ -7,6 +7,11 @@ const sandbox = await startSandbox(options);
 process.stdout.write(
   `${JSON.stringify({ endpoint: sandbox.endpoint, region: sandbox.region, accountId: sandbox.accountId, env: sandbox.env })}\n`,
 );
-const stop = () => void sandbox.stop().then(() => process.exit(0));
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  void sandbox.stop().then(() => process.exit(0));
+};
 process.stdin.on("end", stop).on("close", stop).resume();
 process.on("SIGTERM", stop);
