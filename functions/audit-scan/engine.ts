@@ -92,9 +92,13 @@ class PendingFindings {
       candidates = [];
       groups.set(group, candidates);
     }
-    let item = candidates.find(
-      (candidate) => candidate.signal.detection.severity === severity && candidate.day === day,
-    );
+    let item: Pending | undefined;
+    for (const candidate of candidates) {
+      if (candidate.signal.detection.severity === severity && candidate.day === day) {
+        item = candidate;
+        break;
+      }
+    }
     if (!item) {
       item = { rule, signal, day, events: [], members: new Map() };
       candidates.push(item);

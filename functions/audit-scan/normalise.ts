@@ -120,7 +120,7 @@ export function checkRecord(raw: unknown): CheckResult {
   const eventId = r.eventID;
   if (typeof eventId !== "string" || eventId === "") return malformed("eventID missing");
   if (typeof r.eventTime !== "string") return malformed("eventTime missing");
-  const timeMs = Date.parse(r.eventTime);
+  const timeMs = parseEventTime(r.eventTime);
   if (Number.isNaN(timeMs)) return malformed("eventTime is not a date");
   if (typeof r.awsRegion !== "string" || r.awsRegion === "") return malformed("awsRegion missing");
   const identity = r.userIdentity;
@@ -149,7 +149,7 @@ export function auditEventOf(checked: CheckedRecord): AuditEvent {
     service,
     eventType: text(r.eventType) ?? "AwsApiCall",
     timeMs,
-    time: new Date(timeMs).toISOString(),
+    time: isoTime(timeMs),
     region,
     account,
     principal: principalOf(identity, sourceIp, r),
@@ -166,6 +166,29 @@ export function auditEventOf(checked: CheckedRecord): AuditEvent {
   const errorMessage = text(r.errorMessage);
   if (errorMessage) event.errorMessage = errorMessage;
   return event;
+}
+
+// A trail file's records come in time order, many to the second: the last time parsed and printed is
+// remembered, which saves a Date.parse and a toISOString (and a string kept per event) for most records.
+let lastEventTime = "";
+let lastEventTimeMs = Number.NaN;
+let lastIsoMs = Number.NaN;
+let lastIso = "";
+
+function parseEventTime(eventTime: string): number {
+  if (eventTime !== lastEventTime) {
+    lastEventTime = eventTime;
+    lastEventTimeMs = Date.parse(eventTime);
+  }
+  return lastEventTimeMs;
+}
+
+function isoTime(timeMs: number): string {
+  if (timeMs !== lastIsoMs) {
+    lastIsoMs = timeMs;
+    lastIso = new Date(timeMs).toISOString();
+  }
+  return lastIso;
 }
 
 /** The canonical ARN of a secret named by name, partial ARN or full ARN, in the event's region and account. */

@@ -23,7 +23,7 @@ const PRIVATE = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10
  */
 export function originKey(event: AuditEvent): string {
   const { vpcEndpointId, sourceIp, userAgent } = event.origin;
-  const agent = (userAgent ?? "unknown").split(/[/ ]/)[0];
+  const agent = clientFamily(userAgent ?? "unknown");
   let network: string;
   if (vpcEndpointId) network = vpcEndpointId;
   else if (!sourceIp) network = "unknown";
@@ -32,4 +32,13 @@ export function originKey(event: AuditEvent): string {
   else if (isIP(sourceIp) === 4) network = `${sourceIp.split(".").slice(0, 3).join(".")}.0/24`;
   else network = `${sourceIp.split(":").slice(0, 3).join(":")}::/48`;
   return `${network} (${agent})`;
+}
+
+/** A user agent's first word, up to the first "/" or space (`aws-cli/2.15 ...` -> `aws-cli`). */
+function clientFamily(userAgent: string): string {
+  for (let at = 0; at < userAgent.length; at++) {
+    const char = userAgent.charCodeAt(at);
+    if (char === 0x2f || char === 0x20) return userAgent.slice(0, at);
+  }
+  return userAgent;
 }
