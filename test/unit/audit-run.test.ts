@@ -13,7 +13,6 @@ import {
   runScanEvent,
   type ScanRunDependencies,
 } from "../../functions/audit-scan/sources/run.ts";
-import { mayConcernScanner } from "../../functions/audit-scan/sources/trail-filter.ts";
 import type { Finding } from "../../lib/finding.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { VigilMetrics } from "../../lib/metrics.ts";
@@ -109,15 +108,6 @@ describe("classifyScanEvent", () => {
   });
 });
 
-describe("mayConcernScanner", () => {
-  it("keeps Secrets Manager, KMS and CloudTrail records and drops other services'", () => {
-    const bytes = Buffer.from(`xx{"eventSource":"kms.amazonaws.com"}{"eventSource":"s3.amazonaws.com"}`);
-
-    expect(mayConcernScanner(bytes, 2, 37)).toBe(true);
-    expect(mayConcernScanner(bytes, 37, bytes.length)).toBe(false);
-  });
-});
-
 describe("runScanEvent", () => {
   it("scans an EventBridge CloudTrail event and publishes its finding", async () => {
     const run = deps();
@@ -160,6 +150,36 @@ describe("runScanEvent", () => {
 
     expect(response).toEqual({ kind: "s3", findings: 1, batchItemFailures: [{ itemIdentifier: "m2" }] });
     expect(run.published).toHaveLength(1);
+  });
+
+  it("counts every record of a trail file as processed, and a malformed one as skipped with its reason", async () => {
+    const otherService = { ...stopLogging(1), eventSource: "s3.amazonaws.com", eventName: "GetObject" };
+    const { eventSource: _, ...noSource } = stopLogging(2);
+    s3.on(GetObjectCommand).resolves({ Body: getObjectBody([stopLogging(), otherService, noSource]) });
+    const metrics = new VigilMetrics("audit-scan", {});
+    const run = deps({ metrics });
+
+    const response = await runScanEvent(
+      {
+        Records: [
+          {
+            eventSource: "aws:s3",
+            eventName: "ObjectCreated:Put",
+            s3: { bucket: { name: "b" }, object: { key: KEY } },
+          },
+        ],
+      },
+      run,
+    );
+    metrics.flush();
+
+    expect(response).toEqual({ kind: "s3", findings: 1 });
+    const emf = output.lines().filter((line) => "_aws" in line);
+    expect(emf.find((line) => "EventsProcessed" in line)).toMatchObject({ Source: "s3", EventsProcessed: 3 });
+    expect(emf.find((line) => "RecordsSkipped" in line)).toMatchObject({ Source: "s3", RecordsSkipped: 1 });
+    expect(output.lines().find((line) => line.message === "Skipped malformed records")?.skipped).toEqual({
+      "eventSource missing": 1,
+    });
   });
 
   it("fails the invocation for a direct S3 notification whose file cannot be read", async () => {

@@ -8,12 +8,12 @@ import type { ScanSource, VigilMetrics } from "../../../lib/metrics.ts";
 import { type ComplianceState, listSecrets, policyExpectations, runComplianceSweep } from "../compliance.ts";
 import type { ScanResult } from "../engine.ts";
 import type { Policy } from "../policy.ts";
+import { mayBeScanned } from "../prefilter.ts";
 import type { ScanState } from "../state.ts";
-import { readTrailRecords, type TrailReadStats } from "../trail-file.ts";
+import { readTrailChunks, type TrailReadStats } from "../trail-file.ts";
 import { ScanSourceError, UnknownScanEventError } from "./errors.ts";
 import { runLookupSweep, type SweepStore } from "./lookup.ts";
 import { openTrailObjectsAhead, type TrailObjectRef, trailKeyInfo, trailObjectsOf } from "./s3.ts";
-import { mayConcernScanner } from "./trail-filter.ts";
 
 /**
  * The EventBridge detail types carrying a CloudTrail record. Service events (RotationStarted, RotationFailed,
@@ -34,7 +34,10 @@ export interface ScanRunDependencies {
   overlapMs: number;
   requestsPerSecond: number;
   policy: Policy;
-  scanner: { scan(records: Iterable<unknown> | AsyncIterable<unknown>): Promise<ScanResult> };
+  scanner: {
+    scan(records: Iterable<unknown> | AsyncIterable<unknown>): Promise<ScanResult>;
+    scanChunks(chunks: AsyncIterable<readonly unknown[]>): Promise<ScanResult>;
+  };
   state: ScanState & SweepStore & ComplianceState;
   cloudTrail: (region: string) => CloudTrailClient;
   s3: S3Client;
@@ -229,8 +232,9 @@ async function trailFiles(
       if (!opened.ok) throw opened.error;
       const body = opened.body;
       const source = `s3://${object.bucket}/${object.key}`;
-      const result = await deps.scanner.scan(
-        readTrailRecords(body, { relevant: mayConcernScanner, stats, source }),
+      // A chunk of records per await, other services' records skipped unparsed (as `vigil scan` reads).
+      const result = await deps.scanner.scanChunks(
+        readTrailChunks(body, { relevant: mayBeScanned, stats, source }),
       );
       await deps.publish(result.findings);
       // Every record of the file counts as processed, also those of other services skipped unparsed.

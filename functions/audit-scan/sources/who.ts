@@ -4,11 +4,11 @@ import { join } from "node:path";
 import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import { type AuditEvent, normaliseRecord } from "../normalise.ts";
 import { secretNameOf, stripArnSuffix } from "../policy.ts";
+import { mayBeScanned } from "../prefilter.ts";
 import { readTrailRecords } from "../trail-file.ts";
 import { InvestigationInputError } from "./errors.ts";
 import { lookupEventsPage, parseCloudTrailEvent } from "./lookup.ts";
 import { type PacerClock, RequestPacer } from "./pacer.ts";
-import { mayConcernScanner } from "./trail-filter.ts";
 
 /** One line of the answer to "who touched this secret": a principal, a call, an outcome and an origin. */
 export interface AccessRow {
@@ -182,7 +182,7 @@ export async function trailFiles(paths: readonly string[]): Promise<string[]> {
 /** The records of trail files, streamed one file after another (other services' records unparsed). */
 export async function* trailFileRecords(files: readonly string[]): AsyncGenerator<unknown> {
   for (const file of files) {
-    yield* readTrailRecords(createReadStream(file), { relevant: mayConcernScanner, source: file });
+    yield* readTrailRecords(createReadStream(file), { relevant: mayBeScanned, source: file });
   }
 }
 
