@@ -1,4 +1,4 @@
-import { createReadStream, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
@@ -10,9 +10,9 @@ import { createScanner } from "./engine.ts";
 import { ScanInputError } from "./errors.ts";
 import type { Policy } from "./policy.ts";
 import { mayBeScanned } from "./prefilter.ts";
-import { type FromWorker, READ_CHUNK, WORKER_FLAG } from "./scan-worker.ts";
+import { type FromWorker, type ToWorker, WORKER_FLAG } from "./scan-worker.ts";
 import type { ScanState } from "./state.ts";
-import { readTrailChunks, type TrailReadStats } from "./trail-file.ts";
+import { readTrailFileChunks, type TrailReadStats } from "./trail-file.ts";
 
 /**
  * `vigil scan` without the printing: trail files and folders in, findings and counts out. The CLI, the
@@ -57,8 +57,11 @@ export interface ScanFilesResult {
   workers: number;
 }
 
-/** Files a worker is given ahead of the one it reads, so that it never waits for the main thread's answer. */
-const FILES_AHEAD = 3;
+/**
+ * Files a worker is given ahead of the one it reads (only their paths), so that it never waits for the
+ * main thread: it posts a batch when it is full or when it has read every file it was given.
+ */
+const FILES_AHEAD = 16;
 /** Inputs below this size are read on the main thread: starting workers costs more than it saves. */
 const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
 /**
@@ -121,6 +124,9 @@ export async function scanTrailFiles(
       ? recordsFromWorkers(files, workers, totals, progress, options.onProgress)
       : recordsFromThisThread(files, totals, progress, options.onProgress);
   const result = await scanner.scanChunks(records);
+  // Worker threads finish files out of order: problems are reported in the order the files were given.
+  const order = new Map(files.map((file, index) => [file.path, index]));
+  totals.errors.sort((a, b) => (order.get(a.path) ?? 0) - (order.get(b.path) ?? 0));
   return {
     findings: result.findings,
     files: files.length,
@@ -155,7 +161,7 @@ async function* recordsFromThisThread(
     const stats: TrailReadStats = { elements: 0, ignored: 0 };
     const before = progress.bytesDone;
     try {
-      yield* readTrailChunks(createReadStream(file.path, { highWaterMark: READ_CHUNK }), {
+      yield* readTrailFileChunks(file.path, {
         relevant: mayBeScanned,
         stats,
         source: file.path,
@@ -184,32 +190,39 @@ async function* recordsFromWorkers(
   const inbox: { worker: Worker; message: FromWorker }[] = [];
   let wake: (() => void) | undefined;
   let next = 0;
-  let running = 0;
   let crashed: Error | undefined;
-  const doneBytes = { total: 0 };
-  // Each worker's files in the order it reads them: the first is the one its messages are about.
-  const queues = new Map<Worker, { file: TrailFile; bytes: number }[]>();
+  let doneBytes = 0;
+  let filesLeft = files.length;
+  /** Per worker: the files given and not yet accounted for, in the order it reads them (the first is being read). */
+  const given = new Map<Worker, { file: TrailFile; bytes: number }[]>();
+  /** Per worker: files given that it has not reported finished (what topping up counts). */
+  const outstanding = new Map<Worker, number>();
   const pool: Worker[] = [];
 
   const topUp = (worker: Worker) => {
-    const queue = queues.get(worker) as { file: TrailFile; bytes: number }[];
-    while (queue.length < FILES_AHEAD) {
-      const file = files[next++];
-      if (!file) return;
-      running++;
+    const queue = given.get(worker) as { file: TrailFile; bytes: number }[];
+    let ahead = outstanding.get(worker) ?? 0;
+    for (; ahead < FILES_AHEAD; ahead++) {
+      const file = files[next];
+      if (!file) break;
+      next++;
       queue.push({ file, bytes: 0 });
-      worker.postMessage({ type: "file", path: file.path });
+      worker.postMessage({ type: "file", path: file.path } satisfies ToWorker);
     }
+    outstanding.set(worker, ahead);
   };
   const bytesInProgress = () => {
     let bytes = 0;
-    for (const queue of queues.values()) bytes += queue[0]?.bytes ?? 0;
+    for (const queue of given.values()) bytes += queue[0]?.bytes ?? 0;
     return bytes;
   };
 
   for (let i = 0; i < Math.min(count, files.length); i++) {
     const worker = startWorker();
     worker.on("message", (message: FromWorker) => {
+      // More files go out at once, before the rules have looked at this batch: the worker never waits.
+      outstanding.set(worker, (outstanding.get(worker) ?? 0) - message.finished.length);
+      topUp(worker);
       inbox.push({ worker, message });
       wake?.();
     });
@@ -218,12 +231,12 @@ async function* recordsFromWorkers(
       wake?.();
     });
     pool.push(worker);
-    queues.set(worker, []);
+    given.set(worker, []);
     topUp(worker);
   }
 
   try {
-    while (running > 0) {
+    while (filesLeft > 0) {
       if (crashed) throw crashed;
       const item = inbox.shift();
       if (!item) {
@@ -234,26 +247,23 @@ async function* recordsFromWorkers(
         continue;
       }
       const { worker, message } = item;
-      const queue = queues.get(worker) as { file: TrailFile; bytes: number }[];
-      const current = queue[0] as { file: TrailFile; bytes: number };
-      if (message.type === "batch") {
-        current.bytes = message.bytes;
-        worker.postMessage({ type: "ack" });
-        progress.bytesDone = doneBytes.total + bytesInProgress();
-        onProgress?.(progress);
-        yield message.records;
-        continue;
+      worker.postMessage({ type: "ack" } satisfies ToWorker);
+      const queue = given.get(worker) as { file: TrailFile; bytes: number }[];
+      // The batch's records come before the files it finishes are accounted for (totals, progress).
+      if (message.records.length > 0) yield message.records;
+      for (const outcome of message.finished) {
+        const done = queue.shift() as { file: TrailFile; bytes: number };
+        totals.records += outcome.elements;
+        if (outcome.error !== undefined)
+          totals.errors.push(failure(done.file.path, new Error(outcome.error)));
+        doneBytes += done.file.size;
+        filesLeft--;
+        progress.filesDone++;
       }
-      totals.records += message.elements;
-      if (message.type === "error")
-        totals.errors.push(failure(current.file.path, new Error(message.message)));
-      running--;
-      queue.shift();
-      doneBytes.total += current.file.size;
-      progress.filesDone++;
-      progress.bytesDone = doneBytes.total + bytesInProgress();
+      const current = queue[0];
+      if (current) current.bytes = message.bytes;
+      progress.bytesDone = doneBytes + bytesInProgress();
       onProgress?.(progress);
-      topUp(worker);
     }
   } finally {
     await Promise.all(pool.map((worker) => worker.terminate()));

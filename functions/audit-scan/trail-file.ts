@@ -1,5 +1,7 @@
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { pipeline, Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
+import { createGunzip, gunzipSync } from "node:zlib";
 import { NotCloudTrailError, TruncatedTrailFileError } from "./errors.ts";
 
 /**
@@ -41,6 +43,16 @@ const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 const GZIP_CHUNK = 64 * 1024;
+/** Bytes read from a file at a time when it is streamed. */
+export const READ_CHUNK = 64 * 1024;
+/**
+ * A trail file up to this size on disk is read whole and, when gzipped, decompressed in one synchronous
+ * call: CloudTrail's files are mostly a few hundred KiB, and streaming one costs more in callbacks and
+ * awaits than its gunzip. Larger files stream, so memory stays bounded whatever their size.
+ */
+const WHOLE_FILE_BYTES = 1024 * 1024;
+/** ...and only when it decompresses to at most this (gzip's trailer says how much it will, mod 2^32). */
+const WHOLE_FILE_UNCOMPRESSED_BYTES = 24 * 1024 * 1024;
 
 type Phase =
   | "start" // before the top-level value
@@ -96,6 +108,77 @@ export async function* readTrailChunks(
       throw error;
     }
     if (found.length > 0) yield found;
+  }
+  splitter.finish();
+}
+
+/**
+ * The records of one trail file on disk, as readTrailChunks finds them. A small file is read whole and
+ * split without an await per chunk; a larger one (or one whose gzip stream is damaged, so that the
+ * records before the damage are still handed on) is streamed.
+ */
+export async function* readTrailFileChunks(
+  path: string,
+  options: TrailReadOptions = {},
+): AsyncGenerator<unknown[]> {
+  const whole = await readSmallFile(path);
+  if (whole === undefined) {
+    yield* readTrailChunks(createReadStream(path, { highWaterMark: READ_CHUNK }), options);
+    return;
+  }
+  const text = gunzipWhole(whole);
+  if (text === undefined) {
+    yield* readTrailChunks(Readable.from([whole]), options);
+    return;
+  }
+  options.onBytes?.(whole.length);
+  yield* splitWhole(text, options);
+}
+
+/** The file's bytes when it is small enough to read whole; undefined otherwise. */
+async function readSmallFile(path: string): Promise<Buffer | undefined> {
+  const file = await open(path, "r");
+  try {
+    const { size } = await file.stat();
+    if (size > WHOLE_FILE_BYTES) return undefined;
+    return await file.readFile();
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * bytes decompressed when gzipped (bytes themselves when not), or undefined when they must stream: a
+ * large or damaged stream (streaming reports the damage after the records before it).
+ */
+function gunzipWhole(bytes: Buffer): Buffer | undefined {
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  if (bytes.length < 18 || bytes.readUInt32LE(bytes.length - 4) > WHOLE_FILE_UNCOMPRESSED_BYTES)
+    return undefined;
+  try {
+    return gunzipSync(bytes, { maxOutputLength: WHOLE_FILE_UNCOMPRESSED_BYTES });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Splits a whole file in memory, a READ_CHUNK at a time (so that no more records are held at once than streaming would). */
+function* splitWhole(bytes: Buffer, options: TrailReadOptions): Generator<unknown[]> {
+  const splitter = new TrailSplitter(
+    options.source ?? "input",
+    options.stats ?? { elements: 0, ignored: 0 },
+    options,
+  );
+  for (let end = Math.min(READ_CHUNK, bytes.length); ; end = Math.min(end + READ_CHUNK, bytes.length)) {
+    const found: unknown[] = [];
+    try {
+      splitter.split(bytes, end, found);
+    } catch (error) {
+      if (found.length > 0) yield found;
+      throw error;
+    }
+    if (found.length > 0) yield found;
+    if (end === bytes.length) break;
   }
   splitter.finish();
 }

@@ -177,14 +177,27 @@ describe("runScan", () => {
     expect(JSON.parse(await readFile(state, "utf8")).format).toBe("vigil-scan-state/v1");
   });
 
-  it("finds the same with worker threads as without", async () => {
-    const paths = await Promise.all([1, 2, 3].map((n) => file(`${n}.json`, [attack(n), benign(n)])));
+  it("finds and reports the same with worker threads as without", async () => {
+    // More files than two workers are given ahead (16 each), so that files are handed out as others finish;
+    // a damaged one and a foreign one among them.
+    const numbers = Array.from({ length: 45 }, (_, n) => n + 1);
+    const paths = await Promise.all(numbers.map((n) => file(`many-${n}.json`, [attack(n), benign(n)])));
+    const cut = join(folder, "many-cut.json.gz");
+    const whole = gzipSync(JSON.stringify({ Records: [attack(90), attack(91)] }));
+    await writeFile(cut, whole.subarray(0, whole.length - 30));
+    const other = join(folder, "many-other.json");
+    await writeFile(other, '{"Items": []}');
+    paths.splice(20, 0, cut);
+    paths.splice(40, 0, other);
 
     const threaded = await scan(paths, { workers: "2" });
     const inline = await scan(paths, { workers: "0" });
 
-    expect(threaded.code).toBe(1);
+    expect(inline.code).toBe(2);
+    expect(threaded.code).toBe(inline.code);
     expect(threaded.stdout).toBe(inline.stdout);
+    expect(threaded.stderr).toBe(inline.stderr);
+    expect(inline.stderr).toContain(`vigil: scan: ${cut}: the gzip stream is truncated`);
     // Starting worker threads from the TypeScript sources compiles them again in each: slow on a busy machine.
   }, 120_000);
 });

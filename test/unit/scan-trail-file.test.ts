@@ -1,9 +1,16 @@
 import { readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NotCloudTrailError, TruncatedTrailFileError } from "../../functions/audit-scan/errors.ts";
-import { readTrailRecords, type TrailReadStats } from "../../functions/audit-scan/trail-file.ts";
+import {
+  readTrailFileChunks,
+  readTrailRecords,
+  type TrailReadStats,
+} from "../../functions/audit-scan/trail-file.ts";
 
 const SAMPLE = readFileSync(new URL("./scenarios/fixtures/cloudtrail-secretsmanager.json", import.meta.url));
 
@@ -133,3 +140,97 @@ describe("readTrailRecords", () => {
     expect((await failure('{"Records": [] } x')).message).toMatch(/unexpected data after the end/);
   });
 });
+
+describe("readTrailFileChunks", () => {
+  let folder: string;
+  beforeAll(async () => {
+    folder = await mkdtemp(join(tmpdir(), "vigil-trail-file-"));
+  });
+  afterAll(async () => {
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  /** The records of a file written with `bytes`, what the reader counted, and the error it ended with. */
+  async function readFile(name: string, bytes: Buffer | string) {
+    const path = join(folder, name);
+    await writeFile(path, bytes);
+    const stats: TrailReadStats = { elements: 0, ignored: 0 };
+    const records: unknown[] = [];
+    let chunks = 0;
+    let error: Error | undefined;
+    try {
+      for await (const chunk of readTrailFileChunks(path, { stats, source: name })) {
+        chunks++;
+        records.push(...chunk);
+      }
+    } catch (caught) {
+      error = caught as Error;
+    }
+    return { records, stats, chunks, error };
+  }
+
+  /** `count` records of about 1.2 KB each (CloudTrail's size), distinct so that order shows. */
+  const manyRecords = (count: number) =>
+    Array.from({ length: count }, (_, n) => ({ eventID: `e${n}`, padding: "x".repeat(1_200) }));
+
+  it("reads a small gzipped file whole, in pieces no bigger than streaming would hand over", async () => {
+    const records = manyRecords(300);
+
+    const read = await readFile("small.json.gz", gzipSync(JSON.stringify({ Records: records })));
+
+    expect(read.error).toBeUndefined();
+    expect(read.records).toEqual(records);
+    expect(read.stats.elements).toBe(300);
+    // 360 KB of records in 64 KiB steps: several arrays, never the whole file's records at once.
+    expect(read.chunks).toBeGreaterThanOrEqual(5);
+  });
+
+  it("reads a file above the whole-file limit (it streams) with the same records", async () => {
+    // Random padding does not compress: the gzipped file is above the whole-file limit (1 MiB).
+    const records = Array.from({ length: 2_000 }, (_, n) => ({
+      eventID: `e${n}`,
+      padding: randomText(1_500),
+    }));
+    const gz = gzipSync(JSON.stringify({ Records: records }));
+    expect(gz.length).toBeGreaterThan(1024 * 1024);
+
+    const read = await readFile("large.json.gz", gz);
+
+    expect(read.error).toBeUndefined();
+    expect(read.records).toEqual(records);
+  });
+
+  it("reads an uncompressed file", async () => {
+    const read = await readFile("plain.json", SAMPLE);
+
+    expect(read.records).toEqual((JSON.parse(SAMPLE.toString("utf8")) as { Records: unknown[] }).Records);
+  });
+
+  it("hands on the records before a damaged gzip stream, then says it is truncated", async () => {
+    const records = manyRecords(300);
+    const gz = gzipSync(JSON.stringify({ Records: records }));
+
+    const read = await readFile("cut.json.gz", gz.subarray(0, Math.floor(gz.length / 2)));
+
+    expect(read.error).toBeInstanceOf(TruncatedTrailFileError);
+    expect(read.error?.message).toBe("cut.json.gz: the gzip stream is truncated");
+    expect(read.records.length).toBeGreaterThan(0);
+    expect(read.records).toEqual(records.slice(0, read.records.length));
+  });
+
+  it("reports a file cut off inside the records array after the records before the cut", async () => {
+    const read = await readFile("cut.json", '{"Records": [{"a": 1}, {"b": "cut');
+
+    expect(read.records).toEqual([{ a: 1 }]);
+    expect(read.error?.message).toBe(
+      "cut.json: truncated: the JSON ends after 1 record(s), in the middle of the records array",
+    );
+  });
+});
+
+/** Text that gzip cannot shrink much (letters drawn at random). */
+function randomText(length: number): string {
+  let text = "";
+  for (let i = 0; i < length; i++) text += String.fromCharCode(97 + Math.floor(Math.random() * 26));
+  return text;
+}
