@@ -1,6 +1,6 @@
 // Builds one minified ESM bundle per function (dist/<function>/index.mjs, exporting `handler`) and the
-// `vigil` CLI (dist/cli/main.mjs, loaded by dist/cli/vigil.mjs; its scan worker threads load
-// dist/cli/scan-worker.mjs). Functions that do not exist yet are skipped.
+// `vigil` CLI (dist/cli/main.mjs and a chunk per command in dist/cli/chunks/, loaded by dist/cli/vigil.mjs;
+// its scan worker threads load dist/cli/scan-worker.mjs). Functions that do not exist yet are skipped.
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -99,11 +99,16 @@ const results = await Promise.all([
   ),
   existsSync(join(root, "cli", "vigil.ts"))
     ? build({
-        entryPoints: [join(root, "cli", "vigil.ts")],
-        outfile: join(root, "dist", "cli", "main.mjs"),
+        entryPoints: { main: join(root, "cli", "vigil.ts") },
+        outdir: join(root, "dist", "cli"),
+        // Each command is a chunk of its own, loaded when it runs (cli/vigil.ts).
+        splitting: true,
+        chunkNames: "chunks/[name]-[hash]",
+        outExtension: { ".js": ".mjs" },
         ...nodeBundle,
       })
         .then(writeOutputs)
+        .then((result) => removeStaleChunks("cli", result))
         .then((result) => ({ name: "cli", result }))
     : undefined,
   // `vigil scan`'s worker threads load this small entry instead of the whole CLI bundle.
@@ -160,7 +165,7 @@ if (functions.includes("audit-scan")) {
 for (const entry of results) {
   if (!entry) continue;
   const [output, meta] = Object.entries(entry.result.metafile.outputs).find(
-    ([file, output]) => file.endsWith(".mjs") && output.entryPoint,
+    ([file, output]) => file.endsWith(".mjs") && output.entryPoint && !file.includes("/chunks/"),
   );
   console.log(`built ${output.padEnd(28)} ${(meta.bytes / 1024).toFixed(0).padStart(6)} KiB`);
 }

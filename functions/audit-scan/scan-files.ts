@@ -282,9 +282,12 @@ function startWorker(): Worker {
     resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
   };
   if (!url.endsWith(".ts")) {
-    const entry = new URL("./scan-worker.mjs", url);
+    // dist/cli/scan-worker.mjs: beside this module, or one folder up from the CLI's chunks/.
+    const entry = [new URL("./scan-worker.mjs", url), new URL("../scan-worker.mjs", url)].find((candidate) =>
+      existsSync(candidate),
+    );
     // This bundle holds scan-worker too (imported above), so it serves as the fallback entry.
-    return new Worker(existsSync(entry) ? entry : new URL(url), data);
+    return new Worker(entry ?? new URL(url), data);
   }
   // Tests and `tsx` run the sources: a worker thread does not inherit tsx's loader, so it registers
   // it through tsx's ESM API (the .mjs beside the .cjs that require() resolves).
