@@ -3,8 +3,9 @@ import { createReadStream, createWriteStream, existsSync, readFileSync } from "n
 import { mkdtemp, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { createGzip, gunzipSync } from "node:zlib";
+import { build } from "esbuild";
 import { defaultPolicy } from "../functions/audit-scan/policy.ts";
 import { mayBeScanned } from "../functions/audit-scan/prefilter.ts";
 import { listTrailFiles, scanTrailFiles, type TrailFile } from "../functions/audit-scan/scan-files.ts";
@@ -274,6 +275,36 @@ export async function measureScanFolderMemory(recordCounts: number[]): Promise<M
 }
 
 /**
+ * scan-files as the CLI runs it: bundled by esbuild, its worker threads starting the bundled
+ * scan-worker.mjs beside it (from the TypeScript sources, each worker thread would first compile them
+ * again under tsx). Built into node_modules/.cache, where its packages resolve.
+ */
+async function builtScanFiles(): Promise<{ scanTrailFiles: typeof scanTrailFiles }> {
+  const out = join(root, "node_modules", ".cache", "vigil-bench");
+  const options = {
+    bundle: true,
+    packages: "external",
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    logLevel: "warning",
+  } as const;
+  await build({
+    ...options,
+    entryPoints: [join(root, "functions", "audit-scan", "scan-files.ts")],
+    outfile: join(out, "scan-files.mjs"),
+  });
+  await build({
+    ...options,
+    entryPoints: [join(root, "functions", "audit-scan", "scan-worker.ts")],
+    outfile: join(out, "scan-worker.mjs"),
+  });
+  return (await import(pathToFileURL(join(out, "scan-files.mjs")).href)) as {
+    scanTrailFiles: typeof scanTrailFiles;
+  };
+}
+
+/**
  * The built `vigil scan` over a folder of generated files with each worker count (median of runs, by wall
  * time), beside the one-thread bare loop over the same files in this process.
  */
@@ -283,6 +314,7 @@ export async function measureScanWorkers(
   runs: number,
 ): Promise<WorkersRow[]> {
   const folder = await generatedFolder(records, REALISTIC_MIX);
+  const built = await builtScanFiles();
   try {
     const files = await listTrailFiles([folder]);
     const load = loadavg()[0] ?? 0;
@@ -297,7 +329,11 @@ export async function measureScanWorkers(
       for (const count of counts) {
         samples.get(count)?.push(runVigilScan([folder], count));
         const scan = await timed(() =>
-          scanTrailFiles(files, { policy: defaultPolicy(), state: new MemoryScanState(), workers: count }),
+          built.scanTrailFiles(files, {
+            policy: defaultPolicy(),
+            state: new MemoryScanState(),
+            workers: count,
+          }),
         );
         inProcess.get(count)?.push(scan.value.records / scan.seconds);
       }
