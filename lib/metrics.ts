@@ -132,8 +132,11 @@ export class VigilMetrics {
   }
 
   #entry(name: MetricName, dimensions: Record<string, string>): Pending {
-    // Sorted so that {a, b} and {b, a} are one dimension set.
-    const sorted = Object.fromEntries(Object.entries(dimensions).sort(([a], [b]) => a.localeCompare(b)));
+    // Sorted so that {a, b} and {b, a} are one dimension set. By code unit, not localeCompare: its first
+    // call loads ICU collation data, about 6 ms of a cold start, for names that are ASCII anyway.
+    const sorted = Object.fromEntries(
+      Object.entries(dimensions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
     const key = `${name}\u0000${JSON.stringify(sorted)}`;
     let entry = this.#pending.get(key);
     if (!entry) {
