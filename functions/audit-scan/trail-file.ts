@@ -126,6 +126,18 @@ export async function* readTrailFileChunks(
     yield* readTrailChunks(createReadStream(path, { highWaterMark: READ_CHUNK }), options);
     return;
   }
+  yield* readTrailBufferChunks(whole, options);
+}
+
+/**
+ * The records of one whole trail file already in memory (an S3 object's body, a small file), as
+ * readTrailChunks finds them: gunzipped in one call when it decompresses to at most 24 MiB, else
+ * streamed from memory (so that a damaged gzip stream still hands on the records before the damage).
+ */
+export async function* readTrailBufferChunks(
+  whole: Buffer,
+  options: TrailReadOptions = {},
+): AsyncGenerator<unknown[]> {
   const text = gunzipWhole(whole);
   if (text === undefined) {
     yield* readTrailChunks(Readable.from([whole]), options);
