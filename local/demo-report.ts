@@ -1,6 +1,7 @@
 import Table from "cli-table3";
 import { dedupKeyFor } from "../functions/notify/pagerduty-events.ts";
 import { PAGERDUTY_SEVERITY } from "../functions/notify/routing.ts";
+import { INCIDENT_RULE } from "../incident/index.ts";
 import { rotationGroupKey } from "../lib/finding.ts";
 import type { Sandbox } from "./sandbox.ts";
 
@@ -119,7 +120,7 @@ export function printStory(
       "Attacked:",
       `• ${hostile.principal} (from ${hostile.sourceIp}, with ${hostile.userAgent}) read ${hostile.secret}, tried ${hostile.guesses} secret names that do not exist and tried to make the secret public: ${hostile.calls} calls, ${hostile.refused} refused. CloudTrail recorded them (${hostile.records} records in this run).`,
     );
-    // The scanner's findings about access (not about rotations), by rule and severity.
+    // The scanner's findings about access (not about rotations, nor the responder's record), by rule and severity.
     const findings = [
       ...new Set(
         sandbox
@@ -128,7 +129,7 @@ export function printStory(
             rule: message.messageAttributes.rule?.StringValue ?? "",
             severity: message.messageAttributes.severity?.StringValue ?? "?",
           }))
-          .filter(({ rule }) => rule !== "" && !isRotationRule(rule))
+          .filter(({ rule }) => rule !== "" && rule !== INCIDENT_RULE && !isRotationRule(rule))
           .map(({ rule, severity }) => `${rule} (${severity})`),
       ),
     ];
@@ -322,6 +323,8 @@ export function printTables(
 export interface DemoKept {
   what: string;
   path: string;
+  /** What to do with it, for "What next". */
+  next?: string[];
 }
 
 /** How to remove what the demo kept. */
@@ -339,12 +342,9 @@ export function printWhatNext(sourceLine: string | undefined, kept: readonly Dem
       : "• Try things yourself with the AWS CLI: npm start -- --keep",
     "• A sandbox of your own, with Vigil's functions inside: node dist/cli/vigil.mjs sandbox (docs: local/README.md)",
     "• How it fits together: docs/architecture.md; rotation: docs/rotation.md and docs/ibkr.md; alerts: docs/alerts.md",
+    "• Responding to an incident: docs/incident-response.md; the quarterly evidence: docs/quarterly-review.md",
     "• The functions' JSON logs and metrics as well: npm start -- --verbose",
-    ...kept.map((item) => `• ${keptLine(item)}`),
-    // The scanner reads trail files offline: the kept ones are this run's CloudTrail.
-    ...kept
-      .filter((item) => item.what.startsWith("CloudTrail"))
-      .map((item) => `• Run Vigil's scanner rules over them: node dist/cli/vigil.mjs scan ${item.path}`),
+    ...kept.flatMap((item) => [`• ${keptLine(item)}`, ...(item.next ?? []).map((line) => `• ${line}`)]),
   ];
   for (const line of lines) for (const wrapped of wrap(line)) say(wrapped);
 }

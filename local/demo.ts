@@ -26,6 +26,7 @@ import {
   printWhatNext,
   wrap,
 } from "./demo-report.ts";
+import { type DemoReport, reportQuarter, respondToIntrusion, responseStory } from "./demo-response.ts";
 import { IBKR_ACCOUNT, rotateDatabase, rotateIbkrUnstaged, stageIbkr } from "./demo-rotations.ts";
 import { DemoError, SandboxError } from "./errors.ts";
 import { type Sandbox, type SandboxIdentity, startSandbox } from "./sandbox.ts";
@@ -34,8 +35,9 @@ import { removeSandboxEnvFile, sourceCommand, writeSandboxEnvFile } from "./sand
 /**
  * `npm start`: the whole loop on one machine. Throwaway PostgreSQL (and MariaDB when installed), the
  * sandbox, the real built rotate and notify bundles; seeds database and IBKR secrets, rotates them
- * through RotateSecret, replays hostile access, delivers the outcomes through the notifier and prints
- * what was rotated and paged.
+ * through RotateSecret, replays hostile access, delivers the outcomes through the notifier, responds to
+ * the intrusion (local/demo-response.ts: the incident module), writes the quarterly compliance report (the
+ * report module) and prints what was rotated, paged, done and reported.
  */
 
 const ROTATE_BUNDLE = resolve("dist/rotate/index.mjs");
@@ -79,6 +81,12 @@ const identities = {
     name: "contractor-laptop",
     sourceIp: "203.0.113.50",
     userAgent: "curl/8.5.0",
+  },
+  responder: {
+    accessKeyId: "ASIAVIGILRESPONDER01",
+    type: "AssumedRole",
+    name: "security-responder",
+    sessionName: "on-call",
   },
 } satisfies Record<string, SandboxIdentity>;
 
@@ -124,7 +132,9 @@ export async function runDemo(
   let failed: unknown;
   try {
     say("Vigil demo: the whole loop on this machine (127.0.0.1 only, no AWS account).");
-    say("It rotates a PostgreSQL, a MariaDB and an IBKR secret, replays an attack, and pages.");
+    say(
+      "It rotates a PostgreSQL, a MariaDB and an IBKR secret, replays an attack, pages, responds to it and writes the quarterly compliance report.",
+    );
 
     begin("starting PostgreSQL", "starting throwaway database servers (TLS, password authentication)");
     const postgres = await startPostgres({ tls: true });
@@ -212,15 +222,23 @@ export async function runDemo(
     rotations.push(await stageIbkr(admin, sandbox, secrets.ibkr, say));
 
     begin("replaying the attack", "an attacker's calls, recorded in CloudTrail");
-    const hostile = await hostileAccess(sandbox, secrets.ibkr, say);
-    const trailDir = options.keep ? await mkdtemp(join(tmpdir(), "vigil-demo-trail-")) : join(work, "trail");
+    const hostile = await hostileAccess(sandbox, secrets.postgres, secrets.ibkr, say);
+    // This run's files (trail files, evidence, report): removed with the rest, or kept with --keep.
+    const runDir = options.keep ? await mkdtemp(join(tmpdir(), "vigil-demo-run-")) : work;
+    const trailDir = join(runDir, "trail");
     const files = await sandbox.writeTrailFiles(trailDir);
-    if (options.keep)
-      kept.push({ what: `CloudTrail trail files of this run (${files.length})`, path: trailDir });
+    const keptRun: DemoKept = {
+      what: `this run's files (${files.length} CloudTrail trail file(s) in trail/)`,
+      path: runDir,
+      next: [
+        `Run Vigil's scanner rules over its trail files: node dist/cli/vigil.mjs scan --policy ${join(runDir, "policy.yaml")} ${trailDir}`,
+      ],
+    };
+    if (options.keep) kept.push(keptRun);
 
     begin("scanning CloudTrail", "the audit scanner reads the trail files CloudTrail delivered to S3");
     const iam = `arn:aws:iam::${sandbox.accountId}`;
-    const policyPath = join(work, "policy.yaml");
+    const policyPath = join(runDir, "policy.yaml");
     await writeFile(
       policyPath,
       `version: 1\nrotationRoles: [${iam}:role/${identities.rotation.name}]\nsecrets:\n` +
@@ -243,10 +261,50 @@ export async function runDemo(
     await deliverFindings(sandbox, queueUrl, say);
     for (const line of findingOutcomeLines(scanned.findings, sandbox.pagerDutyIncidents())) say(`  ${line}`);
 
+    const intruderArn = `${iam}:user/${identities.intruder.name}`;
+    begin(
+      "responding to the incident",
+      `on-call responds: vigil incident --secret ${secrets.postgres} --deny ${intruderArn} --yes`,
+    );
+    const responder = {
+      sandbox,
+      intruderArn,
+      responderAccessKeyId: identities.responder.accessKeyId,
+      policyPath,
+      runDir,
+    };
+    const response = await respondToIntrusion(
+      {
+        ...responder,
+        secretId: secrets.postgres,
+        env: {
+          PAGERDUTY_ROUTING_KEY_SECRET_ID: process.env.PAGERDUTY_ROUTING_KEY_SECRET_ID,
+          PAGERDUTY_EVENTS_URL: sandbox.env.PAGERDUTY_EVENTS_URL,
+          ALERTS_TOPIC_ARN: topicArn,
+        },
+      },
+      say,
+    );
+    keptRun.what = `this run's files (trail files, policy, incident evidence, compliance report)`;
+    keptRun.next?.push(`Check the incident's evidence: cd ${response.outDir} && sha256sum -c SHA256SUMS`);
+
+    begin("writing the compliance report", "the quarterly compliance report: vigil report");
+    // The trail files gain the calls since the scan (the response's among them): the whole run.
+    await sandbox.writeTrailFiles(trailDir);
+    const report: DemoReport = await reportQuarter({ ...responder, trailDir }, new Date());
+    say(
+      `  ${report.path}\n  ${report.totals.secrets} secret(s), ${report.totals.nonCompliant} not compliant, ${report.totals.unexpectedReaders} unexpected reader(s), ${report.totals.findings} finding(s)`,
+    );
+    keptRun.next?.push(`Open the compliance report: ${report.path}`);
+
     stage = "printing the summary";
-    failures = rotations.filter((rotation) => !rotation.expected).length;
+    failures =
+      rotations.filter((rotation) => !rotation.expected).length +
+      Number(!response.expected) +
+      Number(!report.expected);
     const services = { serviceName, ibkrAccount: IBKR_ACCOUNT };
     printStory(sandbox, rotations, hostile, services, say);
+    for (const line of responseStory(response, report, options.keep)) say(line);
     printTables(sandbox, rotations, services, say);
     // With --keep, the AWS CLI and SDK reach this sandbox from another shell through the env file.
     let sourceLine: string | undefined;
@@ -305,6 +363,8 @@ async function seedSecrets(
         password: "Initial-Pg-Password-1",
         dbname: "postgres",
       }),
+      // The order router reads it at start-up: a rotation restarts it (docs/rotation.md).
+      Tags: [{ Key: "vigil:ecs-services", Value: "trading/order-router" }],
     }),
   );
   let mariadbSecret: string | undefined;
@@ -368,14 +428,21 @@ async function seedSecrets(
 
 const GUESSED_SECRETS = ["prod/ibkr", "algo-trade/prod/ibkr", "algo-trade/prod/postgres"];
 
-async function hostileAccess(sandbox: Sandbox, ibkrSecret: string, say: Say): Promise<DemoHostileAccess> {
+/** The application reads its secrets; the intruder reads the database secret, guesses others and tries to publish it. */
+async function hostileAccess(
+  sandbox: Sandbox,
+  target: string,
+  ibkrSecret: string,
+  say: Say,
+): Promise<DemoHostileAccess> {
   const intruder = new SecretsManagerClient({
     ...sandbox.clientConfig(identities.intruder.accessKeyId),
     maxAttempts: 1,
   });
   const application = new SecretsManagerClient(sandbox.clientConfig(identities.application.accessKeyId));
   await application.send(new GetSecretValueCommand({ SecretId: ibkrSecret }));
-  await intruder.send(new GetSecretValueCommand({ SecretId: ibkrSecret }));
+  await application.send(new GetSecretValueCommand({ SecretId: target }));
+  await intruder.send(new GetSecretValueCommand({ SecretId: target }));
   for (const guess of GUESSED_SECRETS) {
     await intruder.send(new GetSecretValueCommand({ SecretId: guess })).catch(() => undefined);
   }
@@ -383,7 +450,7 @@ async function hostileAccess(sandbox: Sandbox, ibkrSecret: string, say: Say): Pr
   await intruder
     .send(
       new PutResourcePolicyCommand({
-        SecretId: ibkrSecret,
+        SecretId: target,
         ResourcePolicy: JSON.stringify({
           Version: "2012-10-17",
           Statement: [
@@ -405,7 +472,7 @@ async function hostileAccess(sandbox: Sandbox, ibkrSecret: string, say: Say): Pr
     principal: identities.intruder.name,
     sourceIp: identities.intruder.sourceIp,
     userAgent: identities.intruder.userAgent.split("/")[0] ?? identities.intruder.userAgent,
-    secret: ibkrSecret,
+    secret: target,
     guesses: GUESSED_SECRETS.length,
     calls: hostile.length,
     refused,

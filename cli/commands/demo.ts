@@ -8,9 +8,12 @@ export const registerDemo: CommandRegistration = (program: Command) => {
     .command("demo")
     .summary("the whole loop on this machine: what npm start runs")
     .description(
-      "what npm start runs, from the repository's root: the whole loop on this machine (sandbox, throwaway PostgreSQL/MariaDB): rotate database and IBKR secrets, replay an attack, page",
+      "what npm start runs, from the repository's root: the whole loop on this machine (sandbox, throwaway PostgreSQL/MariaDB): rotate database and IBKR secrets, replay an attack, page, respond (vigil incident) and report (vigil report)",
     )
-    .option("--keep", "keep the sandbox running afterwards, until Ctrl-C, and this run's trail files")
+    .option(
+      "--keep",
+      "keep the sandbox running afterwards, until Ctrl-C, and this run's folder (trail files, evidence, report)",
+    )
     // --verbose is the program's option (it also shows a failure's stack): it prints the functions' logs.
     .action(async (_options: { keep?: boolean }, command: Command) => {
       await assertRepositoryRoot();

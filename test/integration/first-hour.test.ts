@@ -6,9 +6,15 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { GetResourcePolicyCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { denySid, INCIDENT_RULE, verifyFolder } from "../../incident/index.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
+const run = promisify(execFile);
+// The demo's intruder (local/demo.ts).
+const INTRUDER_ARN = "arn:aws:iam::111122223333:user/contractor-laptop";
 const cli = join(root, "dist", "cli", "vigil.mjs");
 let home: string;
 
@@ -138,6 +144,20 @@ describe("vigil demo (what npm start runs)", () => {
       expect(told).toContain(
         'Paged: • a PagerDuty incident on the low-urgency service (severity low): "algo-trade/demo/ibkr: IBKR password rotation due", resolved when algo-trade/demo/ibkr next rotated.',
       );
+      expect(told).toContain(
+        '• a PagerDuty incident on the paging service (severity high): "Incident response on algo-trade/demo/postgres", still triggered.',
+      );
+      expect(told).toContain(
+        "Responded (vigil incident --yes, on the secret the intruder read): • Evidence first: who called algo-trade/demo/postgres",
+      );
+      expect(told).toContain("with a SHA256SUMS manifest that verifies.");
+      expect(told).toMatch(
+        /• Rotated at once \(version [0-9a-f-]{36}\); trading\/order-router \(its vigil:ecs-services tag\) restarted/,
+      );
+      expect(told).toMatch(
+        /Reported \(vigil report --from \d{4}-\d{2}-01 --to \d{4}-\d{2}-\d{2}, the quarter so far\): • \d+ secrets, \d+ not compliant .*; 1 unexpected reader\(s\) \(contractor-laptop\);/,
+      );
+      expect(told).not.toContain("UNEXPECTED");
       expect(run.stdout).toMatch(/│ resolve {2}│ - {8}│ algo-trade\/demo\/ibkr rotated: nothing open on │/);
       expect(run.stdout.replace(/\s+/g, " ")).toContain(
         "Severity is Vigil's (critical, high, medium, low, info); PagerDuty has four and shows high as error, medium and low as warning.",
@@ -149,6 +169,96 @@ describe("vigil demo (what npm start runs)", () => {
       );
       expect(await readdir(tmp)).toEqual([]);
     } finally {
+      await rm(top, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it("with --keep, keeps a verifiable evidence bundle and a report naming the intruder, and its sandbox holds the deny and the response's incident", async () => {
+    // Arrange
+    const { root: top, tmp } = await sharedTempDir("tmp");
+    const child = spawn(process.execPath, [cli, "demo", "--keep"], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, TMPDIR: tmp },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    let stdout = "";
+
+    try {
+      // Act: the demo, until it waits for Ctrl-C
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (chunk: Buffer) => {
+          stdout += chunk.toString("utf8");
+          if (stdout.includes("press Ctrl-C to stop")) resolve();
+        });
+        child.on("exit", (code) => reject(new Error(`vigil demo --keep exited (${code}):\n${stdout}`)));
+      });
+
+      // Assert: the run folder it names holds the evidence (its manifest verifies, as the printed command
+      // checks it) and the report, which marks the intruder's read as not expected
+      const told = stdout.replace(/\s+/g, " ");
+      // Long paths may be cut across lines at 80 columns: compare them with the spaces taken out.
+      const squashed = stdout.replace(/\s+/g, "");
+      const runDirs = (await readdir(tmp)).filter((name) => name.startsWith("vigil-demo-run-"));
+      expect(runDirs).toHaveLength(1);
+      const runDir = join(tmp, runDirs[0]!);
+      expect(squashed).toContain(
+        `Kept:thisrun'sfiles(trailfiles,policy,incidentevidence,compliancereport)in${runDir}`,
+      );
+      const evidence = join(runDir, "incident-evidence");
+      expect(await verifyFolder(evidence)).toEqual([]);
+      expect((await readdir(evidence)).sort()).toEqual([
+        "SHA256SUMS",
+        "evidence.json",
+        "response.json",
+        "timeline.md",
+      ]);
+      expect(squashed).toContain(`Checktheincident'sevidence:cd${evidence}&&sha256sum-cSHA256SUMS`);
+      const checked = await run("sh", ["-c", `cd ${evidence} && sha256sum -c SHA256SUMS`]);
+      expect(checked.stdout).toBe("evidence.json: OK\nresponse.json: OK\ntimeline.md: OK\n");
+      const reportName = (await readdir(runDir)).find((name) => /^vigil-report-.*\.html$/.test(name));
+      expect(squashed).toContain(`Openthecompliancereport:${join(runDir, reportName!)}`);
+      const html = await readFile(join(runDir, reportName!), "utf8");
+      // The access review's row of the intruder's read (the findings table names it too, without a verdict).
+      const reviewed = html
+        .split("<tr>")
+        .filter((row) => row.includes(INTRUDER_ARN) && row.includes("algo-trade/demo/postgres"))
+        .filter((row) => /NOT EXPECTED|>expected</.test(row));
+      expect(reviewed).toEqual([expect.stringContaining("NOT EXPECTED")]);
+
+      // Assert: the running sandbox, asked from outside: the deny is in the secret's resource policy, and
+      // the response's PagerDuty incident (class incident.response) is open
+      const endpoint = /Sandbox still running on (http:\/\/127\.0\.0\.1:\d+);/.exec(told)?.[1];
+      const secretsManager = new SecretsManagerClient({
+        endpoint,
+        region: "us-east-1",
+        credentials: { accessKeyId: "AKIAVIGILDEMOADMIN01", secretAccessKey: "sandbox" },
+      });
+      const { ResourcePolicy } = await secretsManager.send(
+        new GetResourcePolicyCommand({ SecretId: "algo-trade/demo/postgres" }),
+      );
+      expect(JSON.parse(ResourcePolicy ?? "{}").Statement).toContainEqual({
+        Sid: denySid(INTRUDER_ARN),
+        Effect: "Deny",
+        Principal: { AWS: INTRUDER_ARN },
+        Action: "secretsmanager:*",
+        Resource: "*",
+      });
+      const pagerDuty = (await (await fetch(`${endpoint}/_sandbox/pagerduty`)).json()) as {
+        events: { dedupKey?: string; body: { payload?: { class?: string } } }[];
+        incidents: { dedupKey: string; status: string; summary: string }[];
+      };
+      const triggers = pagerDuty.events.filter((event) => event.body.payload?.class === INCIDENT_RULE);
+      expect(triggers).toHaveLength(1);
+      expect(pagerDuty.incidents.filter((incident) => incident.dedupKey === triggers[0]?.dedupKey)).toEqual([
+        expect.objectContaining({
+          status: "triggered",
+          summary: expect.stringMatching(/^Incident response on algo-trade\/demo\/postgres: /),
+        }),
+      ]);
+    } finally {
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
       await rm(top, { recursive: true, force: true });
     }
   }, 180_000);
