@@ -1,8 +1,9 @@
 import { type Finding, findingId } from "../../lib/finding.ts";
+import { inKeyOrder } from "./in-key-order.ts";
 import { type AuditEvent, auditEventOf, checkRecord } from "./normalise.ts";
 import { isSuppressed, type Policy, principalMatches, type SecretPolicy, secretPolicyFor } from "./policy.ts";
 import { RULES, ruleDispatch } from "./registry.ts";
-import { type RotationFacts, RotationTracker } from "./rotation.ts";
+import { type RotationFacts, RotationTracker, rotationTargetOf } from "./rotation.ts";
 import { type Detection, detectionOf, type Rule, type RuleContext, type Signal } from "./rule.ts";
 import type { ScanState } from "./state.ts";
 
@@ -32,6 +33,12 @@ export interface ScannerDependencies {
   batchSize?: number;
   /** Only events in [sinceMs, untilMs) are judged; the others are counted in `outOfRange`. */
   timeRange?: { sinceMs?: number; untilMs?: number };
+  /**
+   * State calls a batch may have in flight at once (default 1: one after another). A remote state (DynamoDB)
+   * gains from more: a batch's pending findings are decided concurrently, those sharing a state key still
+   * one after another in batch order, so findings and state are what the sequential order gives.
+   */
+  stateConcurrency?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -130,6 +137,28 @@ class PendingFindings {
   }
 }
 
+/** What deciding a pending finding comes to. */
+type Decision = Finding | "suppressed" | undefined;
+
+/**
+ * The state keys deciding an item may write: its first sighting, its window buckets, its claim, and the
+ * rotation evidence of its secret (asking whether an event was the rotation's own may add a probe member
+ * to that secret's pending-version sets). Two items sharing one are decided in batch order.
+ */
+function stateKeysOf(item: Pending): string[] {
+  const { rule, signal, day } = item;
+  const header = signal.detection;
+  const keys = [`claim\u0000${rule.id}\u0000${header.group}\u0000${header.severity}\u0000${day}`];
+  if (signal.kind === "first-seen") keys.push(`seen\u0000${signal.key}`);
+  else if (signal.kind === "window") {
+    for (const { key, bucket, half } of item.members.values()) {
+      keys.push(`window\u0000${rule.id}#${key}#${bucket}`, `window\u0000${rule.id}#${key}#h${half}`);
+    }
+  }
+  if (header.secretArn) keys.push(`rotation\u0000${rotationTargetOf(header.secretArn)}`);
+  return keys;
+}
+
 /** Runs the rule catalogue over raw CloudTrail records (trail-file records, EventBridge details, LookupEvents strings). */
 export function createScanner(deps: ScannerDependencies): {
   scan(records: Iterable<unknown> | AsyncIterable<unknown>): Promise<ScanResult>;
@@ -141,8 +170,11 @@ export function createScanner(deps: ScannerDependencies): {
   const rules = deps.rules ?? RULES;
   const rulesFor = ruleDispatch(rules);
   const batchSize = deps.batchSize ?? DEFAULT_BATCH;
-  const rotation = new RotationTracker(state, (event) =>
-    principalMatches(policy.rotationRoles, event.principal.id),
+  const concurrency = Math.max(1, Math.floor(deps.stateConcurrency ?? 1));
+  const rotation = new RotationTracker(
+    state,
+    (event) => principalMatches(policy.rotationRoles, event.principal.id),
+    concurrency,
   );
   const context = ruleContext(policy, (event, secretArn) => rotation.factsOf(event, secretArn));
   const sinceMs = deps.timeRange?.sinceMs ?? Number.NEGATIVE_INFINITY;
@@ -163,8 +195,11 @@ export function createScanner(deps: ScannerDependencies): {
     const learningEnd = earliest + policy.learningDays * DAY_MS;
     await rotation.observe(batch, learningEnd);
     const pending = evaluateBatch(batch, result.skipped);
-    for (const item of pending.items) {
-      const finding = await decide(item, learningEnd, nowMs);
+    const decisions = await inKeyOrder(pending.items, stateKeysOf, concurrency, (item) =>
+      decide(item, learningEnd, nowMs),
+    );
+    // In the order the pending findings were first seen, however they were decided.
+    for (const finding of decisions) {
       if (finding === "suppressed") result.suppressed = (result.suppressed ?? 0) + 1;
       else if (finding) result.findings.push(finding);
     }
@@ -193,11 +228,7 @@ export function createScanner(deps: ScannerDependencies): {
     return pending;
   }
 
-  async function decide(
-    item: Pending,
-    learningEnd: number,
-    nowMs: number,
-  ): Promise<Finding | "suppressed" | undefined> {
+  async function decide(item: Pending, learningEnd: number, nowMs: number): Promise<Decision> {
     const { signal, rule } = item;
     const header = signal.detection;
     let events = item.events;

@@ -14,11 +14,15 @@ import { runScanEvent, type ScanRunResponse } from "./sources/run.ts";
 import { loadAuditScanSettings } from "./sources/settings.ts";
 import { DynamoScanState } from "./state-dynamodb.ts";
 
+/** DynamoDB calls one scan keeps in flight (the SDK's default agent allows 50 sockets). */
+const STATE_CONCURRENCY = 16;
 const logger = createLogger("vigil-audit-scan");
 const metrics = createMetrics("audit-scan");
 const settings = loadAuditScanSettings();
 const state = new DynamoScanState({ client: dynamoDbClient(), tableName: settings.stateTableName });
-const scanner = createScanner({ policy: settings.policy, state });
+// A batch's pending findings are decided concurrently: a first file's state updates overlap instead of
+// queueing one round trip after another.
+const scanner = createScanner({ policy: settings.policy, state, stateConcurrency: STATE_CONCURRENCY });
 const sqs = sqsClient();
 
 logger.info("Audit scanner configured", {

@@ -1,3 +1,4 @@
+import { inKeyOrder } from "./in-key-order.ts";
 import type { AuditEvent } from "./normalise.ts";
 import type { ScanState } from "./state.ts";
 
@@ -67,6 +68,8 @@ export class RotationTracker {
     private readonly state: ScanState,
     /** True for a `rotationRoles` principal (the policy's); none when not given. */
     private readonly isRotationRole: (event: AuditEvent) => boolean = () => false,
+    /** State calls in flight at once when recording a batch's evidence (1: one after another). */
+    private readonly concurrency = 1,
   ) {}
 
   /**
@@ -89,7 +92,7 @@ export class RotationTracker {
           this.note(`rotation#${secretArn}#start#${bucket}`, event.timeMs);
         if (isConfiguredEvidence(event)) this.note(`rotation#${secretArn}#configured`, event.timeMs);
         if (this.isRotationRole(event))
-          this.note(`rotation#${targetOf(secretArn)}#byrole#${bucket}`, event.timeMs);
+          this.note(`rotation#${rotationTargetOf(secretArn)}#byrole#${bucket}`, event.timeMs);
         const version = pendingVersionOf(event);
         if (version === undefined) continue;
         pendingCalls.push(event);
@@ -152,15 +155,30 @@ export class RotationTracker {
   }
 
   private async flush(): Promise<void> {
-    for (const [key, atMs] of this.toRecord) await this.state.recordSeen(key, atMs);
+    const evidence = [...this.toRecord];
     this.toRecord.clear();
-    for (const [entry, expiresAtMs] of this.pendingBy) {
+    await inKeyOrder(
+      evidence,
+      ([key]) => [key],
+      this.concurrency,
+      ([key, atMs]) => this.state.recordSeen(key, atMs),
+    );
+    const pendingBy = [...this.pendingBy].map(([entry, expiresAtMs]) => {
       const [key = "", principal = ""] = entry.split("\u0000");
-      // The probe member is always in the set, so a set's size minus one counts its principals.
-      await this.state.addDistinct(key, PROBE_MEMBER, expiresAtMs);
-      this.principals.set(key, (await this.state.addDistinct(key, principal, expiresAtMs)) - 1);
-    }
+      return { key, principal, expiresAtMs };
+    });
     this.pendingBy.clear();
+    // One set's principals in turn (its count is the last answer), different sets at once.
+    await inKeyOrder(
+      pendingBy,
+      ({ key }) => [key],
+      this.concurrency,
+      async ({ key, principal, expiresAtMs }) => {
+        // The probe member is always in the set, so a set's size minus one counts its principals.
+        await this.state.addDistinct(key, PROBE_MEMBER, expiresAtMs);
+        this.principals.set(key, (await this.state.addDistinct(key, principal, expiresAtMs)) - 1);
+      },
+    );
   }
 
   /** True when event is the rotation function's own call on secretArn (see the module comment). */
@@ -220,7 +238,8 @@ export class RotationTracker {
   }
 }
 
-function targetOf(secretArn: string): string {
+/** The secret a rotation call is about: an IBKR staging secret's evidence is its target's. */
+export function rotationTargetOf(secretArn: string): string {
   return secretArn.endsWith(STAGING_SUFFIX) ? secretArn.slice(0, -STAGING_SUFFIX.length) : secretArn;
 }
 
