@@ -131,7 +131,14 @@ export async function respondToIntrusion(input: DemoResponseInput, say: Say): Pr
   say(
     `  evidence: ${outDir} (${MANIFEST_NAME} ${manifestProblems.length === 0 ? "verified" : `does NOT verify: ${manifestProblems.join(", ")}`})`,
   );
-  if (log.undo) say(`  undo the deny with:\n    ${log.undo}`);
+  if (log.undo) {
+    // The ARN (84 characters here) cannot fit an 80-column line whole; the name names the same secret.
+    say("  undo the deny with (response.json has it with the secret's ARN):");
+    // One option a line, with the shell's continuations, so it copies whole from the terminal.
+    say(
+      `    ${log.undo.replace(prepared.facts.arn, prepared.facts.name).replace(/ (--secret-id|--resource-policy) /g, " \\\n      $1 ")}`,
+    );
+  }
   return {
     secret: input.secretId,
     outDir,

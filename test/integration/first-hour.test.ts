@@ -256,6 +256,21 @@ describe("vigil demo (what npm start runs)", () => {
           summary: expect.stringMatching(/^Incident response on algo-trade\/demo\/postgres: /),
         }),
       ]);
+
+      // Act: the undo command as printed, with the AWS CLI from another shell that sourced the env file
+      const undo = /\n {2}undo the deny with[^\n]*\n((?: {4}.*\n)+)/.exec(stdout)?.[1];
+      expect(undo).toMatch(/^ {4}aws secretsmanager .*delete-resource-policy/);
+      const envFile = /source (\S+), then/.exec(told)?.[1];
+      await run("sh", ["-c", `. ${envFile} && ${undo}`], {
+        cwd: root,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home },
+      });
+
+      // Assert: the resource policy is as it was before the response (none)
+      const after = await secretsManager.send(
+        new GetResourcePolicyCommand({ SecretId: "algo-trade/demo/postgres" }),
+      );
+      expect(after.ResourcePolicy).toBeUndefined();
     } finally {
       child.kill("SIGINT");
       expect(await exited).toBe(0);
