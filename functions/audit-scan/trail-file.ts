@@ -50,7 +50,7 @@ export const READ_CHUNK = 64 * 1024;
  * call: CloudTrail's files are mostly a few hundred KiB, and streaming one costs more in callbacks and
  * awaits than its gunzip. Larger files stream, so memory stays bounded whatever their size.
  */
-const WHOLE_FILE_BYTES = 1024 * 1024;
+export const WHOLE_FILE_BYTES = 1024 * 1024;
 /** ...and only when it decompresses to at most this (gzip's trailer says how much it will, mod 2^32). */
 const WHOLE_FILE_UNCOMPRESSED_BYTES = 24 * 1024 * 1024;
 

@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
 import { GetObjectCommand, NoSuchKey, S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
@@ -6,10 +7,12 @@ import {
   decodeS3Key,
   type OpenedTrailObject,
   openTrailObjectsAhead,
+  readTrailObject,
   type TrailObjectRef,
   trailKeyInfo,
   trailObjectsOf,
 } from "../../functions/audit-scan/sources/s3.ts";
+import { type TrailReadStats, WHOLE_FILE_BYTES } from "../../functions/audit-scan/trail-file.ts";
 
 const KEY =
   "AWSLogs/111122223333/CloudTrail/us-east-1/2026/12/01/111122223333_CloudTrail_us-east-1_20261201T1200Z_abc.json.gz";
@@ -201,5 +204,70 @@ describe("openTrailObjectsAhead", () => {
     expect(bodies.get(refs[0]!.key)?.destroyed).toBe(true);
     expect(bodies.get(refs[1]!.key)?.destroyed).toBe(true);
     expect(bodies.has(refs[2]!.key)).toBe(false);
+  });
+});
+
+describe("readTrailObject", () => {
+  const record = (i: number, padding = "") => ({
+    eventSource: "secretsmanager.amazonaws.com",
+    eventName: "GetSecretValue",
+    eventID: `event-${i}`,
+    padding,
+  });
+  /** A body as S3 hands it over: the bytes in pieces of up to 16 KiB. */
+  const bodyOf = (bytes: Buffer) => {
+    const pieces: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += 16_384) pieces.push(bytes.subarray(at, at + 16_384));
+    return Readable.from(pieces);
+  };
+  async function read(bytes: Buffer, size: number | undefined) {
+    const stats: TrailReadStats = { elements: 0, ignored: 0 };
+    const records: unknown[] = [];
+    for await (const chunk of readTrailObject(bodyOf(bytes), size, { stats })) records.push(...chunk);
+    return { records, stats };
+  }
+
+  it("reads a small gzipped object whole and hands on its records in order", async () => {
+    const records = Array.from({ length: 300 }, (_, i) => record(i));
+    const gzipped = gzipSync(JSON.stringify({ Records: records }));
+
+    const read1 = await read(gzipped, gzipped.length);
+
+    expect(read1.records).toEqual(records);
+    expect(read1.stats).toMatchObject({ elements: 300, format: "records" });
+  });
+
+  it("streams an object whose size the notification did not give", async () => {
+    const records = Array.from({ length: 300 }, (_, i) => record(i));
+
+    const { records: read1 } = await read(gzipSync(JSON.stringify({ Records: records })), undefined);
+
+    expect(read1).toEqual(records);
+  });
+
+  it("streams an object larger than its notification said from where reading it whole stopped", async () => {
+    const records = Array.from({ length: 600 }, (_, i) => record(i, "x".repeat(2_000)));
+    const plain = Buffer.from(JSON.stringify({ Records: records }));
+    expect(plain.length).toBeGreaterThan(WHOLE_FILE_BYTES);
+
+    const { records: read1, stats } = await read(plain, 1_000);
+
+    expect(read1).toEqual(records);
+    expect(stats.elements).toBe(600);
+  });
+
+  it("reports a small object cut short after handing on the records before the cut", async () => {
+    const records = Array.from({ length: 300 }, (_, i) => record(i));
+    const gzipped = gzipSync(JSON.stringify({ Records: records }));
+    const cut = gzipped.subarray(0, Math.floor(gzipped.length / 2));
+    const seen: unknown[] = [];
+
+    const reading = (async () => {
+      for await (const chunk of readTrailObject(bodyOf(cut), cut.length, { source: "s3://b/k" }))
+        seen.push(...chunk);
+    })();
+
+    await expect(reading).rejects.toThrow("s3://b/k: the gzip stream is truncated");
+    expect(seen.length).toBeGreaterThan(0);
   });
 });

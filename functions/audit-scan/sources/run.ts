@@ -10,10 +10,16 @@ import type { ScanResult } from "../engine.ts";
 import type { Policy } from "../policy.ts";
 import { mayBeScanned } from "../prefilter.ts";
 import type { ScanState } from "../state.ts";
-import { readTrailChunks, type TrailReadStats } from "../trail-file.ts";
+import type { TrailReadStats } from "../trail-file.ts";
 import { ScanSourceError, UnknownScanEventError } from "./errors.ts";
 import { runLookupSweep, type SweepStore } from "./lookup.ts";
-import { openTrailObjectsAhead, type TrailObjectRef, trailKeyInfo, trailObjectsOf } from "./s3.ts";
+import {
+  openTrailObjectsAhead,
+  readTrailObject,
+  type TrailObjectRef,
+  trailKeyInfo,
+  trailObjectsOf,
+} from "./s3.ts";
 
 /**
  * The EventBridge detail types carrying a CloudTrail record. Service events (RotationStarted, RotationFailed,
@@ -234,7 +240,7 @@ async function trailFiles(
       const source = `s3://${object.bucket}/${object.key}`;
       // A chunk of records per await, other services' records skipped unparsed (as `vigil scan` reads).
       const result = await deps.scanner.scanChunks(
-        readTrailChunks(body, { relevant: mayBeScanned, stats, source }),
+        readTrailObject(body, object.size, { relevant: mayBeScanned, stats, source }),
       );
       await deps.publish(result.findings);
       // Every record of the file counts as processed, also those of other services skipped unparsed.

@@ -1,6 +1,12 @@
 import type { Readable } from "node:stream";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { describeError } from "../../../lib/errors.ts";
+import {
+  readTrailBufferChunks,
+  readTrailChunks,
+  type TrailReadOptions,
+  WHOLE_FILE_BYTES,
+} from "../trail-file.ts";
 import { TrailObjectError } from "./errors.ts";
 
 /** One trail file to read, and where an SQS message carried its notification (for partial batch failures). */
@@ -194,4 +200,43 @@ export async function* openTrailObjectsAhead(
     close(current);
     void ahead?.then(close);
   }
+}
+
+/**
+ * The records of an opened trail file, a chunk at a time. A small object (most trail files: CloudTrail
+ * delivers every five minutes) is read whole and gunzipped in one call; a large one, or one whose size
+ * the notification did not give, is streamed, so memory stays bounded. An object that turns out larger
+ * than its notification said is streamed from where reading it whole stopped.
+ */
+export async function* readTrailObject(
+  body: Readable,
+  size: number | undefined,
+  options: TrailReadOptions,
+): AsyncGenerator<unknown[]> {
+  if (size === undefined || size > WHOLE_FILE_BYTES) {
+    yield* readTrailChunks(body, options);
+    return;
+  }
+  const iterator = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let length = 0;
+  for (;;) {
+    const next = await iterator.next();
+    if (next.done) break;
+    parts.push(next.value);
+    length += next.value.length;
+    if (length > WHOLE_FILE_BYTES) {
+      const rest = async function* () {
+        yield* parts;
+        for (;;) {
+          const more = await iterator.next();
+          if (more.done) return;
+          yield more.value;
+        }
+      };
+      yield* readTrailChunks(rest(), options);
+      return;
+    }
+  }
+  yield* readTrailBufferChunks(Buffer.concat(parts, length), options);
 }
