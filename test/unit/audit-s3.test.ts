@@ -256,6 +256,17 @@ describe("readTrailObject", () => {
     expect(stats.elements).toBe(600);
   });
 
+  it("hands on every record of a small object that decompresses to many megabytes", async () => {
+    const records = Array.from({ length: 600 }, (_, i) => record(i, "x".repeat(8_000)));
+    const gzipped = gzipSync(JSON.stringify({ Records: records }));
+    expect(gzipped.length).toBeLessThan(WHOLE_FILE_BYTES);
+
+    const { records: read1, stats } = await read(gzipped, gzipped.length);
+
+    expect(read1).toEqual(records);
+    expect(stats.elements).toBe(600);
+  });
+
   it("reports a small object cut short after handing on the records before the cut", async () => {
     const records = Array.from({ length: 300 }, (_, i) => record(i));
     const gzipped = gzipSync(JSON.stringify({ Records: records }));

@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { describeError } from "../../../lib/errors.ts";
 import {
@@ -203,6 +203,12 @@ export async function* openTrailObjectsAhead(
 }
 
 /**
+ * Decompressed bytes a trail object read whole may hold at once: a typical five-minute file is far below
+ * it; a larger one is gunzipped as a stream (the held text would raise the function's peak memory).
+ */
+const WHOLE_OBJECT_UNCOMPRESSED_BYTES = 4 * 1024 * 1024;
+
+/**
  * The records of an opened trail file, a chunk at a time. A small object (most trail files: CloudTrail
  * delivers every five minutes) is read whole and gunzipped in one call; a large one, or one whose size
  * the notification did not give, is streamed, so memory stays bounded. An object that turns out larger
@@ -238,5 +244,17 @@ export async function* readTrailObject(
       return;
     }
   }
-  yield* readTrailBufferChunks(Buffer.concat(parts, length), options);
+  const whole = Buffer.concat(parts, length);
+  if (uncompressedSize(whole) > WHOLE_OBJECT_UNCOMPRESSED_BYTES) {
+    // A highly compressed large file: streamed from memory, so the decompressed text is never held whole.
+    yield* readTrailChunks(Readable.from([whole]), options);
+    return;
+  }
+  yield* readTrailBufferChunks(whole, options);
+}
+
+/** What a gzip member says it decompresses to (its trailer, modulo 4 GiB); the length of anything else. */
+function uncompressedSize(bytes: Buffer): number {
+  const gzipped = bytes.length >= 18 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+  return gzipped ? bytes.readUInt32LE(bytes.length - 4) : bytes.length;
 }
