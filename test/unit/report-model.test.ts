@@ -143,4 +143,27 @@ describe("renderHtml", () => {
     expect(html).not.toMatch(/\b(src|href)=|url\(|@import/);
     expect(renderCsv(report)["rotation.csv"].endsWith("\r\n")).toBe(true);
   });
+
+  it("says which findings are open and which a later success resolved", async () => {
+    const report = await buildComplianceReport({
+      fromMs: FROM,
+      toMs: TO,
+      policy: defaultPolicy(),
+      secrets: [secret("prod/a")],
+      records: [
+        rotationEvent("RotationFailed", "prod/a", FROM + 5 * DAY),
+        rotationEvent("RotationSucceeded", "prod/a", FROM + 6 * DAY),
+      ],
+      eventSource: "test",
+      now: new Date(TO),
+    });
+
+    const rows = [...renderHtml(report).matchAll(/<tr>(.*?)<\/tr>/gs)]
+      .map(([, row]) => row ?? "")
+      .filter((row) => row.includes("Rotation of prod/a"));
+
+    expect(rows).toHaveLength(2);
+    expect(rows.find((row) => row.includes("failed"))).toContain("<td>open</td>");
+    expect(rows.find((row) => row.includes("succeeded"))).toContain('<td class="ok">resolved</td>');
+  });
 });

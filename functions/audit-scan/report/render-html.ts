@@ -142,6 +142,8 @@ export function renderHtml(report: ComplianceReport): string {
     td(finding.principal ?? "-"),
     td(finding.count, "num"),
     td(time(finding.firstSeen)),
+    // A resolve (a rotation that succeeded after failing) is filed under the rule that fired.
+    td(finding.status === "resolved" ? "resolved" : "open", finding.status === "resolved" ? "ok" : ""),
     td(finding.title),
   ]);
   return `<!doctype html>
@@ -160,7 +162,7 @@ ${timelines}
 ${table(["Secret", "Principal", "Reads", "Denied", "First", "Last", "Origins", "Expected reader"], accessRows, "Nobody read a secret in the period.")}
 <h2>Findings</h2>
 ${table(["Rule", "Severity", "Count"], summaryRows, "The scanner found nothing in the period.")}
-${findingRows.length > 0 ? table(["Severity", "Rule", "Secret", "Principal", "Count", "First seen", "What"], findingRows, "") : ""}
+${findingRows.length > 0 ? table(["Severity", "Rule", "Secret", "Principal", "Count", "First seen", "Status", "What"], findingRows, "") : ""}
 </body></html>
 `;
 }
