@@ -61,7 +61,7 @@ export async function scanSections(mode: keyof typeof SIZES): Promise<string[]> 
     "",
     "## Trail-file memory",
     "",
-    "Peak RSS (GNU time's maximum resident set size, the process `vigil.mjs` starts the scan in and its worker threads included) of the built `vigil scan` in a child process: over one `.json.gz` trail file of growing uncompressed size (realistic mix, `--workers 0`), and over folders of growing size (1,000 records per file, worker threads as `vigil scan` chooses them: none below 32 MiB of input, else one per core). Target: flat, not growing with the input. For scale: `node dist/cli/vigil.mjs --help` peaks near 115 MiB on this machine (Node and the CLI bundle).",
+    "Peak RSS (GNU time's maximum resident set size, the process `vigil.mjs` starts the scan in and its worker threads included) of the built `vigil scan` in a child process: over one `.json.gz` trail file of growing uncompressed size (realistic mix, `--workers 0`), and over folders of growing size (1,000 records per file, worker threads as `vigil scan` chooses them: none below 32 MiB of input, else one per core). Target: flat, not growing with the input. For scale: `node dist/cli/vigil.mjs --help` peaks near 107 MiB on this machine (Node and every command of the CLI, which the help loads).",
     "",
     "| Input | Uncompressed | Records | Peak RSS | Wall time |",
     "| --- | --- | --- | --- | --- |",
