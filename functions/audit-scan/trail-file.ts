@@ -99,15 +99,7 @@ export async function* readTrailChunks(
     }
     chunk.copy(data, length);
     length += chunk.length;
-    const found: unknown[] = [];
-    try {
-      splitter.split(data, length, found);
-    } catch (error) {
-      // The records before a format error are still handed on, as a record-at-a-time reader would.
-      if (found.length > 0) yield found;
-      throw error;
-    }
-    if (found.length > 0) yield found;
+    yield* splitter.take(data, length);
   }
   splitter.finish();
 }
@@ -182,14 +174,7 @@ function* splitWhole(bytes: Buffer, options: TrailReadOptions): Generator<unknow
     options,
   );
   for (let end = Math.min(READ_CHUNK, bytes.length); ; end = Math.min(end + READ_CHUNK, bytes.length)) {
-    const found: unknown[] = [];
-    try {
-      splitter.split(bytes, end, found);
-    } catch (error) {
-      if (found.length > 0) yield found;
-      throw error;
-    }
-    if (found.length > 0) yield found;
+    yield* splitter.take(bytes, end);
     if (end === bytes.length) break;
   }
   splitter.finish();
@@ -214,6 +199,21 @@ class TrailSplitter {
   ) {
     this.relevant = options.relevant;
     this.raw = options.raw ?? false;
+  }
+
+  /**
+   * The records of the complete elements in bytes [pos, length), as one array (none when there are none);
+   * the records before a format error are still handed on, as a record-at-a-time reader would.
+   */
+  *take(bytes: Buffer, length: number): Generator<unknown[]> {
+    const found: unknown[] = [];
+    try {
+      this.split(bytes, length, found);
+    } catch (error) {
+      if (found.length > 0) yield found;
+      throw error;
+    }
+    if (found.length > 0) yield found;
   }
 
   /** Consumes the complete elements in bytes [pos, length), pushing the records found. */
