@@ -123,14 +123,16 @@ export async function* readTrailFileChunks(
 
 /**
  * The records of one whole trail file already in memory (an S3 object's body, a small file), as
- * readTrailChunks finds them: gunzipped in one call when it decompresses to at most 24 MiB, else
- * streamed from memory (so that a damaged gzip stream still hands on the records before the damage).
+ * readTrailChunks finds them: gunzipped in one call when it decompresses to at most
+ * `maxUncompressedBytes` (default 24 MiB), else streamed from memory, so that the decompressed text is
+ * never held whole and a damaged gzip stream still hands on the records before the damage.
  */
 export async function* readTrailBufferChunks(
   whole: Buffer,
   options: TrailReadOptions = {},
+  maxUncompressedBytes = WHOLE_FILE_UNCOMPRESSED_BYTES,
 ): AsyncGenerator<unknown[]> {
-  const text = gunzipWhole(whole);
+  const text = gunzipWhole(whole, maxUncompressedBytes);
   if (text === undefined) {
     yield* readTrailChunks(Readable.from([whole]), options);
     return;
@@ -155,12 +157,11 @@ async function readSmallFile(path: string): Promise<Buffer | undefined> {
  * bytes decompressed when gzipped (bytes themselves when not), or undefined when they must stream: a
  * large or damaged stream (streaming reports the damage after the records before it).
  */
-function gunzipWhole(bytes: Buffer): Buffer | undefined {
+function gunzipWhole(bytes: Buffer, maxUncompressedBytes: number): Buffer | undefined {
   if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
-  if (bytes.length < 18 || bytes.readUInt32LE(bytes.length - 4) > WHOLE_FILE_UNCOMPRESSED_BYTES)
-    return undefined;
+  if (bytes.length < 18 || bytes.readUInt32LE(bytes.length - 4) > maxUncompressedBytes) return undefined;
   try {
-    return gunzipSync(bytes, { maxOutputLength: WHOLE_FILE_UNCOMPRESSED_BYTES });
+    return gunzipSync(bytes, { maxOutputLength: maxUncompressedBytes });
   } catch {
     return undefined;
   }

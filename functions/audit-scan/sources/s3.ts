@@ -1,4 +1,4 @@
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { describeError } from "../../../lib/errors.ts";
 import {
@@ -244,17 +244,6 @@ export async function* readTrailObject(
       return;
     }
   }
-  const whole = Buffer.concat(parts, length);
-  if (uncompressedSize(whole) > WHOLE_OBJECT_UNCOMPRESSED_BYTES) {
-    // A highly compressed large file: streamed from memory, so the decompressed text is never held whole.
-    yield* readTrailChunks(Readable.from([whole]), options);
-    return;
-  }
-  yield* readTrailBufferChunks(whole, options);
-}
-
-/** What a gzip member says it decompresses to (its trailer, modulo 4 GiB); the length of anything else. */
-function uncompressedSize(bytes: Buffer): number {
-  const gzipped = bytes.length >= 18 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-  return gzipped ? bytes.readUInt32LE(bytes.length - 4) : bytes.length;
+  // A highly compressed large file is gunzipped as a stream from memory.
+  yield* readTrailBufferChunks(Buffer.concat(parts, length), options, WHOLE_OBJECT_UNCOMPRESSED_BYTES);
 }
