@@ -1,11 +1,10 @@
-import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import { type AuditEvent, normaliseRecord } from "../normalise.ts";
 import { secretNameOf, stripArnSuffix } from "../policy.ts";
 import { mayBeScanned } from "../prefilter.ts";
-import { readTrailRecords } from "../trail-file.ts";
+import { readTrailFileChunks } from "../trail-file.ts";
 import { InvestigationInputError } from "./errors.ts";
 import { lookupEventsPage, parseCloudTrailEvent } from "./lookup.ts";
 import { type PacerClock, RequestPacer } from "./pacer.ts";
@@ -182,7 +181,8 @@ export async function trailFiles(paths: readonly string[]): Promise<string[]> {
 /** The records of trail files, streamed one file after another (other services' records unparsed). */
 export async function* trailFileRecords(files: readonly string[]): AsyncGenerator<unknown> {
   for (const file of files) {
-    yield* readTrailRecords(createReadStream(file), { relevant: mayBeScanned, source: file });
+    for await (const chunk of readTrailFileChunks(file, { relevant: mayBeScanned, source: file }))
+      yield* chunk;
   }
 }
 
