@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import type { ECSClient } from "@aws-sdk/client-ecs";
@@ -12,7 +12,7 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import type { SNSClient } from "@aws-sdk/client-sns";
 import { GetCallerIdentityCommand, type STSClient } from "@aws-sdk/client-sts";
-import { defaultPolicy, loadPolicy, type Policy } from "../functions/audit-scan/policy.ts";
+import { type Policy, readPolicyFile } from "../functions/audit-scan/policy.ts";
 import { parseSince, trailFiles } from "../functions/audit-scan/sources/who.ts";
 import { describeError, VigilError } from "../lib/errors.ts";
 import { IncidentInputError, IncidentStepError, StepFailedError } from "./errors.ts";
@@ -114,7 +114,7 @@ export async function prepareIncident(
     );
   }
   const files = request.trail.length > 0 ? await trailFiles(request.trail) : [];
-  const policy = await readPolicy(request.policyPath);
+  const policy = await readPolicyFile(request.policyPath);
   const recordTargets = request.record ? readRecordTargets(deps.env) : undefined;
   if (request.outDir !== undefined) await checkOutDir(request.outDir);
 
@@ -534,14 +534,6 @@ function readRecordTargets(env: Readonly<Record<string, string | undefined>>): R
     topicArn: topicArn!,
     eventsUrl: value("PAGERDUTY_EVENTS_URL") ?? DEFAULT_EVENTS_URL,
   };
-}
-
-async function readPolicy(path: string | undefined): Promise<Policy> {
-  if (path === undefined) return defaultPolicy();
-  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw new IncidentInputError(`--policy: cannot read ${path}: ${error.message}`, { cause: error });
-  });
-  return loadPolicy(text, path);
 }
 
 /** Evidence is never written over: the folder must be new or empty. */

@@ -4,11 +4,11 @@ import { ECSClient } from "@aws-sdk/client-ecs";
 import { GetResourcePolicyCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { STSClient } from "@aws-sdk/client-sts";
+import { readPolicyFile } from "../functions/audit-scan/policy.ts";
 import {
   type AccessRow,
   collectComplianceReport,
   defaultReportPath,
-  readReportPolicy,
   writeReport,
 } from "../functions/audit-scan/report/index.ts";
 import {
@@ -212,7 +212,7 @@ export async function reportQuarter(
   const period = { fromMs: quarterStart, toMs: today + 86_400_000 };
   const config = input.sandbox.clientConfig(input.responderAccessKeyId);
   const report = await collectComplianceReport(
-    { ...period, policy: await readReportPolicy(input.policyPath), trail: [input.trailDir], now },
+    { ...period, policy: await readPolicyFile(input.policyPath), trail: [input.trailDir], now },
     {
       secretsManager: new SecretsManagerClient(config),
       cloudTrail: new CloudTrailClient({ ...config, maxAttempts: 1 }),

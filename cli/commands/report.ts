@@ -1,6 +1,7 @@
 import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { Command } from "commander";
+import { readPolicyFile } from "../../functions/audit-scan/policy.ts";
 import {
   type ComplianceReport,
   checkReportPath,
@@ -8,7 +9,6 @@ import {
   defaultReportPath,
   parseReportFormat,
   parseReportPeriod,
-  readReportPolicy,
   writeReport,
 } from "../../functions/audit-scan/report/index.ts";
 import { cloudTrailClient } from "../../lib/aws.ts";
@@ -41,7 +41,7 @@ export async function report(
   const format = parseReportFormat(options.format);
   const out = options.out ?? defaultReportPath(format, period);
   await checkReportPath(format, out);
-  const policy = await readReportPolicy(options.policyPath);
+  const policy = await readPolicyFile(options.policyPath);
   const built = await collectComplianceReport(
     { ...period, policy, trail: options.trail, now: deps.now() },
     { secretsManager: deps.secretsManager(options.region), cloudTrail: deps.cloudTrail(options.region) },

@@ -3,7 +3,7 @@ import { SingleBar } from "cli-progress";
 import Table from "cli-table3";
 import { type Command, Option } from "commander";
 import { ScanInputError, ScanStateFileError } from "../../functions/audit-scan/errors.ts";
-import { defaultPolicy, loadPolicy, type Policy } from "../../functions/audit-scan/policy.ts";
+import { readPolicyFile } from "../../functions/audit-scan/policy.ts";
 import { atLeast, nameOf } from "../../functions/audit-scan/rule.ts";
 import {
   listTrailFiles,
@@ -37,7 +37,7 @@ export async function runScan(
   output: ScanOutput = { stdout: process.stdout, stderr: process.stderr },
   now: () => Date = () => new Date(),
 ): Promise<number> {
-  const policy = options.policy ? await readPolicy(options.policy) : defaultPolicy();
+  const policy = await readPolicyFile(options.policy);
   const state = options.state ? await readState(options.state) : new MemoryScanState();
   const timeRange = {
     ...(options.since ? { sinceMs: parseTimeBound(options.since, "--since", now()).getTime() } : {}),
@@ -86,16 +86,6 @@ export async function runScan(
   return findings.some((finding) => finding.status !== "resolved" && atLeast(finding.severity, "medium"))
     ? 1
     : 0;
-}
-
-async function readPolicy(path: string): Promise<Policy> {
-  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw new ScanInputError(
-      error.code === "ENOENT" ? `--policy ${path}: no such file` : `--policy ${path}: ${error.message}`,
-      { cause: error },
-    );
-  });
-  return loadPolicy(text, path);
 }
 
 async function readState(path: string): Promise<MemoryScanState> {

@@ -1,8 +1,7 @@
-import { readFile } from "node:fs/promises";
 import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { Command } from "commander";
-import { defaultPolicy, loadPolicy, type Policy } from "../../functions/audit-scan/policy.ts";
+import { readPolicyFile } from "../../functions/audit-scan/policy.ts";
 import { InvestigationInputError } from "../../functions/audit-scan/sources/errors.ts";
 import {
   type SecretStatus,
@@ -33,7 +32,7 @@ export async function status(options: StatusOptions, deps: StatusCommandDependen
   const report = await secretStatuses({
     secretsManager: deps.secretsManager(options.region),
     cloudTrail: deps.cloudTrail(options.region),
-    policy: await policyAt(options.policyPath),
+    policy: await readPolicyFile(options.policyPath),
     now: deps.now(),
   });
   if (report.failuresUnknown) {
@@ -41,19 +40,6 @@ export async function status(options: StatusOptions, deps: StatusCommandDependen
   }
   deps.output.write(options.format === "json" ? jsonLines(report) : table(report));
   return report;
-}
-
-async function policyAt(path: string | undefined): Promise<Policy> {
-  if (path === undefined) return defaultPolicy();
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    throw new InvestigationInputError(`--policy: cannot read ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  return loadPolicy(text, path);
 }
 
 function jsonLines(report: StatusReport): string {

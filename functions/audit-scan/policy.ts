@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { BlockList, isIP } from "node:net";
 import { parse as parseYaml } from "yaml";
 import * as z from "zod/mini";
@@ -104,6 +105,23 @@ export function defaultPolicy(): Policy {
     suppressions: [],
     source: "built-in defaults",
   };
+}
+
+/**
+ * The policy file a command's `--policy` names, or the built-in defaults without one. A file that cannot
+ * be read is a PolicyError naming it (a missing one says where to start from).
+ */
+export async function readPolicyFile(path: string | undefined): Promise<Policy> {
+  if (path === undefined) return defaultPolicy();
+  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
+    throw new PolicyError(
+      error.code === "ENOENT"
+        ? `--policy: no such file: ${path} (start from policy.example.yaml; docs/policy.md)`
+        : `--policy: cannot read ${path}: ${error.message}`,
+      { cause: error },
+    );
+  });
+  return loadPolicy(text, path);
 }
 
 /** Parses and validates a policy file's YAML; the error names the source, each wrong path and why. */

@@ -8,6 +8,7 @@ import {
   isSuppressed,
   loadPolicy,
   principalMatches,
+  readPolicyFile,
   secretPolicyFor,
 } from "../../functions/audit-scan/policy.ts";
 
@@ -90,6 +91,23 @@ describe("loadPolicy", () => {
 
   it("requires version 1", () => {
     expect(() => loadPolicy("version: 2\n", "p.yaml")).toThrow("p.yaml: version: expected one of 1");
+  });
+});
+
+describe("readPolicyFile", () => {
+  it("gives the built-in defaults without a path, and reads the annotated example", async () => {
+    expect(await readPolicyFile(undefined)).toEqual(defaultPolicy());
+    const example = new URL("../../policy.example.yaml", import.meta.url).pathname;
+    expect((await readPolicyFile(example)).source).toBe(example);
+  });
+
+  it("names a missing file and where to start from", async () => {
+    const read = readPolicyFile("/nonexistent/policy.yaml");
+
+    await expect(read).rejects.toThrow(PolicyError);
+    await expect(read).rejects.toThrow(
+      "--policy: no such file: /nonexistent/policy.yaml (start from policy.example.yaml; docs/policy.md)",
+    );
   });
 });
 

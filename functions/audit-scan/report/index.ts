@@ -1,6 +1,5 @@
-import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { defaultPolicy, loadPolicy, type Policy } from "../policy.ts";
 import { ReportInputError } from "./errors.ts";
 import type { ComplianceReport } from "./model.ts";
 import { renderCsv } from "./render-csv.ts";
@@ -99,13 +98,4 @@ export async function writeReport(
     written.push(target);
   }
   return written;
-}
-
-/** The `--policy` file, or the built-in defaults (90 days, no declared readers) without one. */
-export async function readReportPolicy(path: string | undefined): Promise<Policy> {
-  if (path === undefined) return defaultPolicy();
-  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw new ReportInputError(`--policy: cannot read ${path}: ${error.message}`, { cause: error });
-  });
-  return loadPolicy(text, path);
 }
