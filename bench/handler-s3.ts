@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createGzip, gunzipSync } from "node:zlib";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import { s3ClientOptions } from "../lib/aws.ts";
 import { ACCOUNT, REGION } from "../test/unit/scenarios/records.ts";
 import {
   generatedRecord,
@@ -50,6 +51,8 @@ export interface HandlerThroughputRow {
   findings: number;
   handlerRecordsPerSecond: number;
   bareRecordsPerSecond: number;
+  /** The bare loop over the same objects in the sandbox's S3, through the handler's S3 client configuration. */
+  bareS3RecordsPerSecond: number;
 }
 
 export interface HandlerMemoryRow {
@@ -154,9 +157,35 @@ function bareLoop(paths: readonly string[]): {
 }
 
 /**
+ * The bare loop over S3: the same objects from the same sandbox S3, one after another, through an S3 client
+ * built with the handler's options (`s3ClientOptions`; endpoint, region and credentials as the handler's
+ * environment gives them): GetObject, read the body, gunzip, JSON.parse. What reading from S3 through the
+ * SDK costs, which the handler cannot avoid. A client per run, as a container starts with one.
+ */
+async function bareS3Loop(
+  sandbox: SandboxProcess,
+  objects: readonly TrailObject[],
+): Promise<{ recordsPerSecond: number; records: number }> {
+  const s3 = new S3Client({ ...s3ClientOptions, ...sandbox.clientConfig() });
+  try {
+    const started = performance.now();
+    let records = 0;
+    for (const object of objects) {
+      const output = await s3.send(new GetObjectCommand({ Bucket: object.bucket, Key: object.key }));
+      const body = await output.Body!.transformToByteArray();
+      const text = gunzipSync(body);
+      records += (JSON.parse(text.toString("utf8")) as { Records: unknown[] }).Records.length;
+    }
+    return { recordsPerSecond: records / ((performance.now() - started) / 1000), records };
+  } finally {
+    s3.destroy();
+  }
+}
+
+/**
  * Records/s of the handler over `records` generated records of each mix (1,000 per file) against the bare
- * loop over the same files, alternated, median of `runs`. The handler's time is its invocations only (the
- * import is the cold start, measured on its own).
+ * loop over the same files and the bare loop over the same objects in S3, alternated, median of `runs`. The
+ * handler's time is its invocations only (the import is the cold start, measured on its own).
  */
 export async function measureHandlerThroughput(
   records: number,
@@ -176,11 +205,18 @@ export async function measureHandlerThroughput(
         const objects = await uploadTrailFiles(bench.s3, BUCKET, folder, paths);
         const handler: number[] = [];
         const bare: number[] = [];
+        const bareS3: number[] = [];
         let row: HandlerThroughputRow | undefined;
         for (let run = 0; run < runs; run++) {
           // Alternated, so drift in the machine's load hits both alike.
           const loop = bareLoop(paths);
           bare.push(loop.recordsPerSecond);
+          const fromS3 = await bareS3Loop(bench.sandbox, objects);
+          if (fromS3.records !== loop.records)
+            throw new Error(
+              `the bare loop over S3 read ${fromS3.records} records, from disk ${loop.records}`,
+            );
+          bareS3.push(fromS3.recordsPerSecond);
           const scanned = await scanInFreshProcess(bench, objects, folder);
           const seconds = (scanned.report.totalMs - scanned.report.importMs) / 1000;
           handler.push(loop.records / seconds);
@@ -193,9 +229,15 @@ export async function measureHandlerThroughput(
             findings: scanned.findings,
             handlerRecordsPerSecond: 0,
             bareRecordsPerSecond: 0,
+            bareS3RecordsPerSecond: 0,
           };
         }
-        rows.push({ ...row!, handlerRecordsPerSecond: median(handler), bareRecordsPerSecond: median(bare) });
+        rows.push({
+          ...row!,
+          handlerRecordsPerSecond: median(handler),
+          bareRecordsPerSecond: median(bare),
+          bareS3RecordsPerSecond: median(bareS3),
+        });
       } finally {
         await rm(folder, { recursive: true, force: true });
       }

@@ -1,7 +1,7 @@
 import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ECSClient } from "@aws-sdk/client-ecs";
-import { S3Client } from "@aws-sdk/client-s3";
+import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
@@ -48,5 +48,7 @@ export const sqsClient = /* @__PURE__ */ lazy(() => new SQSClient({ requestHandl
 export const ecsClient = /* @__PURE__ */ lazy(() => new ECSClient({ requestHandler }));
 /** The container's DynamoDB client (the audit scanner's checkpoints and baselines). */
 export const dynamoDbClient = /* @__PURE__ */ lazy(() => new DynamoDBClient({ requestHandler }));
+/** The S3 client's options (the benchmark's bare loop over S3 builds its client from them too). */
+export const s3ClientOptions: S3ClientConfig = { requestHandler };
 /** The container's S3 client (the audit scanner's trail files). */
-export const s3Client = /* @__PURE__ */ lazy(() => new S3Client({ requestHandler }));
+export const s3Client = /* @__PURE__ */ lazy(() => new S3Client(s3ClientOptions));
