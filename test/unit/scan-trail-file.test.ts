@@ -200,6 +200,29 @@ describe("readTrailFileChunks", () => {
     expect(read.records).toEqual(records);
   });
 
+  it("reports a gzip trailer that lies about the size as corrupt, after the records before it", async () => {
+    // The trailer only sizes the buffer a small file is gunzipped into; zlib still checks it.
+    const records = manyRecords(300);
+    const gz = gzipSync(JSON.stringify({ Records: records }));
+    const claiming = (size: number) => {
+      const lying = Buffer.from(gz);
+      lying.writeUInt32LE(size, lying.length - 4);
+      return lying;
+    };
+
+    for (const [name, size] of [
+      ["small-trailer.json.gz", 10],
+      ["large-trailer.json.gz", 8 * 1024 * 1024],
+    ] as const) {
+      const read = await readFile(name, claiming(size));
+
+      expect(read.records.length).toBeGreaterThan(0);
+      expect(read.records).toEqual(records.slice(0, read.records.length));
+      expect(read.error).toBeInstanceOf(TruncatedTrailFileError);
+      expect(read.error?.message).toBe(`${name}: the gzip data is corrupt`);
+    }
+  });
+
   it("reads an uncompressed file", async () => {
     const read = await readFile("plain.json", SAMPLE);
 
