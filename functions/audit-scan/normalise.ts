@@ -142,16 +142,16 @@ export function auditEventOf(checked: CheckedRecord): AuditEvent {
   const request = (r.requestParameters ?? EMPTY) as Record<string, unknown>;
   const response = (r.responseElements ?? EMPTY) as Record<string, unknown>;
   const additional = (r.additionalEventData ?? EMPTY) as Record<string, unknown>;
-  const sourceIp = text(r.sourceIPAddress);
+  const sourceIp = sharedText(r.sourceIPAddress);
   const event: AuditEvent = {
     eventId: checked.eventId,
-    eventName: checked.eventName,
+    eventName: shared(checked.eventName),
     service,
-    eventType: text(r.eventType) ?? "AwsApiCall",
+    eventType: sharedText(r.eventType) ?? "AwsApiCall",
     timeMs,
     time: isoTime(timeMs),
-    region,
-    account,
+    region: shared(region),
+    account: shared(account),
     principal: principalOf(identity, sourceIp, r),
     secretArns:
       service === "secretsmanager" ? secretArnsOf(request, response, additional, region, account) : [],
@@ -161,7 +161,7 @@ export function auditEventOf(checked: CheckedRecord): AuditEvent {
     response,
     additional,
   };
-  const errorCode = text(r.errorCode);
+  const errorCode = sharedText(r.errorCode);
   if (errorCode) event.errorCode = errorCode;
   const errorMessage = text(r.errorMessage);
   if (errorMessage) event.errorMessage = errorMessage;
@@ -225,8 +225,8 @@ function principalOf(
   sourceIp: string | undefined,
   record: Record<string, unknown>,
 ): Principal {
-  const invokedBy = text(identity.invokedBy);
-  const type = text(identity.type) ?? (invokedBy ? "AWSService" : "Unknown");
+  const invokedBy = sharedText(identity.invokedBy);
+  const type = sharedText(identity.type) ?? (invokedBy ? "AWSService" : "Unknown");
   const arn = text(identity.arn);
   let id: string;
   let session: string | undefined;
@@ -244,11 +244,11 @@ function principalOf(
   } else {
     id = arn ?? text(identity.principalId) ?? invokedBy ?? "unknown";
   }
-  const accountId = text(identity.accountId);
-  const accessKeyId = text(identity.accessKeyId);
+  const accountId = sharedText(identity.accountId);
+  const accessKeyId = sharedText(identity.accessKeyId);
   const isRoot = type === "Root";
   // Built field by field (no spreads: this runs for every record), in the order the finding details show.
-  const principal: Principal = { id, type } as Principal;
+  const principal: Principal = { id: shared(id), type } as Principal;
   if (accountId) principal.accountId = accountId;
   if (session) principal.session = session;
   if (invokedBy) principal.invokedBy = invokedBy;
@@ -277,15 +277,15 @@ function originOf(record: Record<string, unknown>, sourceIp: string | undefined)
   const tls = isObject(record.tlsDetails) ? record.tlsDetails : EMPTY;
   const origin: Origin = {};
   if (sourceIp) origin.sourceIp = sourceIp;
-  const vpcEndpointId = text(record.vpcEndpointId);
+  const vpcEndpointId = sharedText(record.vpcEndpointId);
   if (vpcEndpointId) origin.vpcEndpointId = vpcEndpointId;
-  const userAgent = text(record.userAgent);
+  const userAgent = sharedText(record.userAgent);
   if (userAgent) origin.userAgent = userAgent;
-  const tlsVersion = text(tls.tlsVersion);
+  const tlsVersion = sharedText(tls.tlsVersion);
   if (tlsVersion) origin.tlsVersion = tlsVersion;
-  const cipherSuite = text(tls.cipherSuite);
+  const cipherSuite = sharedText(tls.cipherSuite);
   if (cipherSuite) origin.cipherSuite = cipherSuite;
-  const host = text(tls.clientProvidedHostHeader);
+  const host = sharedText(tls.clientProvidedHostHeader);
   if (host) origin.host = host;
   return origin;
 }
@@ -335,6 +335,26 @@ function cachedCanonicalArn(secretId: string, region: string, account: string): 
 /** A CloudTrail boolean: true, "true" (any case); anything else is false. */
 function flag(value: unknown): boolean {
   return value === true || (typeof value === "string" && value.toLowerCase() === "true");
+}
+
+/**
+ * One string per distinct value for the fields that repeat from record to record (names, roles, user agents,
+ * addresses): JSON.parse gives every record its own copies, and a judging batch holds thousands of events,
+ * which the garbage collector copies while they live. A shared string also keeps its hash for later lookups.
+ */
+const sharedStrings = new Map<string, string>();
+
+function shared(value: string): string {
+  const known = sharedStrings.get(value);
+  if (known !== undefined) return known;
+  // A bound, not a history: a flood of distinct values only costs the sharing.
+  if (sharedStrings.size >= 10_000) sharedStrings.clear();
+  sharedStrings.set(value, value);
+  return value;
+}
+
+function sharedText(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? shared(value) : undefined;
 }
 
 function text(value: unknown): string | undefined {
