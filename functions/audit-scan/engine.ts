@@ -288,7 +288,8 @@ export function createScanner(deps: ScannerDependencies): {
         : findingId(rule.id, header.group, header.severity, item.day);
     const claimFor = signal.kind === "first-seen" ? FIRST_SEEN_CLAIM_MS : CLAIM_MS;
     if (!(await state.claimOnce(id, Math.max(first.timeMs, nowMs) + claimFor))) return undefined;
-    return toFinding(rule, id, detectionOf(signal), events, count, signal);
+    // Its text is about the first of the batch's events that raised it, as the rule's signal was.
+    return toFinding(rule, id, detectionOf(signal, item.events[0] as AuditEvent), events, count, signal);
   }
 
   /** One scan's running batch and counters; records go in one at a time, batches are judged when full. */

@@ -69,14 +69,16 @@ export interface Detection {
 
 /**
  * A detection whose text is built only if it becomes a finding: for the rules that raise a signal on
- * nearly every read (first sightings, windows), where most signals never fire.
+ * nearly every read (first sightings, windows), where most signals never fire. It is built about the
+ * event the finding starts from (the first of the batch's events that raised it), so one LazyDetection
+ * (and its signal, see SignalMemo) serves every event of its group.
  */
 export interface LazyDetection {
   severity: Severity;
   group: string;
   secretArn?: string;
   principal?: string;
-  build(): Detection;
+  build(event: AuditEvent): Detection;
 }
 
 export type Signal =
@@ -113,6 +115,20 @@ export function perSecret(
     }
   }
   return out ?? NO_SIGNALS;
+}
+
+/**
+ * perSecret for the signals a SignalMemo hands out: the memo's own one-element array when the event names
+ * one secret (nothing is built for the event), else one signal per secret as perSecret collects them.
+ */
+export function perSecretRemembered(
+  event: AuditEvent,
+  context: RuleContext,
+  signalOf: (event: AuditEvent, context: RuleContext, secretArn: string) => readonly [Signal] | undefined,
+): readonly Signal[] {
+  const secretArns = event.secretArns;
+  if (secretArns.length === 1) return signalOf(event, context, secretArns[0] as string) ?? NO_SIGNALS;
+  return perSecret(event, (secretArn) => signalOf(event, context, secretArn)?.[0]);
 }
 
 const ORDER: readonly Severity[] = ["info", "low", "medium", "high", "critical"];
@@ -195,8 +211,50 @@ export function isAwsService(event: AuditEvent): boolean {
   return event.principal.type === "AWSService";
 }
 
-/** The signal's detection with its text (built now when the rule deferred it). */
-export function detectionOf(signal: Signal): Detection {
+/** The signal's detection with its text (built now, about event, when the rule deferred it). */
+export function detectionOf(signal: Signal, event: AuditEvent): Detection {
   const detection = signal.detection;
-  return "build" in detection ? detection.build() : detection;
+  return "build" in detection ? detection.build(event) : detection;
+}
+
+/**
+ * The signals a rule raises on nearly every read, remembered by what tells them apart (principal, secret,
+ * and one more key: the severity, the origin): the next read by the same principal of the same secret gets
+ * the same signal (a one-element array, what evaluate returns) instead of new objects and key strings, and
+ * the engine files it by strings whose hashes are already known. What the signal holds must follow from
+ * the keys alone (its LazyDetection is built about the event the engine gives it); a stored signal whose
+ * severity differs (another policy) is replaced.
+ */
+export class SignalMemo {
+  private readonly byPrincipal = new Map<string, Map<string, Map<string, readonly [Signal]>>>();
+  private size = 0;
+
+  /** The remembered signal for these keys and severity, or undefined. */
+  get(principal: string, secretArn: string, key: string, severity: Severity): readonly [Signal] | undefined {
+    const known = this.byPrincipal.get(principal)?.get(secretArn)?.get(key);
+    return known !== undefined && known[0].detection.severity === severity ? known : undefined;
+  }
+
+  /** Remembers signal for these keys; returns it as evaluate's answer. */
+  set(principal: string, secretArn: string, key: string, signal: Signal): readonly [Signal] {
+    // A bound, not a history: principals and secrets are few, sessions and origins come and go.
+    if (this.size >= 10_000) {
+      this.byPrincipal.clear();
+      this.size = 0;
+    }
+    let bySecret = this.byPrincipal.get(principal);
+    if (!bySecret) {
+      bySecret = new Map();
+      this.byPrincipal.set(principal, bySecret);
+    }
+    let byKey = bySecret.get(secretArn);
+    if (!byKey) {
+      byKey = new Map();
+      bySecret.set(secretArn, byKey);
+    }
+    const answer = [signal] as const;
+    if (!byKey.has(key)) this.size++;
+    byKey.set(key, answer);
+    return answer;
+  }
 }

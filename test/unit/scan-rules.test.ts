@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ruleContext } from "../../functions/audit-scan/engine.ts";
-import { normaliseRecord } from "../../functions/audit-scan/normalise.ts";
+import { type AuditEvent, normaliseRecord } from "../../functions/audit-scan/normalise.ts";
 import { defaultPolicy, loadPolicy, type Policy } from "../../functions/audit-scan/policy.ts";
 import { RULES, ruleDispatch } from "../../functions/audit-scan/registry.ts";
 import { detectionOf, type Rule, type Signal } from "../../functions/audit-scan/rule.ts";
@@ -66,14 +66,18 @@ function signals(
   const normalised = normaliseRecord(record({ time: WEDNESDAY, identity: app, ...input }));
   if (!normalised.ok) throw new Error("the test record is not a valid record");
   const event = normalised.event;
+  lastEvent = event;
   const out = rule.evaluate(event, ruleContext(policy));
   // The engine gives a rule only the events it subscribes to: what a test makes it fire on must be one.
   if (out.length > 0) expect(ruleDispatch([rule])(event.service, event.eventName)).toEqual([rule]);
   return out;
 }
 
+/** The event signals() evaluated last: what a signal's detection is built about. */
+let lastEvent: AuditEvent | undefined;
+
 function detail(signal: Signal | undefined) {
-  return signal ? detectionOf(signal) : undefined;
+  return signal && lastEvent ? detectionOf(signal, lastEvent) : undefined;
 }
 
 function severities(list: readonly Signal[]) {
@@ -247,6 +251,32 @@ describe("first-seen-reader", () => {
       sourceIp: "ecs-tasks.amazonaws.com",
     });
     expect(severities(signals(firstSeenReader, viaService))).toEqual(["low"]);
+  });
+
+  it("hands every read of a secret by a role the same signal, built about the read it is asked about", () => {
+    const day1 = read("dev/db", { identity: assumedRole("reporting", "day-1"), sourceIp: "203.0.113.9" });
+    const a = signals(firstSeenReader, day1);
+    const first = detail(a[0]);
+    const b = signals(firstSeenReader, read("dev/db", { identity: assumedRole("reporting", "day-2") }));
+
+    expect(b[0]).toBe(a[0]);
+    expect(first?.summary).toContain("(session day-1)");
+    expect(first?.summary).toContain("203.0.113.9");
+    expect(detail(b[0])?.summary).toContain("(session day-2)");
+  });
+
+  it("follows the policy it is judged under, whatever another policy made of the same read", () => {
+    const reporting = assumedRole("reporting", "day-1");
+    const critical = loadPolicy(
+      "version: 1\nsecrets:\n  - match: dev/*\n    sensitivity: critical\n",
+      "critical dev secrets",
+    );
+
+    expect(severities(signals(firstSeenReader, read("dev/db", { identity: reporting })))).toEqual(["medium"]);
+    expect(severities(signals(firstSeenReader, read("dev/db", { identity: reporting }), critical))).toEqual([
+      "high",
+    ]);
+    expect(severities(signals(firstSeenReader, read("dev/db", { identity: reporting })))).toEqual(["medium"]);
   });
 });
 

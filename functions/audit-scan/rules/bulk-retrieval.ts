@@ -7,6 +7,7 @@ import {
   NO_SIGNALS,
   type Rule,
   type Signal,
+  SignalMemo,
   succeeded,
   VALUE_READS,
 } from "../rule.ts";
@@ -29,8 +30,11 @@ export const bulkRetrieval: Rule = {
     if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
       return NO_SIGNALS;
     const principal = event.principal.id;
+    const filtered = event.eventName === "BatchGetSecretValue" && Array.isArray(event.request.filters);
+    if (!filtered && event.secretArns.length === 1)
+      return windowSignal(principal, event.secretArns[0] as string);
     const signals: Signal[] = [];
-    if (event.eventName === "BatchGetSecretValue" && Array.isArray(event.request.filters)) {
+    if (filtered) {
       signals.push({
         kind: "alert",
         detection: {
@@ -42,28 +46,36 @@ export const bulkRetrieval: Rule = {
         },
       });
     }
-    for (const secretArn of event.secretArns) {
-      signals.push({
-        kind: "window",
-        key: principal,
-        member: secretArn,
-        threshold: BULK_THRESHOLD,
-        windowMs: BULK_WINDOW_MS,
-        unit: "distinct secrets read",
-        detection: {
-          severity: "high",
-          group: principal,
-          principal,
-          build: () => ({
-            severity: "high",
-            group: principal,
-            title: `Bulk secret retrieval: ${principal}`,
-            summary: `${describePrincipal(event)} read the values of many distinct secrets in minutes, from ${describeOrigin(event)}.`,
-            ...about(event),
-          }),
-        },
-      });
-    }
+    for (const secretArn of event.secretArns) signals.push(windowSignal(principal, secretArn)[0]);
     return signals;
   },
 };
+
+/** One window signal per principal and secret read, for every read of it. */
+const remembered = new SignalMemo();
+
+function windowSignal(principal: string, secretArn: string): readonly [Signal] {
+  return (
+    remembered.get(principal, secretArn, "", "high") ??
+    remembered.set(principal, secretArn, "", {
+      kind: "window",
+      key: principal,
+      member: secretArn,
+      threshold: BULK_THRESHOLD,
+      windowMs: BULK_WINDOW_MS,
+      unit: "distinct secrets read",
+      detection: {
+        severity: "high",
+        group: principal,
+        principal,
+        build: (first) => ({
+          severity: "high",
+          group: principal,
+          title: `Bulk secret retrieval: ${principal}`,
+          summary: `${describePrincipal(first)} read the values of many distinct secrets in minutes, from ${describeOrigin(first)}.`,
+          ...about(first),
+        }),
+      },
+    })
+  );
+}

@@ -1,3 +1,4 @@
+import type { AuditEvent } from "../normalise.ts";
 import {
   about,
   describePrincipal,
@@ -6,8 +7,11 @@ import {
   isValueRead,
   NO_SIGNALS,
   nameOf,
-  perSecret,
+  perSecretRemembered,
   type Rule,
+  type RuleContext,
+  type Signal,
+  SignalMemo,
   succeeded,
   VALUE_READS,
 } from "../rule.ts";
@@ -28,31 +32,38 @@ export const firstSeenOrigin: Rule = {
     if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
       return NO_SIGNALS;
     if (event.principal.viaService) return NO_SIGNALS;
-    const principal = event.principal.id;
-    const origin = originKey(event);
-    return perSecret(event, (secretArn) => {
-      const secret = context.secretPolicy(secretArn);
-      if (secret.origins && fromExpectedOrigin(event, secret)) return undefined;
-      const severity = forSensitivity("low", secret);
-      const group = `${secretArn}|${principal}|${origin}`;
-      return {
-        kind: "first-seen" as const,
-        key: `baseline#origin#${principal}#${secretArn}#${origin}`,
-        detection: {
-          severity,
-          group,
-          secretArn,
-          principal,
-          build: () => ({
-            severity,
-            group,
-            title: `${nameOf(secretArn)} read from a new origin: ${origin}`,
-            summary: `${describePrincipal(event)} read ${secretArn} from ${origin} (${event.origin.sourceIp ?? "no address"}) for the first time since the scanner started learning.`,
-            secretArn,
-            ...about(event, { originKey: origin }),
-          }),
-        },
-      };
-    });
+    return perSecretRemembered(event, context, signalOf);
   },
 };
+
+/** One signal per principal, secret, origin and severity, for every read of that secret from there. */
+const remembered = new SignalMemo();
+
+function signalOf(event: AuditEvent, context: RuleContext, secretArn: string): readonly [Signal] | undefined {
+  const secret = context.secretPolicy(secretArn);
+  if (secret.origins && fromExpectedOrigin(event, secret)) return undefined;
+  const principal = event.principal.id;
+  const origin = originKey(event);
+  const severity = forSensitivity("low", secret);
+  const known = remembered.get(principal, secretArn, origin, severity);
+  if (known) return known;
+  const group = `${secretArn}|${principal}|${origin}`;
+  return remembered.set(principal, secretArn, origin, {
+    kind: "first-seen",
+    key: `baseline#origin#${principal}#${secretArn}#${origin}`,
+    detection: {
+      severity,
+      group,
+      secretArn,
+      principal,
+      build: (first) => ({
+        severity,
+        group,
+        title: `${nameOf(secretArn)} read from a new origin: ${origin}`,
+        summary: `${describePrincipal(first)} read ${secretArn} from ${origin} (${first.origin.sourceIp ?? "no address"}) for the first time since the scanner started learning.`,
+        secretArn,
+        ...about(first, { originKey: origin }),
+      }),
+    },
+  });
+}

@@ -1,3 +1,4 @@
+import type { AuditEvent } from "../normalise.ts";
 import { principalMatches } from "../policy.ts";
 import {
   about,
@@ -8,8 +9,11 @@ import {
   isValueRead,
   NO_SIGNALS,
   nameOf,
-  perSecret,
+  perSecretRemembered,
   type Rule,
+  type RuleContext,
+  type Signal,
+  SignalMemo,
   succeeded,
   VALUE_READS,
 } from "../rule.ts";
@@ -28,30 +32,37 @@ export const firstSeenReader: Rule = {
   evaluate(event, context) {
     if (!isValueRead(event) || !succeeded(event) || isAwsService(event) || context.isRotationRole(event))
       return NO_SIGNALS;
-    const principal = event.principal.id;
-    return perSecret(event, (secretArn) => {
-      const secret = context.secretPolicy(secretArn);
-      if (secret.readers && principalMatches(secret.readers, principal)) return undefined;
-      const severity = event.principal.viaService ? "low" : forSensitivity("medium", secret);
-      const group = `${secretArn}|${principal}`;
-      return {
-        kind: "first-seen" as const,
-        key: `baseline#reader#${principal}#${secretArn}`,
-        detection: {
-          severity,
-          group,
-          secretArn,
-          principal,
-          build: () => ({
-            severity,
-            group,
-            title: `First read of ${nameOf(secretArn)} by ${principal}`,
-            summary: `${describePrincipal(event)} read ${secretArn} for the first time since the scanner started learning, from ${describeOrigin(event)}.`,
-            secretArn,
-            ...about(event),
-          }),
-        },
-      };
-    });
+    return perSecretRemembered(event, context, signalOf);
   },
 };
+
+/** One signal per principal, secret and severity, for every read of that secret by that principal. */
+const remembered = new SignalMemo();
+
+function signalOf(event: AuditEvent, context: RuleContext, secretArn: string): readonly [Signal] | undefined {
+  const principal = event.principal.id;
+  const secret = context.secretPolicy(secretArn);
+  if (secret.readers && principalMatches(secret.readers, principal)) return undefined;
+  const severity = event.principal.viaService ? "low" : forSensitivity("medium", secret);
+  const known = remembered.get(principal, secretArn, severity, severity);
+  if (known) return known;
+  const group = `${secretArn}|${principal}`;
+  return remembered.set(principal, secretArn, severity, {
+    kind: "first-seen",
+    key: `baseline#reader#${principal}#${secretArn}`,
+    detection: {
+      severity,
+      group,
+      secretArn,
+      principal,
+      build: (first) => ({
+        severity,
+        group,
+        title: `First read of ${nameOf(secretArn)} by ${principal}`,
+        summary: `${describePrincipal(first)} read ${secretArn} for the first time since the scanner started learning, from ${describeOrigin(first)}.`,
+        secretArn,
+        ...about(first),
+      }),
+    },
+  });
+}

@@ -23,6 +23,32 @@ const PRIVATE = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10
  */
 export function originKey(event: AuditEvent): string {
   const { vpcEndpointId, sourceIp, userAgent } = event.origin;
+  // Remembered per endpoint (else address) and user agent: a workload reads from the same few places.
+  const byAgent = vpcEndpointId ? byEndpoint.get(vpcEndpointId) : byAddress.get(sourceIp ?? "");
+  const known = byAgent?.get(userAgent ?? "");
+  if (known !== undefined) return known;
+  const key = originKeyOf(vpcEndpointId, sourceIp, userAgent);
+  if (remembered >= 10_000) {
+    byEndpoint.clear();
+    byAddress.clear();
+    remembered = 0;
+  }
+  if (byAgent) byAgent.set(userAgent ?? "", key);
+  else if (vpcEndpointId) byEndpoint.set(vpcEndpointId, new Map([[userAgent ?? "", key]]));
+  else byAddress.set(sourceIp ?? "", new Map([[userAgent ?? "", key]]));
+  remembered++;
+  return key;
+}
+
+const byEndpoint = new Map<string, Map<string, string>>();
+const byAddress = new Map<string, Map<string, string>>();
+let remembered = 0;
+
+function originKeyOf(
+  vpcEndpointId: string | undefined,
+  sourceIp: string | undefined,
+  userAgent: string | undefined,
+): string {
   const agent = clientFamily(userAgent ?? "unknown");
   let network: string;
   if (vpcEndpointId) network = vpcEndpointId;
