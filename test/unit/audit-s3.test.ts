@@ -7,7 +7,9 @@ import {
   decodeS3Key,
   type OpenedTrailObject,
   openTrailObjectsAhead,
+  readOpenedTrailObject,
   readTrailObject,
+  TRAIL_OBJECTS_AHEAD,
   type TrailObjectRef,
   trailKeyInfo,
   trailObjectsOf,
@@ -137,12 +139,17 @@ describe("trailObjectsOf", () => {
 
 describe("openTrailObjectsAhead", () => {
   const s3 = mockClient(S3Client);
-  const refs: TrailObjectRef[] = ["a", "b", "c"].map((name) => ({
+  const client = () => new S3Client({ region: "us-east-1" });
+  const refs: TrailObjectRef[] = ["a", "b", "c", "d", "e"].map((name) => ({
     bucket: "trail-bucket",
     key: KEY.replace("_abc", `_${name}`),
     messageId: `m-${name}`,
   }));
+  /** The same files with the sizes their notifications give (the object's own: read whole ahead). */
+  const sized = refs.map((ref) => ({ ...ref, size: Buffer.byteLength(ref.key) }));
   let bodies: Map<string, Readable>;
+  const called = () => s3.commandCalls(GetObjectCommand).map((call) => call.args[0].input.Key);
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
 
   beforeEach(() => {
     s3.reset();
@@ -154,17 +161,59 @@ describe("openTrailObjectsAhead", () => {
     });
   });
 
-  it("sends the next file's GetObject before the current one is read", async () => {
-    const files = openTrailObjectsAhead(new S3Client({ region: "us-east-1" }), refs);
+  it("sends the GetObject of the files `ahead` of the current one before it is read, and no more", async () => {
+    const files = openTrailObjectsAhead(client(), refs, undefined, 2);
 
     const first = await files.next();
 
     expect((first.value as OpenedTrailObject).ref.key).toBe(refs[0]?.key);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(s3.commandCalls(GetObjectCommand).map((call) => call.args[0].input.Key)).toEqual([
-      refs[0]?.key,
-      refs[1]?.key,
-    ]);
+    await settle();
+    expect(called()).toEqual([refs[0]?.key, refs[1]?.key, refs[2]?.key]);
+    await files.next();
+    await settle();
+    expect(called()).toEqual(refs.slice(0, 4).map((ref) => ref.key));
+    await files.return(undefined);
+  });
+
+  it("opens TRAIL_OBJECTS_AHEAD files ahead by default", async () => {
+    const files = openTrailObjectsAhead(client(), refs);
+
+    await files.next();
+    await settle();
+
+    expect(called()).toHaveLength(1 + TRAIL_OBJECTS_AHEAD);
+    await files.return(undefined);
+  });
+
+  it("reads the bodies of small files ahead while the file before them is read, and hands over their bytes", async () => {
+    const files = openTrailObjectsAhead(client(), sized, undefined, 2);
+
+    const first = (await files.next()).value as OpenedTrailObject;
+    await settle();
+
+    // The current file's bytes were read ahead too; the two after it are read while it is scanned.
+    expect(first.ok && Buffer.concat(first.bytes?.parts ?? []).toString()).toBe(sized[0]?.key);
+    expect(bodies.get(sized[1]!.key)?.readableEnded).toBe(true);
+    expect(bodies.get(sized[2]!.key)?.readableEnded).toBe(true);
+    const keys: string[] = [];
+    for await (const opened of files) {
+      if (!opened.ok) throw opened.error;
+      expect(opened.bytes?.rest).toBeUndefined();
+      keys.push(Buffer.concat(opened.bytes?.parts ?? []).toString());
+    }
+    expect(keys).toEqual(sized.slice(1).map((ref) => ref.key));
+  });
+
+  it("leaves unread in its socket a file whose notification gave no size or one over the whole-file limit", async () => {
+    const large = sized.map((ref, index) => (index === 1 ? { ...ref, size: WHOLE_FILE_BYTES + 1 } : ref));
+    const files = openTrailObjectsAhead(client(), [refs[0]!, large[1]!], undefined, 2);
+
+    const first = (await files.next()).value as OpenedTrailObject;
+    await settle();
+
+    expect(first.ok && first.bytes).toBeUndefined();
+    expect(bodies.get(refs[0]!.key)?.readableEnded).toBe(false);
+    expect(bodies.get(large[1]!.key)?.readableEnded).toBe(false);
     await files.return(undefined);
   });
 
@@ -172,7 +221,7 @@ describe("openTrailObjectsAhead", () => {
     const failed = new Set<string>();
     const seen: string[] = [];
 
-    for await (const opened of openTrailObjectsAhead(new S3Client({ region: "us-east-1" }), refs, (ref) =>
+    for await (const opened of openTrailObjectsAhead(client(), refs.slice(0, 3), (ref) =>
       failed.has(ref.messageId ?? ""),
     )) {
       seen.push(opened.ref.key);
@@ -187,23 +236,44 @@ describe("openTrailObjectsAhead", () => {
     s3.on(GetObjectCommand, { Key: refs[1]?.key }).rejects(new NoSuchKey({ message: "gone", $metadata: {} }));
     const outcomes: string[] = [];
 
-    for await (const opened of openTrailObjectsAhead(new S3Client({ region: "us-east-1" }), refs)) {
+    for await (const opened of openTrailObjectsAhead(client(), sized.slice(0, 3))) {
       outcomes.push(opened.ok ? "body" : String(opened.error));
     }
 
     expect(outcomes).toEqual(["body", expect.stringContaining("GetObject failed: gone"), "body"]);
   });
 
-  it("closes the file opened ahead when the reader stops early", async () => {
-    for await (const opened of openTrailObjectsAhead(new S3Client({ region: "us-east-1" }), refs)) {
+  it("hands on a failure to read a small file's body ahead as that file's error, in its turn", async () => {
+    s3.on(GetObjectCommand, { Key: sized[1]?.key }).callsFake(() => {
+      const body = new Readable({ read() {} });
+      body.push(Buffer.from("partial"));
+      setImmediate(() => body.destroy(new Error("socket hang up")));
+      bodies.set(sized[1]!.key, body);
+      return { Body: body };
+    });
+    const outcomes: string[] = [];
+
+    for await (const opened of openTrailObjectsAhead(client(), sized.slice(0, 3))) {
+      outcomes.push(opened.ok ? opened.ref.key : String(opened.error));
+    }
+
+    expect(outcomes).toEqual([
+      sized[0]?.key,
+      `TrailObjectError: s3://trail-bucket/${sized[1]?.key}: reading it failed: socket hang up`,
+      sized[2]?.key,
+    ]);
+    expect(bodies.get(sized[1]!.key)?.destroyed).toBe(true);
+  });
+
+  it("closes the files opened ahead when the reader stops early, and opens no more", async () => {
+    for await (const opened of openTrailObjectsAhead(client(), refs, undefined, 2)) {
       expect(opened.ref.key).toBe(refs[0]?.key);
       break;
     }
-    await new Promise((resolve) => setImmediate(resolve));
+    await settle();
 
-    expect(bodies.get(refs[0]!.key)?.destroyed).toBe(true);
-    expect(bodies.get(refs[1]!.key)?.destroyed).toBe(true);
-    expect(bodies.has(refs[2]!.key)).toBe(false);
+    expect(refs.slice(0, 3).map((ref) => bodies.get(ref.key)?.destroyed)).toEqual([true, true, true]);
+    expect(bodies.has(refs[3]!.key)).toBe(false);
   });
 });
 
@@ -265,6 +335,39 @@ describe("readTrailObject", () => {
 
     expect(read1).toEqual(records);
     expect(stats.elements).toBe(600);
+  });
+
+  it("reads the records of files read ahead, also of one larger than its notification said", async () => {
+    const small = Array.from({ length: 300 }, (_, i) => record(i));
+    const large = Array.from({ length: 600 }, (_, i) => record(1_000 + i, "x".repeat(2_000)));
+    const smallBytes = gzipSync(JSON.stringify({ Records: small }));
+    const largeBytes = Buffer.from(JSON.stringify({ Records: large }));
+    expect(largeBytes.length).toBeGreaterThan(WHOLE_FILE_BYTES);
+    const s3 = mockClient(S3Client);
+    s3.on(GetObjectCommand).callsFake((input: { Key: string }) => ({
+      Body: bodyOf(input.Key.endsWith("small") ? smallBytes : largeBytes),
+    }));
+    const refs = [
+      { bucket: "b", key: "small", size: smallBytes.length },
+      { bucket: "b", key: "large", size: 1_000 },
+    ];
+    const seen: { key: string; records: unknown[]; streamed: boolean }[] = [];
+
+    try {
+      for await (const opened of openTrailObjectsAhead(new S3Client({ region: "us-east-1" }), refs)) {
+        if (!opened.ok) throw opened.error;
+        const records: unknown[] = [];
+        for await (const chunk of readOpenedTrailObject(opened, {})) records.push(...chunk);
+        seen.push({ key: opened.ref.key, records, streamed: opened.bytes?.rest !== undefined });
+      }
+    } finally {
+      s3.restore();
+    }
+
+    expect(seen).toEqual([
+      { key: "small", records: small, streamed: false },
+      { key: "large", records: large, streamed: true },
+    ]);
   });
 
   it("reports a small object cut short after handing on the records before the cut", async () => {

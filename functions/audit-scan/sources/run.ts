@@ -15,7 +15,7 @@ import { ScanSourceError, UnknownScanEventError } from "./errors.ts";
 import { runLookupSweep, type SweepStore } from "./lookup.ts";
 import {
   openTrailObjectsAhead,
-  readTrailObject,
+  readOpenedTrailObject,
   type TrailObjectRef,
   trailKeyInfo,
   trailObjectsOf,
@@ -236,11 +236,10 @@ async function trailFiles(
     const stats: TrailReadStats = { elements: 0, ignored: 0 };
     try {
       if (!opened.ok) throw opened.error;
-      const body = opened.body;
       const source = `s3://${object.bucket}/${object.key}`;
       // A chunk of records per await, other services' records skipped unparsed (as `vigil scan` reads).
       const result = await deps.scanner.scanChunks(
-        readTrailObject(body, object.size, { relevant: mayBeScanned, stats, source }),
+        readOpenedTrailObject(opened, { relevant: mayBeScanned, stats, source }),
       );
       await deps.publish(result.findings);
       // Every record of the file counts as processed, also those of other services skipped unparsed.

@@ -159,38 +159,108 @@ export async function openTrailObject(s3: S3Client, ref: TrailObjectRef): Promis
   }
 }
 
-/** A trail file with its GetObject answered: the body to stream, or why it could not be opened. */
+/**
+ * What was read of a small object (its notification's size at most `WHOLE_FILE_BYTES`) before its turn:
+ * all of it, or, when it turned out larger than its notification said, its first bytes and the rest to
+ * stream.
+ */
+export interface TrailObjectBytes {
+  parts: Buffer[];
+  length: number;
+  /** The rest of the body, to stream; absent when `parts` is the whole object. */
+  rest?: AsyncIterator<Buffer> | undefined;
+}
+
+/**
+ * A trail file with its GetObject answered: the body (to stream, or to close), and, for a small object, its
+ * bytes already read; or why it could not be opened or read.
+ */
 export type OpenedTrailObject =
-  | { ok: true; ref: TrailObjectRef; body: Readable }
+  | { ok: true; ref: TrailObjectRef; body: Readable; bytes?: TrailObjectBytes | undefined }
   | { ok: false; ref: TrailObjectRef; error: unknown };
 
 /**
- * Opens trail files in turn, one ahead of the reader: while one file is scanned, the next one's GetObject
- * is already on its way (S3 takes tens of milliseconds to a first byte; a batch holds up to 10 files).
- * Only the next response's first bytes wait in its socket, so memory stays bounded. A file `skip` names
- * when its turn comes (its SQS message already failed) is closed unread; so is the one opened ahead when
- * the reader stops early.
+ * Trail files opened (and, when small, read) ahead of the one being scanned. S3 takes milliseconds to tens
+ * of milliseconds to a small object's last byte, about what scanning a five-minute file takes, so one ahead
+ * still leaves the scanner waiting whenever one GetObject is slow; a batch holds up to 10 files. Three
+ * small objects held ahead are at most 3 MiB.
+ */
+export const TRAIL_OBJECTS_AHEAD = 3;
+
+/** Reads a small object's body whole, or up to just past `WHOLE_FILE_BYTES` when it is larger than said. */
+export async function readSmallTrailObject(body: Readable): Promise<TrailObjectBytes> {
+  const iterator = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let length = 0;
+  for (;;) {
+    const next = await iterator.next();
+    if (next.done) return { parts, length };
+    parts.push(next.value);
+    length += next.value.length;
+    if (length > WHOLE_FILE_BYTES) return { parts, length, rest: iterator };
+  }
+}
+
+/**
+ * Opens trail files in turn, `ahead` of the reader: while one file is scanned, the next ones' GetObject is
+ * already on its way, and a small object's body (at most `WHOLE_FILE_BYTES` by its notification: most
+ * trail files) is read whole meanwhile, so its bytes cross the network while the file before it is
+ * scanned. Memory stays bounded: at most `ahead` small objects are held, and of a larger one (or one whose
+ * size is unknown) only its first bytes wait in its socket. Files are still handed over one at a time, in
+ * order. A file `skip` names when its turn comes (its SQS message already failed) is closed unread; so are
+ * the ones opened ahead when the reader stops early.
  */
 export async function* openTrailObjectsAhead(
   s3: S3Client,
   refs: readonly TrailObjectRef[],
   skip: (ref: TrailObjectRef) => boolean = () => false,
+  ahead = TRAIL_OBJECTS_AHEAD,
 ): AsyncGenerator<OpenedTrailObject> {
-  const open = (ref: TrailObjectRef): Promise<OpenedTrailObject> =>
-    openTrailObject(s3, ref).then(
-      (body) => ({ ok: true, ref, body }),
-      (error: unknown) => ({ ok: false, ref, error }),
-    );
+  /** A file on its way, with its body as soon as GetObject answers (to close it early). */
+  interface Pending {
+    opened: Promise<OpenedTrailObject>;
+    body?: Readable;
+  }
+  const open = (ref: TrailObjectRef): Pending => {
+    const pending: Pending = {
+      opened: openTrailObject(s3, ref).then(
+        async (body): Promise<OpenedTrailObject> => {
+          pending.body = body;
+          if (ref.size === undefined || ref.size > WHOLE_FILE_BYTES) return { ok: true, ref, body };
+          try {
+            return { ok: true, ref, body, bytes: await readSmallTrailObject(body) };
+          } catch (error) {
+            body.destroy();
+            return {
+              ok: false,
+              ref,
+              error: new TrailObjectError(ref.bucket, ref.key, `reading it failed: ${describeError(error)}`, {
+                cause: error,
+              }),
+            };
+          }
+        },
+        (error: unknown) => ({ ok: false, ref, error }),
+      ),
+    };
+    return pending;
+  };
   const close = (opened: OpenedTrailObject | undefined) => {
     if (opened?.ok) opened.body.destroy();
   };
-  let ahead = refs[0] ? open(refs[0]) : undefined;
+  const queue: Pending[] = [];
+  let next = 0;
+  /** Opens files until `count` wait in the queue. */
+  const fill = (count: number) => {
+    while (next < refs.length && queue.length < count) queue.push(open(refs[next++]!));
+  };
   let current: OpenedTrailObject | undefined;
   try {
-    for (let index = 0; index < refs.length; index++) {
-      current = await (ahead as Promise<OpenedTrailObject>);
-      const next = refs[index + 1];
-      ahead = next ? open(next) : undefined;
+    fill(ahead + 1);
+    for (let waiting = queue.shift(); waiting; waiting = queue.shift()) {
+      current = await waiting.opened;
+      // While this one is scanned, `ahead` files after it are on their way.
+      fill(ahead);
       if (!skip(current.ref)) yield current;
       // A file the reader skipped or left unread (it failed mid-way) must not hold its socket.
       close(current);
@@ -198,7 +268,10 @@ export async function* openTrailObjectsAhead(
     }
   } finally {
     close(current);
-    void ahead?.then(close);
+    for (const pending of queue) {
+      pending.body?.destroy();
+      void pending.opened.then(close);
+    }
   }
 }
 
@@ -207,6 +280,19 @@ export async function* openTrailObjectsAhead(
  * it; a larger one is gunzipped as a stream (the held text would raise the function's peak memory).
  */
 const WHOLE_OBJECT_UNCOMPRESSED_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The records of an opened trail file, a chunk at a time: of its bytes read ahead when it is small
+ * (`readTrailObjectBytes`), else streamed from its body.
+ */
+export function readOpenedTrailObject(
+  opened: Extract<OpenedTrailObject, { ok: true }>,
+  options: TrailReadOptions,
+): AsyncGenerator<unknown[]> {
+  return opened.bytes
+    ? readTrailObjectBytes(opened.bytes, options)
+    : readTrailObject(opened.body, opened.ref.size, options);
+}
 
 /**
  * The records of an opened trail file, a chunk at a time. A small object (most trail files: CloudTrail
@@ -223,27 +309,27 @@ export async function* readTrailObject(
     yield* readTrailChunks(body, options);
     return;
   }
-  const iterator = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-  const parts: Buffer[] = [];
-  let length = 0;
-  for (;;) {
-    const next = await iterator.next();
-    if (next.done) break;
-    parts.push(next.value);
-    length += next.value.length;
-    if (length > WHOLE_FILE_BYTES) {
-      const rest = async function* () {
-        yield* parts;
-        for (;;) {
-          const more = await iterator.next();
-          if (more.done) return;
-          yield more.value;
-        }
-      };
-      yield* readTrailChunks(rest(), options);
-      return;
-    }
+  yield* readTrailObjectBytes(await readSmallTrailObject(body), options);
+}
+
+/** The records of a small object's bytes read whole, or streamed from where reading it whole stopped. */
+export async function* readTrailObjectBytes(
+  bytes: TrailObjectBytes,
+  options: TrailReadOptions,
+): AsyncGenerator<unknown[]> {
+  const { parts, rest } = bytes;
+  if (rest) {
+    const stream = async function* () {
+      yield* parts;
+      for (;;) {
+        const more = await rest.next();
+        if (more.done) return;
+        yield more.value;
+      }
+    };
+    yield* readTrailChunks(stream(), options);
+    return;
   }
   // A highly compressed large file is gunzipped as a stream from memory.
-  yield* readTrailBufferChunks(Buffer.concat(parts, length), options, WHOLE_OBJECT_UNCOMPRESSED_BYTES);
+  yield* readTrailBufferChunks(Buffer.concat(parts, bytes.length), options, WHOLE_OBJECT_UNCOMPRESSED_BYTES);
 }
