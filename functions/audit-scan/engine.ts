@@ -316,8 +316,9 @@ export function createScanner(deps: ScannerDependencies): {
         if (result.newestEventMs === undefined || timeMs > result.newestEventMs)
           result.newestEventMs = timeMs;
         // Duplicate deliveries inside a batch are dropped here; across batches the state makes them harmless.
-        if (inBatch.has(eventId)) return false;
-        inBatch.add(eventId);
+        // (One lookup: the set grows when the id is new.)
+        const distinct = inBatch.size;
+        if (inBatch.add(eventId).size === distinct) return false;
         // The rotation tracker reads every Secrets Manager event; of the others, only those a rule judges
         // are built and kept.
         if (service === "secretsmanager" || rulesFor(service, checked.checked.eventName).length > 0) {

@@ -46,6 +46,51 @@ describe("normaliseRecord", () => {
       { numRuns: 2_000 },
     );
   }, 120_000);
+
+  it("gives each event the origin its own record names, whatever records came before (origins are shared)", () => {
+    const textOf = (value: unknown) => (typeof value === "string" && value !== "" ? value : undefined);
+    const origin = fc.record({
+      sourceIPAddress: fc.constantFrom(undefined, "", "10.0.0.1", "203.0.113.9", "s3.amazonaws.com"),
+      userAgent: fc.constantFrom(undefined, "aws-cli/2", "Boto3/1.34"),
+      vpcEndpointId: fc.constantFrom(undefined, "vpce-1", "vpce-2"),
+      tlsDetails: fc.oneof(
+        fc.constantFrom(undefined, null, "x"),
+        fc.record({
+          tlsVersion: fc.constantFrom(undefined, "TLSv1.2", "TLSv1.3"),
+          cipherSuite: fc.constantFrom(undefined, "", "c1", "c2"),
+          clientProvidedHostHeader: fc.constantFrom(undefined, "h1", "h2"),
+        }),
+      ),
+    });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(mutated, origin), { minLength: 1, maxLength: 8 }), (records) => {
+        for (const [record, where] of records) {
+          const raw = { ...record } as Record<string, unknown>;
+          for (const [key, value] of Object.entries(where)) {
+            if (value === undefined) delete raw[key];
+            else raw[key] = value;
+          }
+          const result = normaliseRecord(raw);
+          if (!result.ok) continue;
+          const tls = (
+            typeof raw.tlsDetails === "object" && raw.tlsDetails !== null ? raw.tlsDetails : {}
+          ) as Record<string, unknown>;
+          const expected = Object.fromEntries(
+            Object.entries({
+              sourceIp: textOf(raw.sourceIPAddress),
+              vpcEndpointId: textOf(raw.vpcEndpointId),
+              userAgent: textOf(raw.userAgent),
+              tlsVersion: textOf(tls.tlsVersion),
+              cipherSuite: textOf(tls.cipherSuite),
+              host: textOf(tls.clientProvidedHostHeader),
+            }).filter(([, value]) => value !== undefined),
+          );
+          expect(result.event.origin).toStrictEqual(expected);
+        }
+      }),
+      { numRuns: 1_000 },
+    );
+  }, 120_000);
 });
 
 describe("createScanner.scan", () => {
