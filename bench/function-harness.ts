@@ -161,7 +161,7 @@ export interface ProcessReport {
 }
 
 // Lambda's container: import the bundle once, call handler(event, context) per event, one at a time.
-const invoker = `
+export const invoker = `
 import { readFileSync } from "node:fs";
 const [bundle, eventsFile] = process.argv.slice(1);
 const events = JSON.parse(readFileSync(eventsFile, "utf8"));

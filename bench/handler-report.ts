@@ -96,10 +96,10 @@ async function measureFunctions(
     "",
     "## Function bundles and cold start",
     "",
-    `Cold start: a fresh Node process runs \`await import(bundle)\` and one first invocation against the sandbox (which runs in a process of its own), median of ${size.coldRuns} processes. SDK-only: a bundle built the same way (esbuild, minified ESM) holding only the AWS SDK clients the function uses, which constructs them and makes the same AWS calls — the rotate and notify functions' in full, one per client for audit-scan (its state updates on a first file are part of what is measured) — in a fresh process alternated with the function's. Target: ≤ 1.2× the SDK-only cold start (wall time). The CPU column is the same comparison in CPU time (user + system of the process), which a machine shared with other work disturbs less; the last column lists the AWS calls each made (the sandbox's CloudTrail, by the process's own access key; PagerDuty is not an AWS call).`,
+    `Cold start: a fresh Node process runs \`await import(bundle)\` and one first invocation against the sandbox (which runs in a process of its own), median of ${size.coldRuns} processes. Every process runs with the functions' deployed NODE_OPTIONS (${cold[0]?.nodeOptions || "none"}, from serverless.yml). SDK-only: a bundle built the same way (esbuild, minified ESM, source maps) holding only the AWS SDK clients the function uses, which constructs them and makes the same AWS calls as the function, in the same order and concurrency (for audit-scan its 17 state updates on a first file), in a fresh process alternated with the function's. The last column is audit-scan against an SDK-only bundle making one call per client (S3, DynamoDB, SQS), the comparison used before 2026-12-03, measured alongside. Target: ≤ 1.2× the SDK-only cold start (wall time). The CPU column is the same comparison in CPU time (user + system of the process), which a machine shared with other work disturbs less; the last column lists the AWS calls each made (the sandbox's CloudTrail, by the process's own access key; PagerDuty is not an AWS call).`,
     "",
-    "| Function | First invocation | Size | Gzipped | Import | Cold start | SDK-only size | SDK-only import | SDK-only cold start | Ratio (target ≤ 1.2×) | CPU: function / SDK-only | AWS calls: function / SDK-only |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| Function | First invocation | Size | Gzipped | Import | Cold start | SDK-only size | SDK-only import | SDK-only cold start | Ratio (target ≤ 1.2×) | CPU: function / SDK-only | AWS calls: function / SDK-only | One call per client: SDK-only cold start, ratio (CPU) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   );
   for (const row of cold) lines.push(coldStartLine(row));
   for (const row of cold) {
@@ -184,7 +184,13 @@ async function measureFunctions(
 }
 
 function coldStartLine(row: ColdStartRow): string {
-  return `| ${row.name} | ${row.invocation} | ${kib(row.bytes)} | ${kib(row.gzipBytes)} | ${ms(row.importMs)} | ${ms(row.coldStartMs)} | ${kib(row.sdkOnlyBytes)} | ${ms(row.sdkOnlyImportMs)} | ${ms(row.sdkOnlyColdStartMs)} | ${ratio(row.coldStartMs / row.sdkOnlyColdStartMs)} | ${ms(row.coldStartCpuMs)} / ${ms(row.sdkOnlyColdStartCpuMs)} = ${ratio(row.coldStartCpuMs / row.sdkOnlyColdStartCpuMs)} | ${row.awsCalls.join(", ")} / ${row.sdkOnlyAwsCalls.join(", ")} |`;
+  return `| ${row.name} | ${row.invocation} | ${kib(row.bytes)} | ${kib(row.gzipBytes)} | ${ms(row.importMs)} | ${ms(row.coldStartMs)} | ${kib(row.sdkOnlyBytes)} | ${ms(row.sdkOnlyImportMs)} | ${ms(row.sdkOnlyColdStartMs)} | ${ratio(row.coldStartMs / row.sdkOnlyColdStartMs)} | ${ms(row.coldStartCpuMs)} / ${ms(row.sdkOnlyColdStartCpuMs)} = ${ratio(row.coldStartCpuMs / row.sdkOnlyColdStartCpuMs)} | ${row.awsCalls.join(", ")} / ${row.sdkOnlyAwsCalls.join(", ")} | ${oneCallPerClient(row)} |`;
+}
+
+function oneCallPerClient(row: ColdStartRow): string {
+  const minimal = row.sdkOnlyMinimal;
+  if (!minimal) return "—";
+  return `${ms(minimal.coldStartMs)}, ${ratio(row.coldStartMs / minimal.coldStartMs)} (${ratio(row.coldStartCpuMs / minimal.coldStartCpuMs)}): ${minimal.awsCalls.join(", ")}`;
 }
 
 function memoryLine(row: HandlerMemoryRow): string {
