@@ -161,22 +161,22 @@ describe("openTrailObjectsAhead", () => {
     });
   });
 
-  it("sends the GetObject of the files `ahead` of the current one before it is read, and no more", async () => {
-    const files = openTrailObjectsAhead(client(), refs, undefined, 2);
+  it("sends the GetObject of the small files `ahead` of the current one before it is read, and no more", async () => {
+    const files = openTrailObjectsAhead(client(), sized, undefined, 2);
 
     const first = await files.next();
 
-    expect((first.value as OpenedTrailObject).ref.key).toBe(refs[0]?.key);
+    expect((first.value as OpenedTrailObject).ref.key).toBe(sized[0]?.key);
     await settle();
-    expect(called()).toEqual([refs[0]?.key, refs[1]?.key, refs[2]?.key]);
+    expect(called()).toEqual([sized[0]?.key, sized[1]?.key, sized[2]?.key]);
     await files.next();
     await settle();
-    expect(called()).toEqual(refs.slice(0, 4).map((ref) => ref.key));
+    expect(called()).toEqual(sized.slice(0, 4).map((ref) => ref.key));
     await files.return(undefined);
   });
 
-  it("opens TRAIL_OBJECTS_AHEAD files ahead by default", async () => {
-    const files = openTrailObjectsAhead(client(), refs);
+  it("opens TRAIL_OBJECTS_AHEAD small files ahead by default", async () => {
+    const files = openTrailObjectsAhead(client(), sized);
 
     await files.next();
     await settle();
@@ -214,6 +214,22 @@ describe("openTrailObjectsAhead", () => {
     expect(first.ok && first.bytes).toBeUndefined();
     expect(bodies.get(refs[0]!.key)?.readableEnded).toBe(false);
     expect(bodies.get(large[1]!.key)?.readableEnded).toBe(false);
+    await files.return(undefined);
+  });
+
+  it("opens a large file, or one of unknown size, only when it is the next one", async () => {
+    const mixed = [sized[0]!, sized[1]!, refs[2]!, sized[3]!, sized[4]!];
+    const files = openTrailObjectsAhead(client(), mixed, undefined, 3);
+
+    await files.next();
+    await settle();
+    expect(called()).toEqual([mixed[0]?.key, mixed[1]?.key]);
+    await files.next();
+    await settle();
+    // Now the next one: opened, its body left unread, and the small ones behind it read ahead.
+    expect(called()).toEqual(mixed.map((ref) => ref.key));
+    expect(bodies.get(mixed[2]!.key)?.readableEnded).toBe(false);
+    expect(bodies.get(mixed[4]!.key)?.readableEnded).toBe(true);
     await files.return(undefined);
   });
 
@@ -266,14 +282,14 @@ describe("openTrailObjectsAhead", () => {
   });
 
   it("closes the files opened ahead when the reader stops early, and opens no more", async () => {
-    for await (const opened of openTrailObjectsAhead(client(), refs, undefined, 2)) {
-      expect(opened.ref.key).toBe(refs[0]?.key);
+    for await (const opened of openTrailObjectsAhead(client(), sized, undefined, 2)) {
+      expect(opened.ref.key).toBe(sized[0]?.key);
       break;
     }
     await settle();
 
-    expect(refs.slice(0, 3).map((ref) => bodies.get(ref.key)?.destroyed)).toEqual([true, true, true]);
-    expect(bodies.has(refs[3]!.key)).toBe(false);
+    expect(sized.slice(0, 3).map((ref) => bodies.get(ref.key)?.destroyed)).toEqual([true, true, true]);
+    expect(bodies.has(sized[3]!.key)).toBe(false);
   });
 });
 

@@ -187,6 +187,11 @@ export type OpenedTrailObject =
  */
 export const TRAIL_OBJECTS_AHEAD = 3;
 
+/** Whether the notification says the object is small enough to be read whole (ahead of its turn). */
+function isSmall(ref: TrailObjectRef): boolean {
+  return ref.size !== undefined && ref.size <= WHOLE_FILE_BYTES;
+}
+
 /** Reads a small object's body whole, or up to just past `WHOLE_FILE_BYTES` when it is larger than said. */
 export async function readSmallTrailObject(body: Readable): Promise<TrailObjectBytes> {
   const iterator = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
@@ -205,8 +210,8 @@ export async function readSmallTrailObject(body: Readable): Promise<TrailObjectB
  * Opens trail files in turn, `ahead` of the reader: while one file is scanned, the next ones' GetObject is
  * already on its way, and a small object's body (at most `WHOLE_FILE_BYTES` by its notification: most
  * trail files) is read whole meanwhile, so its bytes cross the network while the file before it is
- * scanned. Memory stays bounded: at most `ahead` small objects are held, and of a larger one (or one whose
- * size is unknown) only its first bytes wait in its socket. Files are still handed over one at a time, in
+ * scanned. Memory stays bounded: at most `ahead` small objects are held; a larger one (or one whose size is
+ * unknown) is opened only when it is the next one, and only its first bytes wait in its socket. Files are still handed over one at a time, in
  * order. A file `skip` names when its turn comes (its SQS message already failed) is closed unread; so are
  * the ones opened ahead when the reader stops early.
  */
@@ -226,7 +231,7 @@ export async function* openTrailObjectsAhead(
       opened: openTrailObject(s3, ref).then(
         async (body): Promise<OpenedTrailObject> => {
           pending.body = body;
-          if (ref.size === undefined || ref.size > WHOLE_FILE_BYTES) return { ok: true, ref, body };
+          if (!isSmall(ref)) return { ok: true, ref, body };
           try {
             return { ok: true, ref, body, bytes: await readSmallTrailObject(body) };
           } catch (error) {
@@ -250,9 +255,13 @@ export async function* openTrailObjectsAhead(
   };
   const queue: Pending[] = [];
   let next = 0;
-  /** Opens files until `count` wait in the queue. */
+  /**
+   * Opens files until `count` wait in the queue. A large file (or one of unknown size) is opened only as
+   * the next one, as it waits unread in its socket: never behind others.
+   */
   const fill = (count: number) => {
-    while (next < refs.length && queue.length < count) queue.push(open(refs[next++]!));
+    while (next < refs.length && queue.length < count && (queue.length === 0 || isSmall(refs[next]!)))
+      queue.push(open(refs[next++]!));
   };
   let current: OpenedTrailObject | undefined;
   try {
