@@ -191,6 +191,23 @@ function isoTime(timeMs: number): string {
   return lastIso;
 }
 
+/**
+ * Forgets what normalising remembers between records (shared strings, origins, principals, roles of
+ * session ARNs, canonical secret ARNs): what follows is normalised as in a fresh process. For tests that
+ * check the remembering changes nothing.
+ */
+export function forgetRemembered(): void {
+  sharedStrings.clear();
+  origins.clear();
+  principals.clear();
+  assumedRoles.clear();
+  canonicalArns.clear();
+  lastEventTime = "";
+  lastEventTimeMs = Number.NaN;
+  lastIsoMs = Number.NaN;
+  lastIso = "";
+}
+
 /** The canonical ARN of a secret named by name, partial ARN or full ARN, in the event's region and account. */
 export function canonicalSecretArn(secretId: string, region: string, account: string): string {
   const match = SECRET_ARN.exec(secretId);
@@ -220,7 +237,94 @@ export function roleOfAssumedRoleArn(arn: string): { role: string; session?: str
   return { role: `arn:${partition}:iam::${accountId}:role/${role}`, ...(session ? { session } : {}) };
 }
 
+/** A principal handed out before, with what it was made of, by the identity's ARN (else principalId). */
+interface RememberedPrincipal {
+  type: string | undefined;
+  invokedBy: string | undefined;
+  arn: string | undefined;
+  principalId: string | undefined;
+  issuerArn: string | undefined;
+  accountId: string | undefined;
+  accessKeyId: string | undefined;
+  /** What of the source address it depends on: whether it is a service's host, and (a service without invokedBy) the address itself. */
+  serviceHost: boolean;
+  serviceAddress: string | undefined;
+  fromConsole: boolean;
+  /** The user agent, for the root user only (a browser's means a console session). */
+  rootAgent: string | undefined;
+  mfa: boolean;
+  principal: Principal;
+}
+const principals = new Map<string, RememberedPrincipal>();
+
+/**
+ * Who made the call. A session's calls repeat its identity exactly, so the principal made for the last
+ * call with the same ARN is handed out again when everything else it is made of matches too (events only
+ * read it): a few comparisons instead of building it, and one object for a batch's thousands of events.
+ */
 function principalOf(
+  identity: Record<string, unknown>,
+  sourceIp: string | undefined,
+  record: Record<string, unknown>,
+): Principal {
+  const type = text(identity.type);
+  const invokedBy = text(identity.invokedBy);
+  const arn = text(identity.arn);
+  const principalId = text(identity.principalId);
+  const issuerArn = type === "AssumedRole" ? issuerArnOf(identity) : undefined;
+  const accountId = text(identity.accountId);
+  const accessKeyId = text(identity.accessKeyId);
+  const serviceHost = isServiceHost(sourceIp);
+  const serviceAddress =
+    (type ?? (invokedBy ? "AWSService" : "")) === "AWSService" && !invokedBy ? sourceIp : undefined;
+  const fromConsole = flag(record.sessionCredentialFromConsole);
+  const rootAgent = type === "Root" ? text(record.userAgent) : undefined;
+  const mfa = flag(mfaAuthenticated(identity));
+  const key = arn ?? principalId ?? "";
+  const known = principals.get(key);
+  if (
+    known !== undefined &&
+    known.type === type &&
+    known.invokedBy === invokedBy &&
+    known.arn === arn &&
+    known.principalId === principalId &&
+    known.issuerArn === issuerArn &&
+    known.accountId === accountId &&
+    known.accessKeyId === accessKeyId &&
+    known.serviceHost === serviceHost &&
+    known.serviceAddress === serviceAddress &&
+    known.fromConsole === fromConsole &&
+    known.rootAgent === rootAgent &&
+    known.mfa === mfa
+  )
+    return known.principal;
+  const principal = principalFrom(identity, sourceIp, record);
+  if (principals.size >= 10_000) principals.clear();
+  principals.set(key, {
+    type,
+    invokedBy,
+    arn,
+    principalId,
+    issuerArn,
+    accountId,
+    accessKeyId,
+    serviceHost,
+    serviceAddress,
+    fromConsole,
+    rootAgent,
+    mfa,
+    principal,
+  });
+  return principal;
+}
+
+function issuerArnOf(identity: Record<string, unknown>): string | undefined {
+  const context = isObject(identity.sessionContext) ? identity.sessionContext : EMPTY;
+  const issuer = isObject(context.sessionIssuer) ? context.sessionIssuer : EMPTY;
+  return text(issuer.arn);
+}
+
+function principalFrom(
   identity: Record<string, unknown>,
   sourceIp: string | undefined,
   record: Record<string, unknown>,
@@ -231,11 +335,9 @@ function principalOf(
   let id: string;
   let session: string | undefined;
   if (type === "AssumedRole") {
-    const context = isObject(identity.sessionContext) ? identity.sessionContext : EMPTY;
-    const issuer = isObject(context.sessionIssuer) ? context.sessionIssuer : EMPTY;
     const fromArn = arn ? cachedRoleOfAssumedRoleArn(arn) : undefined;
     // The issuer's ARN keeps the role's path (role/service-role/x); the STS ARN drops it.
-    id = text(issuer.arn) ?? fromArn?.role ?? arn ?? text(identity.principalId) ?? "unknown";
+    id = issuerArnOf(identity) ?? fromArn?.role ?? arn ?? text(identity.principalId) ?? "unknown";
     session = fromArn?.session ?? text(identity.principalId)?.split(":")[1];
   } else if (type === "AWSService") {
     id = invokedBy ?? sourceIp ?? "aws-service";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createScanner } from "../../functions/audit-scan/engine.ts";
-import { normaliseRecord } from "../../functions/audit-scan/normalise.ts";
+import { forgetRemembered, normaliseRecord } from "../../functions/audit-scan/normalise.ts";
 import { defaultPolicy, loadPolicy } from "../../functions/audit-scan/policy.ts";
 import { MemoryScanState } from "../../functions/audit-scan/state.ts";
 import { findingSchema } from "../../lib/finding.ts";
@@ -87,6 +87,57 @@ describe("normaliseRecord", () => {
           );
           expect(result.event.origin).toStrictEqual(expected);
         }
+      }),
+      { numRuns: 1_000 },
+    );
+  }, 120_000);
+});
+
+describe("normaliseRecord, remembering between records", () => {
+  const identities = [...ATTACKS, ...BENIGN].flatMap((story) =>
+    story.records.map((record) => (record as { userIdentity?: unknown }).userIdentity),
+  );
+  /** A valid or mutated record, sometimes with another record's identity, address or user agent. */
+  const varied = fc
+    .tuple(
+      mutated,
+      fc.option(fc.constantFrom(...identities)),
+      fc.option(fc.constantFrom("10.0.0.1", "203.0.113.9", "s3.amazonaws.com", "AWS Internal")),
+      fc.option(fc.constantFrom("aws-cli/2", "Mozilla/5.0", "console.amazonaws.com")),
+      fc.option(fc.constantFrom("true", "false", true, "TRUE")),
+      fc.option(
+        fc.tuple(
+          fc.constantFrom("accessKeyId", "principalId", "invokedBy", "type", "mfa", "issuer"),
+          fc.constantFrom("ASIA1", "AROA1:s", "true", "Root", "AWSService", "arn:aws:iam::1:role/x"),
+        ),
+      ),
+    )
+    .map(([record, identity, sourceIp, userAgent, fromConsole, field]) => {
+      const raw = { ...record } as Record<string, unknown>;
+      if (identity !== null) raw.userIdentity = structuredClone(identity);
+      if (field !== null && typeof raw.userIdentity === "object" && raw.userIdentity !== null) {
+        // One field of the identity changed, the rest (its ARN) kept: what the remembering compares.
+        const [name, value] = field;
+        const changed = structuredClone(raw.userIdentity) as Record<string, unknown>;
+        if (name === "mfa") changed.sessionContext = { attributes: { mfaAuthenticated: value } };
+        else if (name === "issuer") changed.sessionContext = { sessionIssuer: { arn: value } };
+        else changed[name] = value;
+        raw.userIdentity = changed;
+      }
+      if (sourceIp !== null) raw.sourceIPAddress = sourceIp;
+      if (userAgent !== null) raw.userAgent = userAgent;
+      if (fromConsole !== null) raw.sessionCredentialFromConsole = fromConsole;
+      return raw;
+    });
+
+  it("normalises each record as a fresh process would, whatever records came before", () => {
+    fc.assert(
+      fc.property(fc.array(varied, { minLength: 1, maxLength: 12 }), (records) => {
+        const inTurn = records.map((record) => normaliseRecord(record));
+        records.forEach((record, index) => {
+          forgetRemembered();
+          expect(inTurn[index]).toStrictEqual(normaliseRecord(record));
+        });
       }),
       { numRuns: 1_000 },
     );
