@@ -6,7 +6,7 @@ import { gzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runScan, type ScanCommandOptions } from "../../cli/commands/scan.ts";
 import { PolicyError, ScanInputError } from "../../functions/audit-scan/errors.ts";
-import { parseFinding } from "../../lib/finding.ts";
+import { findingSchema } from "../../lib/finding.ts";
 import { assumedRole, iamUser, type Json, record } from "./scenarios/records.ts";
 
 let folder: string;
@@ -65,7 +65,7 @@ describe("runScan", () => {
     const lines = stdout.trim().split("\n");
     expect(code).toBe(1);
     expect(lines).toHaveLength(1);
-    expect(parseFinding(JSON.parse(lines[0] as string)).rule).toBe("canary-touched");
+    expect(findingSchema.parse(JSON.parse(lines[0] as string)).rule).toBe("canary-touched");
     expect(stderr).toContain("Scanned 1 file(s), 2 record(s)");
   });
 

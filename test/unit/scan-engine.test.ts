@@ -4,7 +4,7 @@ import { createScanner } from "../../functions/audit-scan/engine.ts";
 import { defaultPolicy, loadPolicy } from "../../functions/audit-scan/policy.ts";
 import type { Rule } from "../../functions/audit-scan/rule.ts";
 import { MemoryScanState } from "../../functions/audit-scan/state.ts";
-import { parseFinding } from "../../lib/finding.ts";
+import { findingSchema } from "../../lib/finding.ts";
 import { ACCOUNT, at, canonicalArn, iamUser, record, secretArn } from "./scenarios/records.ts";
 import {
   DAY,
@@ -57,7 +57,7 @@ describe("createScanner.scan", () => {
 
     expect(result.findings).toHaveLength(1);
     const finding = result.findings[0];
-    expect(parseFinding(finding)).toEqual(finding);
+    expect(findingSchema.parse(finding)).toEqual(finding);
     expect(finding).toMatchObject({
       rule: "canary-touched",
       severity: "critical",

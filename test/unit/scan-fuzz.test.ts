@@ -4,7 +4,7 @@ import { createScanner } from "../../functions/audit-scan/engine.ts";
 import { forgetRemembered, normaliseRecord } from "../../functions/audit-scan/normalise.ts";
 import { defaultPolicy, loadPolicy } from "../../functions/audit-scan/policy.ts";
 import { MemoryScanState } from "../../functions/audit-scan/state.ts";
-import { parseFinding } from "../../lib/finding.ts";
+import { findingSchema } from "../../lib/finding.ts";
 import { ATTACKS, BENIGN, POLICY } from "./scenarios/stories.ts";
 
 const valid = [...ATTACKS, ...BENIGN].flatMap((story) => story.records);
@@ -159,7 +159,7 @@ describe("createScanner.scan", () => {
           return !normalised.ok && !normalised.ignored;
         }).length;
         expect(Object.values(result.skipped).reduce((a, b) => a + b, 0)).toBe(malformed);
-        for (const finding of result.findings) expect(parseFinding(finding)).toEqual(finding);
+        for (const finding of result.findings) expect(findingSchema.parse(finding)).toEqual(finding);
       }),
       { numRuns: 300 },
     );

@@ -3,7 +3,7 @@ import { createScanner } from "../../../functions/audit-scan/engine.ts";
 import { loadPolicy } from "../../../functions/audit-scan/policy.ts";
 import { atLeast } from "../../../functions/audit-scan/rule.ts";
 import { MemoryScanState } from "../../../functions/audit-scan/state.ts";
-import { type Finding, parseFinding } from "../../../lib/finding.ts";
+import { type Finding, findingSchema } from "../../../lib/finding.ts";
 import type { Json } from "./records.ts";
 import { ATTACKS, BENIGN, baseline, POLICY, type Story } from "./stories.ts";
 
@@ -46,7 +46,7 @@ describe.each(ATTACKS.map((story): [string, Story] => [story.name, story]))("att
         `${expected.severity} ${expected.rule} among:\n${described(findings)}`,
       ).toBe(true);
     }
-    for (const finding of findings) expect(parseFinding(finding)).toEqual(finding);
+    for (const finding of findings) expect(findingSchema.parse(finding)).toEqual(finding);
   });
 });
 
