@@ -4,7 +4,8 @@ import { SCANNED_SOURCES } from "./prefilter.ts";
 /**
  * One CloudTrail record in the shape every rule reads: whatever path it came by (a trail file, an
  * EventBridge event, a LookupEvents CloudTrailEvent string), with the secret resolved to its canonical ARN
- * and the caller reduced to the identity a policy names.
+ * and the caller reduced to the identity a policy names. Read-only: events of the same caller share one
+ * `principal` object, events from the same place one `origin`, and their strings are shared too.
  */
 export interface AuditEvent {
   eventId: string;
