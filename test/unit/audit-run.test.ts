@@ -152,6 +152,59 @@ describe("runScanEvent", () => {
     expect(run.published).toHaveLength(1);
   });
 
+  it("scans a batch's files in order while the next ones are read ahead, failing only the message whose file could not be read", async () => {
+    // A RotationStarted in the first file marks the rotation function's calls in the second (no rotationRoles).
+    const policy = { ...loadPolicy(POLICY, "scenario policy"), learningDays: 0 };
+    const run = deps({
+      policy,
+      scanner: createScanner({ policy, state: new MemoryAuditState(), now: () => NOW }),
+    });
+    const rotation = databaseRotation("algo-trade/production/db", "2026-12-01T10:00:00Z", {
+      token: "70e00000-0000-4000-8000-000000000002",
+      previous: "cur00000-0000-4000-8000-000000000000",
+    });
+    const key = (name: string) => KEY.replace("_a.json", `_${name}.json`);
+    const gzipped = (records: unknown[]) => gzipSync(JSON.stringify({ Records: records }));
+    const files = {
+      [key("1")]: gzipped(rotation.slice(0, 1)),
+      [key("2")]: gzipped(rotation.slice(1)),
+      [key("3")]: gzipped([stopLogging(1)]),
+      [key("4")]: gzipped([stopLogging(2)]),
+    };
+    s3.on(GetObjectCommand).callsFake((input: { Key: string }) => {
+      const bytes = files[input.Key]!;
+      if (input.Key !== key("3")) return { Body: Readable.from([bytes]) };
+      // The third file's connection breaks half-way through its body.
+      const body = new Readable({ read() {} });
+      body.push(bytes.subarray(0, bytes.length >> 1));
+      setImmediate(() => body.destroy(new Error("socket hang up")));
+      return { Body: body };
+    });
+    const message = (id: string) => ({
+      eventSource: "aws:sqs",
+      messageId: `m${id}`,
+      body: JSON.stringify({
+        Records: [
+          {
+            eventSource: "aws:s3",
+            eventName: "ObjectCreated:Put",
+            s3: { bucket: { name: "b" }, object: { key: key(id), size: files[key(id)]!.length } },
+          },
+        ],
+      }),
+    });
+
+    const response = await runScanEvent({ Records: ["1", "2", "3", "4"].map(message) }, run);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m3" }]);
+    // The rotation's calls were recognised (nothing open about them); the fourth file was still scanned.
+    expect(
+      run.published
+        .filter((finding) => finding.status !== "resolved")
+        .map((finding) => [finding.rule, finding.eventIds]),
+    ).toEqual([["trail-tampering", [stopLogging(2).eventID]]]);
+  });
+
   it("counts every record of a trail file as processed, and a malformed one as skipped with its reason", async () => {
     const otherService = { ...stopLogging(1), eventSource: "s3.amazonaws.com", eventName: "GetObject" };
     const { eventSource: _, ...noSource } = stopLogging(2);
