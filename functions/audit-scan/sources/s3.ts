@@ -210,10 +210,11 @@ export async function readSmallTrailObject(body: Readable): Promise<TrailObjectB
  * Opens trail files in turn, `ahead` of the reader: while one file is scanned, the next ones' GetObject is
  * already on its way, and a small object's body (at most `WHOLE_FILE_BYTES` by its notification: most
  * trail files) is read whole meanwhile, so its bytes cross the network while the file before it is
- * scanned. Memory stays bounded: at most `ahead` small objects are held; a larger one (or one whose size is
- * unknown) is opened only when it is the next one, and only its first bytes wait in its socket. Files are still handed over one at a time, in
- * order. A file `skip` names when its turn comes (its SQS message already failed) is closed unread; so are
- * the ones opened ahead when the reader stops early.
+ * scanned. Memory stays bounded: at most `ahead` small objects are held besides the current one; a larger
+ * one (or one whose size is unknown) is opened only when it is the next one, and only its first bytes wait
+ * in its socket. Files are still handed over one at a time, in order. A file `skip` names when its turn
+ * comes (its SQS message already failed) is closed unread; so are the ones opened ahead when the reader
+ * stops early.
  */
 export async function* openTrailObjectsAhead(
   s3: S3Client,
