@@ -160,11 +160,30 @@ export class DynamoScanState implements ScanState, SweepStore, ComplianceState {
     }
   }
 
-  /** The earliest record time of the whole account, which only ever moves earlier. */
+  /**
+   * The earliest record time of the whole account, which only ever moves earlier. One call in the common
+   * case (a container's first batch on a table that has one: the stored time is earlier): it stores the
+   * time if none is stored and hands back what is. Only a record earlier than that costs a conditional
+   * update, and a read if another writer lowered it further in between.
+   */
   async noteEarliest(atMs: number): Promise<number> {
     if (this.#earliest !== undefined && this.#earliest <= atMs) return this.#earliest;
-    const lowered = await this.#lower(EARLIEST_PK, "earliestMs", atMs);
-    if (lowered) {
+    const stored = await this.#client.send(
+      new UpdateItemCommand({
+        TableName: this.#table,
+        Key: { pk: s(EARLIEST_PK), sk: s(STATE_SK) },
+        UpdateExpression: "SET #value = if_not_exists(#value, :value)",
+        ExpressionAttributeNames: { "#value": "earliestMs" },
+        ExpressionAttributeValues: { ":value": n(atMs) },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    const earliest = numberOf(stored.Attributes, "earliestMs") ?? atMs;
+    if (earliest <= atMs) {
+      this.#earliest = earliest;
+      return earliest;
+    }
+    if (await this.#lower(EARLIEST_PK, "earliestMs", atMs)) {
       this.#earliest = atMs;
       return atMs;
     }

@@ -67,6 +67,14 @@ describe("DynamoScanState on the sandbox's DynamoDB", () => {
     expect(answers).toEqual([NOW, NOW - 10_000, NOW - 10_000]);
   });
 
+  it("keeps the earliest of times noted by many containers at once", async () => {
+    const times = Array.from({ length: 12 }, (_, index) => NOW - ((index * 7) % 12) * 1000);
+
+    await Promise.all(times.map((time) => container().noteEarliest(time)));
+
+    expect(await container().noteEarliest(NOW + 1)).toBe(Math.min(...times));
+  });
+
   it("moves a checkpoint forwards only", async () => {
     const state = container();
     await state.writeCheckpoint("us-east-1", "kms.amazonaws.com", {

@@ -168,25 +168,54 @@ describe("DynamoScanState.claimOnce", () => {
 });
 
 describe("DynamoScanState.noteEarliest", () => {
-  it("stores a time earlier than any before and returns it", async () => {
-    dynamo.on(UpdateItemCommand).resolves({});
+  it("stores the time when none is stored, in one call, and returns it", async () => {
+    dynamo.on(UpdateItemCommand).resolves({ Attributes: { earliestMs: { N: String(NOW - 1000) } } });
 
     expect(await newState().noteEarliest(NOW - 1000)).toBe(NOW - 1000);
+    expect(dynamo).toHaveReceivedCommandTimes(UpdateItemCommand, 1);
     expect(dynamo).toHaveReceivedCommandWith(UpdateItemCommand, {
       Key: { pk: { S: "meta#earliest" }, sk: { S: "state" } },
+      UpdateExpression: "SET #value = if_not_exists(#value, :value)",
       ExpressionAttributeNames: { "#value": "earliestMs" },
+      ReturnValues: "ALL_NEW",
     });
+    expect(dynamo).toHaveReceivedCommandTimes(GetItemCommand, 0);
   });
 
-  it("returns the stored earlier time when the condition fails", async () => {
-    dynamo.on(UpdateItemCommand).rejects(conditionFailed());
-    dynamo.on(GetItemCommand).resolves({ Item: { earliestMs: { N: String(NOW - 9000) } } });
+  it("returns an earlier stored time from that same call, and remembers it", async () => {
+    dynamo.on(UpdateItemCommand).resolves({ Attributes: { earliestMs: { N: String(NOW - 9000) } } });
     const state = newState();
 
     const earliest = await state.noteEarliest(NOW);
     const again = await state.noteEarliest(NOW + 5);
 
     expect([earliest, again]).toEqual([NOW - 9000, NOW - 9000]);
+    expect(dynamo).toHaveReceivedCommandTimes(UpdateItemCommand, 1);
+    expect(dynamo).toHaveReceivedCommandTimes(GetItemCommand, 0);
+  });
+
+  it("lowers a later stored time with a conditional update", async () => {
+    dynamo
+      .on(UpdateItemCommand)
+      .resolvesOnce({ Attributes: { earliestMs: { N: String(NOW) } } })
+      .resolves({});
+
+    expect(await newState().noteEarliest(NOW - 1000)).toBe(NOW - 1000);
+    expect(dynamo).toHaveReceivedNthCommandWith(UpdateItemCommand, 2, {
+      UpdateExpression: "SET #value = :value",
+      ConditionExpression: "attribute_not_exists(#value) OR #value > :value",
+      ExpressionAttributeValues: { ":value": { N: String(NOW - 1000) } },
+    });
+  });
+
+  it("reads the stored time when another writer lowered it further in between", async () => {
+    dynamo
+      .on(UpdateItemCommand)
+      .resolvesOnce({ Attributes: { earliestMs: { N: String(NOW) } } })
+      .rejects(conditionFailed());
+    dynamo.on(GetItemCommand).resolves({ Item: { earliestMs: { N: String(NOW - 9000) } } });
+
+    expect(await newState().noteEarliest(NOW - 1000)).toBe(NOW - 9000);
     expect(dynamo).toHaveReceivedCommandTimes(GetItemCommand, 1);
   });
 });
