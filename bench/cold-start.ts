@@ -148,11 +148,11 @@ export function coldStartCases(sandbox: SandboxProcess, folder: string): ColdSta
       invocation:
         "SQS event with one ObjectCreated notification: a 1,000-record trail file with one finding (S3 GetObject, DynamoDB state, SQS SendMessageBatch)",
       // The function's calls on this file, in its order and concurrency (functions/audit-scan/engine.ts,
-      // state-dynamodb.ts): the account's earliest time (a conditional update), then the batch's pending
-      // findings decided at once (the handler allows 16 state calls in flight; these share no key): per
-      // reader a first sighting and its origin (updates returning the old item), a bulk-retrieval window
-      // (its bucket, then its half-bucket: two updates one after the other), and the finding's claim (a
-      // conditional put); then the finding on the findings queue.
+      // state-dynamodb.ts): the account's earliest time (an update returning the stored one), then the
+      // batch's pending findings decided at once (the handler allows 16 state calls in flight; these share
+      // no key): per reader a first sighting and its origin (updates returning the old item), a
+      // bulk-retrieval window (its bucket, then its half-bucket: two updates one after the other), and
+      // the finding's claim (a conditional put); then the finding on the findings queue.
       sdkOnlySource: `
 import { S3Client, GetObjectCommand } from "@aws-sdk/client-s3";
 import { DynamoDBClient, UpdateItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
@@ -175,9 +175,9 @@ export const handler = async (event) => {
   const got = await s3.send(new GetObjectCommand({ Bucket: bucket.name, Key: decodeURIComponent(object.key) }));
   const { Records } = JSON.parse(gunzipSync(await got.Body.transformToByteArray()).toString("utf8"));
   const now = Math.ceil(Date.now() / 1000);
-  await dynamo.send(new UpdateItemCommand({ TableName, Key: key("meta#earliest"), UpdateExpression: "SET #value = :value",
-    ConditionExpression: "attribute_not_exists(#value) OR #value > :value", ExpressionAttributeNames: { "#value": "earliestMs" },
-    ExpressionAttributeValues: { ":value": { N: String(Date.parse(Records[0].eventTime)) } } }));
+  await dynamo.send(new UpdateItemCommand({ TableName, Key: key("meta#earliest"), UpdateExpression: "SET #value = if_not_exists(#value, :value)",
+    ExpressionAttributeNames: { "#value": "earliestMs" }, ExpressionAttributeValues: { ":value": { N: String(Date.parse(Records[0].eventTime)) } },
+    ReturnValues: "ALL_NEW" }));
   const seen = (pk) => dynamo.send(new UpdateItemCommand({ TableName, Key: key(pk),
     UpdateExpression: "SET firstSeenMs = if_not_exists(firstSeenMs, :at), expiresAt = :expiresAt",
     ExpressionAttributeValues: { ":at": { N: "1761955200000" }, ":expiresAt": { N: String(now + 34560000) } }, ReturnValues: "ALL_OLD" }));
