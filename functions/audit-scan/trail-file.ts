@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, createReadStream, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { pipeline, Readable } from "node:stream";
 import { createGunzip, gunzipSync } from "node:zlib";
 import { NotCloudTrailError, TruncatedTrailFileError } from "./errors.ts";
@@ -141,14 +141,17 @@ export async function* readTrailBufferChunks(
 }
 
 /**
- * The file's bytes when it is small enough to read whole; undefined otherwise. Read synchronously: a trail
+ * The file's bytes when it is small enough to read whole (or not a regular file); undefined otherwise. Read synchronously: a trail
  * file is a few hundred KiB, and four calls through libuv's thread pool (open, stat, read, close) cost
  * four to six times the CPU of the same calls made directly (300 files: 60-120 → 16 ms).
  */
 function readSmallFile(path: string): Buffer | undefined {
   const file = openSync(path, "r");
   try {
-    const { size } = fstatSync(file);
+    const info = fstatSync(file);
+    // A pipe (`vigil scan /dev/stdin`, `<(zcat ...)`) has no size: read it to its end, as before.
+    if (!info.isFile()) return readFileSync(file);
+    const { size } = info;
     if (size > WHOLE_FILE_BYTES) return undefined;
     const bytes = Buffer.allocUnsafe(size);
     let length = 0;

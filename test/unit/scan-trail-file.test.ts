@@ -1,3 +1,4 @@
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -221,6 +222,21 @@ describe("readTrailFileChunks", () => {
       expect(read.error).toBeInstanceOf(TruncatedTrailFileError);
       expect(read.error?.message).toBe(`${name}: the gzip data is corrupt`);
     }
+  });
+
+  it("reads a pipe (no size to go by) to its end", async () => {
+    const records = manyRecords(50);
+    const pipe = join(folder, "records.fifo");
+    execFileSync("mkfifo", [pipe]);
+    const source = join(folder, "records.json.gz");
+    await writeFile(source, gzipSync(JSON.stringify({ Records: records })));
+    // The reader blocks in the pipe's open and read: the writer is a process of its own.
+    spawn("sh", ["-c", 'cat "$1" > "$2"', "sh", source, pipe], { stdio: "ignore" });
+
+    const read: unknown[] = [];
+    for await (const chunk of readTrailFileChunks(pipe)) read.push(...chunk);
+
+    expect(read).toEqual(records);
   });
 
   it("reads an uncompressed file", async () => {

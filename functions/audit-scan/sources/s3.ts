@@ -146,7 +146,10 @@ export function trailObjectsOf(event: unknown): S3NotificationContents | undefin
   return objectsOfS3Event(event, undefined, contents) ? contents : undefined;
 }
 
-/** Opens a trail file as a stream (never buffered whole: a file can be hundreds of MB uncompressed). */
+/**
+ * Opens a trail file as a stream (a file can be hundreds of MB uncompressed; openTrailObjectsAhead reads
+ * only a small one whole).
+ */
 export async function openTrailObject(s3: S3Client, ref: TrailObjectRef): Promise<Readable> {
   try {
     const output = await s3.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
@@ -232,6 +235,15 @@ export async function* openTrailObjectsAhead(
       opened: openTrailObject(s3, ref).then(
         async (body): Promise<OpenedTrailObject> => {
           pending.body = body;
+          // The reader stopped before this one answered: close it rather than read it after the return.
+          if (stopped) {
+            body.destroy();
+            return {
+              ok: false,
+              ref,
+              error: new TrailObjectError(ref.bucket, ref.key, "not read: the reader stopped"),
+            };
+          }
           if (!isSmall(ref)) return { ok: true, ref, body };
           try {
             return { ok: true, ref, body, bytes: await readSmallTrailObject(body) };
@@ -256,6 +268,7 @@ export async function* openTrailObjectsAhead(
   };
   const queue: Pending[] = [];
   let next = 0;
+  let stopped = false;
   /**
    * Opens files until `count` wait in the queue. A large file (or one of unknown size) is opened only as
    * the next one, as it waits unread in its socket: never behind others.
@@ -277,6 +290,7 @@ export async function* openTrailObjectsAhead(
       current = undefined;
     }
   } finally {
+    stopped = true;
     close(current);
     for (const pending of queue) {
       pending.body?.destroy();
