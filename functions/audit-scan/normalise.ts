@@ -216,16 +216,27 @@ export function canonicalSecretArn(secretId: string, region: string, account: st
   return `arn:aws:secretsmanager:${region}:${account}:secret:${secretId}`;
 }
 
+/**
+ * The entries each of the scanner's caches may hold: a bound, not a history. A full cache starts again
+ * empty, which costs only what the cache saves.
+ */
+export const CACHE_ENTRIES = 10_000;
+
+/** Stores value under key in a cache bounded by CACHE_ENTRIES; returns value. */
+function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {
+  if (cache.size >= CACHE_ENTRIES) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
 const assumedRoles = new Map<string, { role: string; session?: string } | undefined>();
 
 /** roleOfAssumedRoleArn, remembered: a role's sessions repeat their ARN over thousands of records. */
 function cachedRoleOfAssumedRoleArn(arn: string): { role: string; session?: string } | undefined {
   let role = assumedRoles.get(arn);
   if (role === undefined && !assumedRoles.has(arn)) {
-    // Sessions come and go: a bound, not a history.
-    if (assumedRoles.size >= 10_000) assumedRoles.clear();
-    role = roleOfAssumedRoleArn(arn);
-    assumedRoles.set(arn, role);
+    // Sessions come and go.
+    role = remember(assumedRoles, arn, roleOfAssumedRoleArn(arn));
   }
   return role;
 }
@@ -300,8 +311,7 @@ function principalOf(
   )
     return known.principal;
   const principal = principalFrom(identity, sourceIp, record);
-  if (principals.size >= 10_000) principals.clear();
-  principals.set(key, {
+  remember(principals, key, {
     type,
     invokedBy,
     arn,
@@ -416,8 +426,7 @@ function originOf(record: Record<string, unknown>, sourceIp: string | undefined)
   if (tlsVersion) origin.tlsVersion = shared(tlsVersion);
   if (cipherSuite) origin.cipherSuite = shared(cipherSuite);
   if (host) origin.host = shared(host);
-  if (origins.size >= 10_000) origins.clear();
-  origins.set(origin.userAgent ?? "", {
+  remember(origins, origin.userAgent ?? "", {
     sourceIp,
     vpcEndpointId: origin.vpcEndpointId,
     tlsVersion: origin.tlsVersion,
@@ -464,11 +473,12 @@ const canonicalArns = new Map<string, { region: string; account: string; arn: st
 function cachedCanonicalArn(secretId: string, region: string, account: string): string {
   const known = canonicalArns.get(secretId);
   if (known && known.region === region && known.account === account) return known.arn;
-  // A bound against a flood of made-up names; a trail names far fewer secrets.
-  if (canonicalArns.size >= 10_000) canonicalArns.clear();
-  const arn = canonicalSecretArn(secretId, region, account);
-  canonicalArns.set(secretId, { region, account, arn });
-  return arn;
+  // Bounded against a flood of made-up names; a trail names far fewer secrets.
+  return remember(canonicalArns, secretId, {
+    region,
+    account,
+    arn: canonicalSecretArn(secretId, region, account),
+  }).arn;
 }
 
 /** A CloudTrail boolean: true, "true" (any case); anything else is false. */
@@ -486,10 +496,8 @@ const sharedStrings = new Map<string, string>();
 function shared(value: string): string {
   const known = sharedStrings.get(value);
   if (known !== undefined) return known;
-  // A bound, not a history: a flood of distinct values only costs the sharing.
-  if (sharedStrings.size >= 10_000) sharedStrings.clear();
-  sharedStrings.set(value, value);
-  return value;
+  // A flood of distinct values only costs the sharing.
+  return remember(sharedStrings, value, value);
 }
 
 function sharedText(value: unknown): string | undefined {

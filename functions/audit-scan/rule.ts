@@ -1,5 +1,5 @@
 import type { Severity } from "../../lib/finding.ts";
-import type { AuditEvent } from "./normalise.ts";
+import { type AuditEvent, CACHE_ENTRIES } from "./normalise.ts";
 import type { Policy, SecretPolicy } from "./policy.ts";
 import type { RotationFacts } from "./rotation.ts";
 
@@ -237,8 +237,8 @@ export class SignalMemo {
 
   /** Remembers signal for these keys; returns it as evaluate's answer. */
   set(principal: string, secretArn: string, key: string, signal: Signal): readonly [Signal] {
-    // A bound, not a history: principals and secrets are few, sessions and origins come and go.
-    if (this.size >= 10_000) {
+    // Principals and secrets are few, sessions and origins come and go.
+    if (this.size >= CACHE_ENTRIES) {
       this.byPrincipal.clear();
       this.size = 0;
     }

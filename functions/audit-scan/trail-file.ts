@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, createReadStream, fstatSync, openSync, readFileSync } from "node:fs";
 import { pipeline, Readable } from "node:stream";
 import { createGunzip, gunzipSync } from "node:zlib";
 import { NotCloudTrailError, TruncatedTrailFileError } from "./errors.ts";
@@ -141,26 +141,18 @@ export async function* readTrailBufferChunks(
 }
 
 /**
- * The file's bytes when it is small enough to read whole (or not a regular file); undefined otherwise. Read synchronously: a trail
- * file is a few hundred KiB, and four calls through libuv's thread pool (open, stat, read, close) cost
- * four to six times the CPU of the same calls made directly (300 files: 60-120 → 16 ms).
+ * The file's bytes when it is small enough to read whole (or not a regular file); undefined otherwise.
+ * Read synchronously: a trail file is a few hundred KiB, and four calls through libuv's thread pool (open,
+ * stat, read, close) cost four to six times the CPU of the same calls made directly (300 files: 60-120 →
+ * 16 ms).
  */
 function readSmallFile(path: string): Buffer | undefined {
   const file = openSync(path, "r");
   try {
     const info = fstatSync(file);
-    // A pipe (`vigil scan /dev/stdin`, `<(zcat ...)`) has no size: read it to its end, as before.
-    if (!info.isFile()) return readFileSync(file);
-    const { size } = info;
-    if (size > WHOLE_FILE_BYTES) return undefined;
-    const bytes = Buffer.allocUnsafe(size);
-    let length = 0;
-    while (length < size) {
-      const read = readSync(file, bytes, length, size - length, length);
-      if (read === 0) break;
-      length += read;
-    }
-    return length === size ? bytes : bytes.subarray(0, length);
+    // A pipe (`vigil scan /dev/stdin`, `<(zcat ...)`) has no size: it is read to its end.
+    if (info.isFile() && info.size > WHOLE_FILE_BYTES) return undefined;
+    return readFileSync(file);
   } finally {
     closeSync(file);
   }

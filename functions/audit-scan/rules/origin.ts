@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import type { AuditEvent } from "../normalise.ts";
+import { type AuditEvent, CACHE_ENTRIES } from "../normalise.ts";
 import { ipInCidrs, type SecretPolicy } from "../policy.ts";
 
 /** True when the call came through one of the secret's expected VPC endpoints or CIDRs. */
@@ -28,7 +28,7 @@ export function originKey(event: AuditEvent): string {
   const known = byAgent?.get(userAgent ?? "");
   if (known !== undefined) return known;
   const key = originKeyOf(vpcEndpointId, sourceIp, userAgent);
-  if (remembered >= 10_000) {
+  if (remembered >= CACHE_ENTRIES) {
     byEndpoint.clear();
     byAddress.clear();
     remembered = 0;
