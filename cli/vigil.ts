@@ -2,7 +2,8 @@ import { Command, CommanderError } from "commander";
 import packageJson from "../package.json" with { type: "json" };
 import { type CommandRegistration, describeFailure, describeStack } from "./command.ts";
 
-// dist/cli/vigil.mjs, which loads this program, has enabled source maps (see scripts/build.mjs).
+// dist/cli/vigil.mjs, which loads this program, enables source maps when --verbose asks for stack traces
+// (see scripts/build.mjs).
 // Vigil supports Node 20.19+ (Lambda runs nodejs22.x); the SDK's notice that its future releases will
 // need Node 22 is for Vigil's maintainers, not for whoever runs a command. Every other warning shows.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
