@@ -1,6 +1,6 @@
 import { type Finding, findingId } from "../../lib/finding.ts";
 import { inKeyOrder } from "./in-key-order.ts";
-import { type AuditEvent, auditEventOf, checkRecord } from "./normalise.ts";
+import { type AuditEvent, auditEventOf, checkRecord, remember } from "./normalise.ts";
 import { isSuppressed, type Policy, principalMatches, type SecretPolicy, secretPolicyFor } from "./policy.ts";
 import { RULES, ruleDispatch } from "./registry.ts";
 import { type RotationFacts, RotationTracker, rotationTargetOf } from "./rotation.ts";
@@ -368,14 +368,8 @@ export function ruleContext(
 ): RuleContext {
   const secrets = new Map<string, SecretPolicy>();
   const secretPolicy = (secretArn: string) => {
-    let secret = secrets.get(secretArn);
-    if (!secret) {
-      // A long scan sees a bounded number of secrets; the cap only guards against a flood of made-up names.
-      if (secrets.size > 10_000) secrets.clear();
-      secret = secretPolicyFor(policy, secretArn);
-      secrets.set(secretArn, secret);
-    }
-    return secret;
+    // A long scan sees a bounded number of secrets; the cap only guards against a flood of made-up names.
+    return secrets.get(secretArn) ?? remember(secrets, secretArn, secretPolicyFor(policy, secretArn));
   };
   return {
     policy,

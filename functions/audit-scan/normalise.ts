@@ -223,7 +223,7 @@ export function canonicalSecretArn(secretId: string, region: string, account: st
 export const CACHE_ENTRIES = 10_000;
 
 /** Stores value under key in a cache bounded by CACHE_ENTRIES; returns value. */
-function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {
+export function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {
   if (cache.size >= CACHE_ENTRIES) cache.clear();
   cache.set(key, value);
   return value;
