@@ -28,7 +28,7 @@ const SIZES = {
     runs: 5,
     memory: [10, 100, 300, 1024],
     folders: [30_000, 100_000, 300_000, 800_000],
-    workerRecords: 200_000,
+    workerRecords: 300_000,
     workerRuns: 3,
   },
 } as const;
