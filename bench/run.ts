@@ -3,8 +3,9 @@
 // `<!-- notes:ID -->` and `<!-- /notes:ID -->` markers. `-- --quick`: smaller inputs; `-- --full`: adds the
 // 1 GiB memory inputs; `-- --only scan` / `-- --only functions`: those sections only, printed, the file
 // left alone.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release, totalmem } from "node:os";
 import { type BenchMode, functionSections, type SummaryRow } from "./handler-report.ts";
 import { measureLookupSweep } from "./lookup-sweep.ts";
 import { measureNotifyBurst } from "./notify-burst.ts";
@@ -140,6 +141,8 @@ const header = [
   "",
   `Measured by \`npm run bench${mode === "default" ? "" : ` -- --${mode}`}\` on ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC in ${seconds.toFixed(0)} s, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? "cpu"}, load average (1 / 5 / 15 min) ${startLoad} at the start and ${load()} at the end (the machine is shared: ratios measured in the same run are what count). Everything runs on loopback: the sandbox, throwaway PostgreSQL/MariaDB with TLS.`,
   "",
+  `Versions: ${versions()}.`,
+  "",
   "To reproduce: `npm run build`, then `npm run bench` (everything, rewrites this file), `npm run bench -- --quick` (smaller inputs), `npm run bench -- --full` (adds 1 GiB inputs to the memory tables), `npx tsx bench/run.ts --only scan` or `--only functions` (those sections, printed, this file left alone).",
   "",
   "## Summary",
@@ -151,6 +154,38 @@ const header = [
 const report = `${[...header, ...lines].join("\n")}\n`;
 process.stdout.write(report);
 if (only === undefined) writeFileSync(docsFile, report);
+
+/** The machine's and the measured software's versions, as one line. */
+function versions(): string {
+  const firstLine = (command: string, args: string[]) => {
+    const run = spawnSync(command, args, { encoding: "utf8" });
+    return run.status === 0 ? run.stdout.split("\n")[0]?.trim() : undefined;
+  };
+  // PostgreSQL's server binaries live outside the PATH on Debian; mariadbd in /usr/sbin.
+  const pgRoot = "/usr/lib/postgresql";
+  const pgBin = existsSync(pgRoot)
+    ? readdirSync(pgRoot)
+        .map((version) => `${pgRoot}/${version}/bin/postgres`)
+        .find((path) => existsSync(path))
+    : undefined;
+  const packageVersion = (name: string) => {
+    const file = new URL(`../node_modules/${name}/package.json`, import.meta.url);
+    return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version : "?";
+  };
+  // "postgres (PostgreSQL) 15.20 (Debian ...)" and "/usr/sbin/mariadbd  Ver 10.11.19-MariaDB-... for ...".
+  const postgres = /\) (\S+)/.exec(firstLine(pgBin ?? "postgres", ["--version"]) ?? "")?.[1];
+  const mariadbd = existsSync("/usr/sbin/mariadbd") ? "/usr/sbin/mariadbd" : "mariadbd";
+  const mariadb = /Ver (\S+)/.exec(firstLine(mariadbd, ["--version"]) ?? "")?.[1];
+  return [
+    `Linux ${release()}`,
+    `${(totalmem() / 1024 ** 3).toFixed(0)} GiB of memory`,
+    `Node ${process.version} (V8 ${process.versions.v8}, zlib ${process.versions.zlib})`,
+    `PostgreSQL ${postgres ?? "not found"}`,
+    `MariaDB ${mariadb ?? "not found"}`,
+    `AWS SDK for JavaScript ${packageVersion("@aws-sdk/client-s3")}`,
+    `esbuild ${packageVersion("esbuild")}`,
+  ].join(", ");
+}
 
 /** The hand-written notes of the current docs/BENCHMARKS.md under id, kept through a rewrite. */
 function notes(id: string): string {
