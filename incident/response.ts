@@ -12,7 +12,8 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import type { SNSClient } from "@aws-sdk/client-sns";
 import { GetCallerIdentityCommand, type STSClient } from "@aws-sdk/client-sts";
-import { type Policy, readPolicyFile } from "../functions/audit-scan/policy.ts";
+import type { Policy } from "../functions/audit-scan/policy.ts";
+import { readPolicyFile } from "../functions/audit-scan/policy-file.ts";
 import { parseSince, trailFiles } from "../functions/audit-scan/sources/who.ts";
 import { describeError, VigilError } from "../lib/errors.ts";
 import { IncidentInputError, IncidentStepError, StepFailedError } from "./errors.ts";

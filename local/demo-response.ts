@@ -4,7 +4,7 @@ import { ECSClient } from "@aws-sdk/client-ecs";
 import { GetResourcePolicyCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { STSClient } from "@aws-sdk/client-sts";
-import { readPolicyFile } from "../functions/audit-scan/policy.ts";
+import { readPolicyFile } from "../functions/audit-scan/policy-file.ts";
 import {
   type AccessRow,
   collectComplianceReport,

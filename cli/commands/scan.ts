@@ -3,7 +3,7 @@ import { SingleBar } from "cli-progress";
 import Table from "cli-table3";
 import { type Command, Option } from "commander";
 import { ScanInputError, ScanStateFileError } from "../../functions/audit-scan/errors.ts";
-import { readPolicyFile } from "../../functions/audit-scan/policy.ts";
+import { readPolicyFile } from "../../functions/audit-scan/policy-file.ts";
 import { atLeast, nameOf } from "../../functions/audit-scan/rule.ts";
 import {
   listTrailFiles,

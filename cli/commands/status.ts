@@ -1,7 +1,7 @@
 import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { Command } from "commander";
-import { readPolicyFile } from "../../functions/audit-scan/policy.ts";
+import { readPolicyFile } from "../../functions/audit-scan/policy-file.ts";
 import { InvestigationInputError } from "../../functions/audit-scan/sources/errors.ts";
 import {
   type SecretStatus,

@@ -18,7 +18,7 @@ import { DynamoScanState } from "./state-dynamodb.ts";
 const STATE_CONCURRENCY = 16;
 const logger = createLogger("vigil-audit-scan");
 const metrics = createMetrics("audit-scan");
-const settings = loadAuditScanSettings();
+const settings = await loadAuditScanSettings();
 const state = new DynamoScanState({ client: dynamoDbClient(), tableName: settings.stateTableName });
 // A batch's pending findings are decided concurrently: a first file's state updates overlap instead of
 // queueing one round trip after another.

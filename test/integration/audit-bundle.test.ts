@@ -2,6 +2,9 @@
 // invocations) whose environment holds the standard AWS variables, STATE_TABLE_NAME and FINDINGS_QUEUE_URL,
 // against the sandbox's S3, CloudTrail, Secrets Manager, DynamoDB and SQS.
 import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
@@ -48,13 +51,17 @@ function stopLogging(atMs: number): Record<string, unknown> {
   };
 }
 
-async function invokeBundle(events: unknown[]): Promise<{ results: unknown[]; stdout: string }> {
+async function invokeBundle(
+  events: unknown[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ results: unknown[]; stdout: string }> {
   const env = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     ...sandbox.env,
     FINDINGS_QUEUE_URL: queueUrl,
     POWERTOOLS_LOG_LEVEL: "WARN",
+    ...extraEnv,
   };
   const { stdout } = await run(
     process.execPath,
@@ -154,5 +161,38 @@ describe("dist/audit-scan/index.mjs", () => {
     expect((await queuedFindings()).map((finding) => finding.title)).toEqual([
       "CloudTrail logging stopped: other-trail",
     ]);
+  });
+
+  // The policy file's parser is a chunk of the bundle loaded only when there is a file: it must still be
+  // found and applied from the built bundle, and a broken file must still stop the cold start.
+  it("applies the policy file POLICY_PATH names, and fails to start on a broken one", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "vigil-bundle-policy-"));
+    try {
+      const policy = join(folder, "policy.yaml");
+      await writeFile(
+        policy,
+        "version: 1\nsuppressions:\n  - rule: trail-tampering\n    reason: bundle test\n",
+      );
+      const detail = {
+        ...stopLogging(Date.now()),
+        eventID: "e2e-eventbridge-suppressed",
+        awsRegion: "us-east-1",
+        recipientAccountId: "111122223333",
+        requestParameters: { name: "suppressed-trail" },
+      };
+      const { results } = await invokeBundle(
+        [{ "detail-type": "AWS API Call via CloudTrail", source: "aws.cloudtrail", detail }],
+        { POLICY_PATH: policy },
+      );
+      expect(results).toEqual([{ kind: "eventbridge", findings: 0 }]);
+      expect(await queuedFindings()).toEqual([]);
+
+      await writeFile(policy, "version: 2\n");
+      await expect(invokeBundle([], { POLICY_PATH: policy })).rejects.toThrow(
+        `${policy}: version: expected one of 1`,
+      );
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -6,7 +6,8 @@ import { ListSecretsCommand, SecretsManagerClient } from "@aws-sdk/client-secret
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createScanner } from "../../functions/audit-scan/engine.ts";
-import { defaultPolicy, loadPolicy } from "../../functions/audit-scan/policy.ts";
+import { defaultPolicy } from "../../functions/audit-scan/policy.ts";
+import { loadPolicy } from "../../functions/audit-scan/policy-file.ts";
 import { UnknownScanEventError } from "../../functions/audit-scan/sources/errors.ts";
 import {
   classifyScanEvent,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { defaultPolicy, loadPolicy } from "../../functions/audit-scan/policy.ts";
+import { defaultPolicy } from "../../functions/audit-scan/policy.ts";
+import { loadPolicy } from "../../functions/audit-scan/policy-file.ts";
 import {
   buildComplianceReport,
   parseReportPeriod,

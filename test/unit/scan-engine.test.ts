@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createScanner } from "../../functions/audit-scan/engine.ts";
-import { defaultPolicy, loadPolicy } from "../../functions/audit-scan/policy.ts";
+import { defaultPolicy } from "../../functions/audit-scan/policy.ts";
+import { loadPolicy } from "../../functions/audit-scan/policy-file.ts";
 import type { Rule } from "../../functions/audit-scan/rule.ts";
 import { MemoryScanState } from "../../functions/audit-scan/state.ts";
 import { findingSchema } from "../../lib/finding.ts";

@@ -6,11 +6,10 @@ import {
   inBusinessHours,
   ipInCidrs,
   isSuppressed,
-  loadPolicy,
   principalMatches,
-  readPolicyFile,
   secretPolicyFor,
 } from "../../functions/audit-scan/policy.ts";
+import { loadPolicy, readPolicyFile } from "../../functions/audit-scan/policy-file.ts";
 
 const ISSUE_EXAMPLE = `version: 1
 learningDays: 14

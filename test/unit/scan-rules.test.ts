@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ruleContext } from "../../functions/audit-scan/engine.ts";
 import { type AuditEvent, normaliseRecord } from "../../functions/audit-scan/normalise.ts";
-import { defaultPolicy, loadPolicy, type Policy } from "../../functions/audit-scan/policy.ts";
+import { defaultPolicy, type Policy } from "../../functions/audit-scan/policy.ts";
+import { loadPolicy } from "../../functions/audit-scan/policy-file.ts";
 import { RULES, ruleDispatch } from "../../functions/audit-scan/registry.ts";
 import { detectionOf, type Rule, type Signal } from "../../functions/audit-scan/rule.ts";
 import { accessProbing } from "../../functions/audit-scan/rules/access-probing.ts";

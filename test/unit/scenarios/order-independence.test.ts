@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createScanner } from "../../../functions/audit-scan/engine.ts";
-import { loadPolicy } from "../../../functions/audit-scan/policy.ts";
+import { loadPolicy } from "../../../functions/audit-scan/policy-file.ts";
 import { MemoryScanState } from "../../../functions/audit-scan/state.ts";
 import type { Finding } from "../../../lib/finding.ts";
 import type { Json } from "./records.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createScanner } from "../../../functions/audit-scan/engine.ts";
-import { loadPolicy } from "../../../functions/audit-scan/policy.ts";
+import { loadPolicy } from "../../../functions/audit-scan/policy-file.ts";
 import { atLeast } from "../../../functions/audit-scan/rule.ts";
 import { MemoryScanState } from "../../../functions/audit-scan/state.ts";
 import { type Finding, findingSchema } from "../../../lib/finding.ts";
