@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
 import * as z from "zod/mini";
 import { ValidationError } from "./errors.ts";
+import { SEVERITIES } from "./finding-keys.ts";
 
-export const SEVERITIES = ["critical", "high", "medium", "low", "info"] as const;
-export type Severity = (typeof SEVERITIES)[number];
+export { findingId, rotationGroupKey, SEVERITIES, type Severity } from "./finding-keys.ts";
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -62,14 +61,4 @@ export function parseQueueMessage(body: string): FindingsQueueMessage {
     );
   }
   return result.data;
-}
-
-/** A deterministic id: the same inputs always give the same id, so redelivery never pages twice. */
-export function findingId(...parts: readonly string[]): string {
-  return createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 32);
-}
-
-/** The group of every rotation problem of one secret: a later successful rotation resolves it. */
-export function rotationGroupKey(secretArn: string): string {
-  return `rotation:${secretArn}`;
 }

@@ -3,7 +3,8 @@ import {
   type SecretListEntry,
   type SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
-import { type Finding, findingId, type Severity } from "../../lib/finding.ts";
+import type { Finding } from "../../lib/finding.ts";
+import { findingId, type Severity } from "../../lib/finding-keys.ts";
 import {
   DEFAULT_MAX_ROTATION_DAYS,
   type Policy,

@@ -1,4 +1,5 @@
-import { type Finding, findingId } from "../../lib/finding.ts";
+import type { Finding } from "../../lib/finding.ts";
+import { findingId } from "../../lib/finding-keys.ts";
 import { inKeyOrder } from "./in-key-order.ts";
 import { type AuditEvent, auditEventOf, checkRecord, remember } from "./normalise.ts";
 import { isSuppressed, type Policy, principalMatches, type SecretPolicy, secretPolicyFor } from "./policy.ts";

@@ -12,7 +12,7 @@ import {
   UpdateItemCommand,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
-import { SEVERITIES, type Severity } from "../../lib/finding.ts";
+import { SEVERITIES, type Severity } from "../../lib/finding-keys.ts";
 import type { ComplianceState, OpenComplianceGroup } from "./compliance.ts";
 import { StateTableError } from "./sources/errors.ts";
 import type { LookupCheckpoint, SweepStore } from "./sources/lookup.ts";

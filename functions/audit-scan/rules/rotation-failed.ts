@@ -1,4 +1,4 @@
-import { rotationGroupKey } from "../../../lib/finding.ts";
+import { rotationGroupKey } from "../../../lib/finding-keys.ts";
 import { NO_SIGNALS, nameOf, type Rule } from "../rule.ts";
 
 /** Secrets Manager reports a rotation failed or was abandoned; a later success resolves it. */
