@@ -116,8 +116,11 @@ function secretPattern(): RegExp | undefined {
   return pattern;
 }
 
-// The password of a URL or connection string (scheme://user:password@host), registered or not.
-const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s/@]+@/gi;
+// The password of a URL or connection string (scheme://user:password@host), registered or not. The scheme's
+// letters are spelled in both cases rather than with the i flag: the same matches (without the u flag, i
+// maps no other character onto A-Z or a-z), but compiling an i regex makes V8 load ICU's case-folding
+// data, about 2M instructions on the first log line of a cold start.
+const URL_PASSWORD = /\b([A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s/@]+@/g;
 
 /** Removes every registered secret value, and any password in a URL, from a string. */
 export function redactText(text: string): string {

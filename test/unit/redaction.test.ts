@@ -178,6 +178,10 @@ describe("redact", () => {
     expect(redact({ url: new URL("https://svc:Unregistered-9@example.com/x") })).toEqual({
       url: `https://svc:${REDACTED}@example.com/x`,
     });
+    // A scheme in capitals too (JDBC-style strings).
+    expect(redact("jdbc:PostgreSQL+SSL://App:Unregistered-9@db/orders")).toBe(
+      `jdbc:PostgreSQL+SSL://App:${REDACTED}@db/orders`,
+    );
   });
 
   it("follows the whole cause chain, AggregateError members, names and own fields of errors", () => {
