@@ -160,11 +160,25 @@ function stateKeysOf(item: Pending): string[] {
   return keys;
 }
 
+/** How scanChunks fits into a sequence of scans that overlap (the S3 path reads a file while the one before is judged). */
+export interface ScanChunksOptions {
+  /**
+   * Nothing is judged before this settles (a rejection fails the scan before anything is judged): the
+   * records are read, checked and normalised meanwhile, and batches are judged in the order of the scans.
+   */
+  after?: PromiseLike<unknown>;
+  /** Called once every chunk has been read, before the last batch is judged. */
+  onRead?: () => void;
+}
+
 /** Runs the rule catalogue over raw CloudTrail records (trail-file records, EventBridge details, LookupEvents strings). */
 export function createScanner(deps: ScannerDependencies): {
   scan(records: Iterable<unknown> | AsyncIterable<unknown>): Promise<ScanResult>;
   /** As scan, over records that come in arrays (a trail reader's chunks): no await per record. */
-  scanChunks(chunks: Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>): Promise<ScanResult>;
+  scanChunks(
+    chunks: Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>,
+    options?: ScanChunksOptions,
+  ): Promise<ScanResult>;
 } {
   const { policy, state } = deps;
   const now = deps.now ?? (() => new Date());
@@ -294,8 +308,9 @@ export function createScanner(deps: ScannerDependencies): {
   }
 
   /** One scan's running batch and counters; records go in one at a time, batches are judged when full. */
-  function startRun() {
+  function startRun(after?: PromiseLike<unknown>) {
     const result: ScanResult = { findings: [], processed: 0, skipped: {} };
+    let gate = after;
     let batch: AuditEvent[] = [];
     let unjudged: Unjudged = { count: 0, earliestMs: Number.POSITIVE_INFINITY };
     const inBatch = new Set<string>();
@@ -331,6 +346,11 @@ export function createScanner(deps: ScannerDependencies): {
         return batch.length + unjudged.count >= batchSize;
       },
       async judgeBatch(): Promise<void> {
+        if (gate) {
+          const waitFor = gate;
+          gate = undefined;
+          await waitFor;
+        }
         const full = batch;
         const quiet = unjudged;
         batch = [];
@@ -348,11 +368,12 @@ export function createScanner(deps: ScannerDependencies): {
       await run.judgeBatch();
       return run.result;
     },
-    async scanChunks(chunks) {
-      const run = startRun();
+    async scanChunks(chunks, options = {}) {
+      const run = startRun(options.after);
       for await (const chunk of chunks) {
         for (const record of chunk) if (run.add(record)) await run.judgeBatch();
       }
+      options.onRead?.();
       await run.judgeBatch();
       return run.result;
     },

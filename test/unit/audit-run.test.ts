@@ -206,6 +206,51 @@ describe("runScanEvent", () => {
     ).toEqual([["trail-tampering", [stopLogging(2).eventID]]]);
   });
 
+  it("judges and publishes a batch's files one after another while the next file is read, and stops at a failure no queue can retry", async () => {
+    const key = (name: string) => KEY.replace("_a.json", `_${name}.json`);
+    const otherTrail = {
+      ...stopLogging(2),
+      requestParameters: { name: "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit-trail" },
+    };
+    const files: Record<string, Buffer> = {
+      [key("1")]: gzipSync(JSON.stringify({ Records: [stopLogging(1)] })),
+      [key("2")]: gzipSync(JSON.stringify({ Records: [otherTrail] })),
+    };
+    s3.on(GetObjectCommand).callsFake((input: { Key: string }) => ({
+      Body: Readable.from([files[input.Key]!]),
+    }));
+    const notification = (name: string) => ({
+      eventSource: "aws:s3",
+      eventName: "ObjectCreated:Put",
+      s3: { bucket: { name: "b" }, object: { key: key(name), size: files[key(name)]!.length } },
+    });
+    const event = { Records: [notification("1"), notification("2")] };
+    // Publishing the first file's finding waits, so the second file is read meanwhile.
+    const order: string[] = [];
+    const ordered = deps({
+      publish: async (findings) => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        order.push(...findings.map((finding) => finding.eventIds.join()));
+        return findings.length;
+      },
+    });
+    await expect(runScanEvent(event, ordered)).resolves.toEqual({ kind: "s3", findings: 2 });
+    expect(order).toEqual([stopLogging(1).eventID, stopLogging(2).eventID]);
+
+    // Direct S3 notifications have no partial retry: the first file's failure fails the invocation, and
+    // the second file, read meanwhile, is neither judged nor published.
+    let calls = 0;
+    const failing = deps({
+      publish: async () => {
+        calls++;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        throw new Error("the findings queue is unavailable");
+      },
+    });
+    await expect(runScanEvent(event, failing)).rejects.toThrow("the findings queue is unavailable");
+    expect(calls).toBe(1);
+  });
+
   it("counts every record of a trail file as processed, and a malformed one as skipped with its reason", async () => {
     const otherService = { ...stopLogging(1), eventSource: "s3.amazonaws.com", eventName: "GetObject" };
     const { eventSource: _, ...noSource } = stopLogging(2);

@@ -6,7 +6,7 @@ import type { Finding } from "../../../lib/finding.ts";
 import type { Logger } from "../../../lib/logger.ts";
 import type { ScanSource, VigilMetrics } from "../../../lib/metrics.ts";
 import { type ComplianceState, listSecrets, policyExpectations, runComplianceSweep } from "../compliance.ts";
-import type { ScanResult } from "../engine.ts";
+import type { ScanChunksOptions, ScanResult } from "../engine.ts";
 import type { Policy } from "../policy.ts";
 import { mayBeScanned } from "../prefilter.ts";
 import type { ScanState } from "../state.ts";
@@ -14,6 +14,7 @@ import type { TrailReadStats } from "../trail-file.ts";
 import { ScanSourceError, UnknownScanEventError } from "./errors.ts";
 import { runLookupSweep, type SweepStore } from "./lookup.ts";
 import {
+  type OpenedTrailObject,
   openTrailObjectsAhead,
   readOpenedTrailObject,
   type TrailObjectRef,
@@ -42,7 +43,7 @@ export interface ScanRunDependencies {
   policy: Policy;
   scanner: {
     scan(records: Iterable<unknown> | AsyncIterable<unknown>): Promise<ScanResult>;
-    scanChunks(chunks: AsyncIterable<readonly unknown[]>): Promise<ScanResult>;
+    scanChunks(chunks: AsyncIterable<readonly unknown[]>, options?: ScanChunksOptions): Promise<ScanResult>;
   };
   state: ScanState & SweepStore & ComplianceState;
   cloudTrail: (region: string) => CloudTrailClient;
@@ -230,16 +231,29 @@ async function trailFiles(
   const failures = new Set<string>();
   let findings = 0;
   let newestEventMs: number | undefined;
+  /** A file whose failure fails the whole invocation (no queue to retry its message alone). */
+  let fatal: { error: unknown } | undefined;
   const failed = (object: TrailObjectRef) => object.messageId !== undefined && failures.has(object.messageId);
-  for await (const opened of openTrailObjectsAhead(deps.s3, objects, failed)) {
+
+  /**
+   * One file: read and normalised at once, judged, published, counted and logged only once the file
+   * before it is done (`before` never rejects), so state, findings and logs come in the batch's order.
+   */
+  const scanFile = async (opened: OpenedTrailObject, before: Promise<void>, onRead: () => void) => {
     const object = opened.ref;
     const stats: TrailReadStats = { elements: 0, ignored: 0 };
+    const inTurn = before.then(() => {
+      if (fatal) throw fatal.error;
+    });
+    // Not awaited when reading fails first; the failure below waits for `before` itself.
+    inTurn.catch(() => {});
     try {
       if (!opened.ok) throw opened.error;
       const source = `s3://${object.bucket}/${object.key}`;
       // A chunk of records per await, other services' records skipped unparsed (as `vigil scan` reads).
       const result = await deps.scanner.scanChunks(
         readOpenedTrailObject(opened, { relevant: mayBeScanned, stats, source }),
+        { after: inTurn, onRead },
       );
       await deps.publish(result.findings);
       // Every record of the file counts as processed, also those of other services skipped unparsed.
@@ -255,6 +269,9 @@ async function trailFiles(
         findings: result.findings.length,
       });
     } catch (error) {
+      await before;
+      // A file before this one failed the invocation: this one counts as never scanned.
+      if (fatal) return;
       deps.logger.error("Could not scan a trail file", {
         bucket: object.bucket,
         key: object.key,
@@ -262,10 +279,37 @@ async function trailFiles(
         error: describeError(error),
       });
       // Without a queue there is no partial retry: the invocation fails and S3's retry delivers again.
-      if (!viaQueue || !object.messageId) throw error;
-      failures.add(object.messageId);
+      if (!viaQueue || !object.messageId) fatal = { error };
+      else failures.add(object.messageId);
     }
+  };
+
+  // While a file's batch is judged (DynamoDB round trips, publishing), the next file is read and its records
+  // normalised: at most two files' events are held, and judging still goes one file after another.
+  let previous: Promise<void> = Promise.resolve();
+  let beforePrevious: Promise<void> = Promise.resolve();
+  try {
+    for await (const opened of openTrailObjectsAhead(deps.s3, objects, failed)) {
+      await beforePrevious;
+      if (fatal) break;
+      let read: () => void = () => {};
+      const wasRead = new Promise<void>((resolve) => {
+        read = resolve;
+      });
+      const scanned = scanFile(opened, previous, read);
+      beforePrevious = previous;
+      previous = scanned;
+      await Promise.race([wasRead, scanned]);
+      // The next file of the same message waits for this one's outcome: a failed message's files are skipped.
+      const next = objects[objects.indexOf(opened.ref) + 1];
+      if (opened.ref.messageId !== undefined && next?.messageId === opened.ref.messageId) await scanned;
+      if (fatal) break;
+    }
+  } finally {
+    // Nothing of this invocation's goes on after it returns.
+    await previous;
   }
+  if (fatal) throw fatal.error;
   if (newestEventMs !== undefined) {
     deps.metrics.record("ScannerLagSeconds", { Source: "s3" }, (nowMs(deps) - newestEventMs) / 1000);
   }
