@@ -251,6 +251,49 @@ describe("runScanEvent", () => {
     expect(calls).toBe(1);
   });
 
+  it("skips the files of a message whose earlier file failed, also while files are read ahead of their judging", async () => {
+    const key = (name: string) => KEY.replace("_a.json", `_${name}.json`);
+    const otherTrail = (seq: number, trail: string) => ({
+      ...stopLogging(seq),
+      requestParameters: { name: `arn:aws:cloudtrail:us-east-1:111122223333:trail/${trail}` },
+    });
+    const files: Record<string, Buffer> = {
+      [key("1")]: gzipSync(JSON.stringify({ Records: [stopLogging(1)] })),
+      [key("2")]: gzipSync(JSON.stringify({ Records: [otherTrail(2, "second")] })),
+      [key("3")]: gzipSync(JSON.stringify({ Records: [otherTrail(3, "third")] })),
+    };
+    s3.on(GetObjectCommand).callsFake((input: { Key: string }) => ({
+      Body: Readable.from([files[input.Key]!]),
+    }));
+    const object = (name: string) => ({
+      eventSource: "aws:s3",
+      eventName: "ObjectCreated:Put",
+      s3: { bucket: { name: "b" }, object: { key: key(name), size: files[key(name)]!.length } },
+    });
+    const message = (id: string, names: string[]) => ({
+      eventSource: "aws:sqs",
+      messageId: id,
+      body: JSON.stringify({ Records: names.map(object) }),
+    });
+    const published: string[] = [];
+    const run = deps({
+      // The first file's finding cannot be published (after a while, so the second file is read meanwhile).
+      publish: async (findings) => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        if (findings.some((finding) => finding.eventIds.includes(String(stopLogging(1).eventID))))
+          throw new Error("the findings queue is unavailable");
+        published.push(...findings.flatMap((finding) => finding.eventIds));
+        return findings.length;
+      },
+    });
+
+    const response = await runScanEvent({ Records: [message("m1", ["1", "2"]), message("m2", ["3"])] }, run);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m1" }]);
+    // The second file of the failed message is skipped, as its message is retried whole; the third is scanned.
+    expect(published).toEqual([stopLogging(3).eventID]);
+  });
+
   it("counts every record of a trail file as processed, and a malformed one as skipped with its reason", async () => {
     const otherService = { ...stopLogging(1), eventSource: "s3.amazonaws.com", eventName: "GetObject" };
     const { eventSource: _, ...noSource } = stopLogging(2);
