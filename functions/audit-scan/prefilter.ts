@@ -34,14 +34,23 @@ export function mayBeScanned(bytes: Buffer, start: number, end: number): boolean
     at++;
     while (at < end && isSpace(bytes[at] as number)) at++;
     if (bytes[at] !== 0x22) return true;
-    const close = bytes.indexOf(0x22, at + 1);
-    if (close < 0 || close >= end || bytes[close - 1] === 0x5c) return true;
+    // The value's closing quote and its comparison with the needles are plain loops over a few bytes, not
+    // Buffer#indexOf and Buffer#compare: this function turns hot within a cold start's first trail file,
+    // and V8 inlining those wrappers (argument checks and all) made optimising it cost several ms of CPU.
+    let close = at + 1;
+    while (close < end && bytes[close] !== 0x22) close++;
+    if (close >= end || bytes[close - 1] === 0x5c) return true;
     for (const source of SOURCE_NEEDLES) {
-      if (close + 1 - at === source.length && bytes.compare(source, 0, source.length, at, close + 1) === 0)
-        return true;
+      if (close + 1 - at === source.length && startsWithAt(bytes, at, source)) return true;
     }
     return false;
   }
+}
+
+/** True when bytes holds needle at offset at. */
+function startsWithAt(bytes: Buffer, at: number, needle: Buffer): boolean {
+  for (let i = 0; i < needle.length; i++) if (bytes[at + i] !== needle[i]) return false;
+  return true;
 }
 
 function isSpace(byte: number): boolean {

@@ -44,5 +44,15 @@ describe("mayBeScanned", () => {
 
     expect(mayBeScanned(bytes, 0, 17)).toBe(true);
     expect(mayBeScanned(bytes, 18, bytes.length)).toBe(false);
+    // A value whose closing quote lies past the record's end is not judged from the bytes after it.
+    const cut = Buffer.from('{"eventSource":"s3.amazonaws.com"}');
+    expect(mayBeScanned(cut, 0, cut.indexOf(".com") + 4)).toBe(true);
+  });
+
+  it("matches a scanned source only whole: longer, shorter or lookalike values are other services", () => {
+    expect(check('{"eventSource":"kms.amazonaws.com.example"}')).toBe(false);
+    expect(check('{"eventSource":"kms.amazonaws.co"}')).toBe(false);
+    expect(check('{"eventSource":"xms.amazonaws.com"}')).toBe(false);
+    expect(check('{"eventSource":""}')).toBe(false);
   });
 });
