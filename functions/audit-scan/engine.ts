@@ -4,7 +4,7 @@ import { inKeyOrder } from "./in-key-order.ts";
 import { type AuditEvent, auditEventOf, checkRecord, remember } from "./normalise.ts";
 import { isSuppressed, type Policy, principalMatches, type SecretPolicy, secretPolicyFor } from "./policy.ts";
 import { RULES, ruleDispatch } from "./registry.ts";
-import { type RotationFacts, RotationTracker, rotationTargetOf } from "./rotation.ts";
+import { type RotationFacts, RotationTracker } from "./rotation.ts";
 import { type Detection, detectionOf, type Rule, type RuleContext, type Signal } from "./rule.ts";
 import type { ScanState } from "./state.ts";
 
@@ -142,9 +142,8 @@ class PendingFindings {
 type Decision = Finding | "suppressed" | undefined;
 
 /**
- * The state keys deciding an item may write: its first sighting, its window buckets, its claim, and the
- * rotation evidence of its secret (asking whether an event was the rotation's own may add a probe member
- * to that secret's pending-version sets). Two items sharing one are decided in batch order.
+ * The state keys deciding an item may write: its first sighting, its window buckets and its claim (asking
+ * whether an event was the rotation's own only reads). Two items sharing one are decided in batch order.
  */
 function stateKeysOf(item: Pending): string[] {
   const { rule, signal, day } = item;
@@ -156,7 +155,6 @@ function stateKeysOf(item: Pending): string[] {
       keys.push(`window\u0000${rule.id}#${key}#${bucket}`, `window\u0000${rule.id}#${key}#h${half}`);
     }
   }
-  if (header.secretArn) keys.push(`rotation\u0000${rotationTargetOf(header.secretArn)}`);
   return keys;
 }
 

@@ -24,7 +24,10 @@ import type { ScanState } from "./state.ts";
 const BUCKET_MS = 10 * 60_000;
 /** How long after RotationStarted the rotation's calls are expected (four Lambda steps, with retries). */
 export const ROTATION_SPAN_MS = 3 * BUCKET_MS;
-/** Probes ask recordSeen with this time: it never lowers a real earliest time, and marks "absent". */
+/**
+ * The time earlier versions stored when a probe found a key absent (they asked recordSeen with it): read
+ * back, it still means absent, until a real record lowers it.
+ */
 const PROBE = Number.MAX_SAFE_INTEGER;
 export const STAGING_SUFFIX = "/vigil-staging";
 const HOUR_MS = 3_600_000;
@@ -203,7 +206,7 @@ export class RotationTracker {
     // imitating the rotation, and nobody's calls are taken for the rotation's.
     const hour = Math.floor(event.timeMs / HOUR_MS);
     for (const h of [hour - 1, hour]) {
-      if ((await this.principalCount(`rotation#${target}#pendingby#${h}`, event.timeMs)) > 1) return false;
+      if ((await this.principalCount(`rotation#${target}#pendingby#${h}`)) > 1) return false;
     }
     if (event.eventName === "UpdateSecretVersionStage" && target === secretArn) {
       const moveTo = event.request.moveToVersionId;
@@ -213,10 +216,12 @@ export class RotationTracker {
     return true;
   }
 
-  private async principalCount(key: string, atMs: number): Promise<number> {
+  /** The principals of a pendingby set, read afresh once per batch (others may have added since). */
+  private async principalCount(key: string): Promise<number> {
     const known = this.principals.get(key);
     if (known !== undefined) return known;
-    const count = (await this.state.addDistinct(key, PROBE_MEMBER, atMs + 2 * DAY_MS)) - 1;
+    // A set holds the probe member from its first addition on (see observe), so it counts one less.
+    const count = Math.max(0, (await this.state.countDistinct(key)) - 1);
     this.principals.set(key, count);
     return count;
   }
@@ -228,10 +233,11 @@ export class RotationTracker {
     if (before === undefined || atMs < before) this.toRecord.set(key, atMs);
   }
 
+  /** Whether evidence key was recorded, by this or any invocation; absent answers hold for one batch. */
   private async exists(key: string): Promise<boolean> {
     if (this.known.has(key)) return true;
     if (this.absent.has(key)) return false;
-    const earliest = await this.state.recordSeen(key, PROBE);
+    const earliest = await this.state.firstSeen(key);
     const found = earliest !== undefined && earliest !== PROBE;
     (found ? this.known : this.absent).add(key);
     return found;

@@ -137,6 +137,32 @@ export class DynamoScanState implements ScanState, SweepStore, ComplianceState {
     return before;
   }
 
+  /** A consistent read of a baseline key's time, never from the cache: other invocations record keys. */
+  async firstSeen(key: string): Promise<number | undefined> {
+    const result = await this.#client.send(
+      new GetItemCommand({
+        TableName: this.#table,
+        Key: { pk: s(keyOf("baseline", key)), sk: s(STATE_SK) },
+        ProjectionExpression: "firstSeenMs",
+        ConsistentRead: true,
+      }),
+    );
+    return numberOf(result.Item, "firstSeenMs");
+  }
+
+  /** A consistent read of a distinct set's size, never from the cache: other invocations add members. */
+  async countDistinct(key: string): Promise<number> {
+    const result = await this.#client.send(
+      new GetItemCommand({
+        TableName: this.#table,
+        Key: { pk: s(keyOf("window", key)), sk: s(STATE_SK) },
+        ProjectionExpression: "members",
+        ConsistentRead: true,
+      }),
+    );
+    return result.Item?.members?.SS?.length ?? 0;
+  }
+
   /** A conditional put: exactly one caller creates the claim; an expired claim may be taken again. */
   async claimOnce(id: string, expiresAtMs: number): Promise<boolean> {
     const pk = keyOf("claim", id);

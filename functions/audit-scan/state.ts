@@ -10,6 +10,13 @@ export interface ScanState {
   claimOnce(id: string, expiresAtMs: number): Promise<boolean>;
   /** Keeps the earliest record time ever seen (start of learning); returns the earliest after this call. */
   noteEarliest(atMs: number): Promise<number>;
+  /**
+   * The time recorded for key (undefined: none), read now: what other invocations recorded since this
+   * one last asked included. Records nothing.
+   */
+  firstSeen(key: string): Promise<number | undefined>;
+  /** The size of the distinct set at key (0: none), read now, as firstSeen is. Adds nothing. */
+  countDistinct(key: string): Promise<number>;
 }
 
 /** The JSON form of a MemoryScanState (the `vigil scan --state FILE` format). */
@@ -68,6 +75,14 @@ export class MemoryScanState implements ScanState {
   }
 
   /** True the first time id is claimed. */
+  async firstSeen(key: string): Promise<number | undefined> {
+    return this.seen.get(key);
+  }
+
+  async countDistinct(key: string): Promise<number> {
+    return this.distinct.get(key)?.members.size ?? 0;
+  }
+
   async claimOnce(id: string, expiresAtMs: number): Promise<boolean> {
     if (this.claims.has(id)) return false;
     this.claims.set(id, expiresAtMs);

@@ -1,7 +1,10 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createScanner } from "../../functions/audit-scan/engine.ts";
+import { loadPolicy } from "../../functions/audit-scan/policy-file.ts";
 import { DynamoScanState } from "../../functions/audit-scan/state-dynamodb.ts";
 import { type Sandbox, startSandbox } from "../../local/sandbox.ts";
+import { DAY, databaseRotation, POLICY } from "../unit/scenarios/stories.ts";
 
 let sandbox: Sandbox;
 let client: DynamoDBClient;
@@ -127,5 +130,43 @@ describe("DynamoScanState on the sandbox's DynamoDB", () => {
     const open = await state.openComplianceGroups();
 
     expect([...open.values()]).toEqual([group("g2")]);
+  });
+
+  it("sees what another container recorded since its own lookup found nothing", async () => {
+    const a = container();
+    const b = container();
+    expect(await a.firstSeen("rotation#x#start#1")).toBeUndefined();
+    expect(await a.countDistinct("rotation#x#pendingby#1")).toBe(0);
+
+    await b.recordSeen("rotation#x#start#1", NOW);
+    await b.addDistinct("rotation#x#pendingby#1", "(probe)", NOW + 60_000);
+    await b.addDistinct("rotation#x#pendingby#1", "role/rotator", NOW + 60_000);
+
+    expect(await a.firstSeen("rotation#x#start#1")).toBe(NOW);
+    expect(await a.countDistinct("rotation#x#pendingby#1")).toBe(2);
+  });
+
+  it("recognises a rotation's calls once another container has scanned its RotationStarted", async () => {
+    const policy = loadPolicy(POLICY, "scenario policy");
+    const calls = databaseRotation("algo-trade/staging/db", DAY, {
+      token: "70e00000-0000-4000-8000-000000000071",
+      previous: "cur00000-0000-4000-8000-000000000070",
+    });
+    const started = calls[0];
+    const stageMove = calls.find((call) => call.eventName === "UpdateSecretVersionStage");
+    const others = calls.filter((call) => call !== started && call !== stageMove);
+    const a = container();
+    const b = container();
+    const rules = (findings: { rule: string }[]) => findings.map((finding) => finding.rule);
+
+    // Container A scans the rotation's first calls before any container has scanned its RotationStarted
+    // (they are reported, as they must be: nothing shows a rotation yet). Container B then scans the
+    // RotationStarted; A, scanning the stage move after it, must see it.
+    const early = await createScanner({ policy, state: a }).scan(others);
+    await createScanner({ policy, state: b }).scan([started]);
+    const late = await createScanner({ policy, state: a }).scan([stageMove]);
+
+    expect(rules(early.findings)).toContain("secret-value-written");
+    expect(rules(late.findings)).not.toContain("version-stage-moved");
   });
 });

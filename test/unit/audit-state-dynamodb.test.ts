@@ -124,6 +124,49 @@ describe("DynamoScanState.recordSeen", () => {
   });
 });
 
+describe("DynamoScanState.firstSeen and countDistinct", () => {
+  it("read with a consistent GetItem every time, however often they found nothing", async () => {
+    dynamo
+      .on(GetItemCommand)
+      .resolvesOnce({})
+      .resolvesOnce({})
+      .resolves({ Item: { firstSeenMs: { N: String(NOW) }, members: { SS: ["(probe)", "a", "b"] } } });
+    const state = newState();
+
+    const absent = [await state.firstSeen("k"), await state.countDistinct("k")];
+    const present = [await state.firstSeen("k"), await state.countDistinct("k")];
+
+    expect(absent).toEqual([undefined, 0]);
+    expect(present).toEqual([NOW, 3]);
+    expect(dynamo).toHaveReceivedCommandTimes(GetItemCommand, 4);
+    expect(dynamo).toHaveReceivedNthCommandWith(GetItemCommand, 1, {
+      TableName: TABLE,
+      Key: { pk: { S: "baseline#k" }, sk: { S: "state" } },
+      ProjectionExpression: "firstSeenMs",
+      ConsistentRead: true,
+    });
+    expect(dynamo).toHaveReceivedNthCommandWith(GetItemCommand, 2, {
+      TableName: TABLE,
+      Key: { pk: { S: "window#k" }, sk: { S: "state" } },
+      ProjectionExpression: "members",
+      ConsistentRead: true,
+    });
+  });
+
+  it("do not answer from what recordSeen and addDistinct cached", async () => {
+    dynamo.on(UpdateItemCommand).resolves({ Attributes: { members: { SS: ["a"] } } });
+    dynamo.on(GetItemCommand).resolves({
+      Item: { firstSeenMs: { N: String(NOW - 5000) }, members: { SS: ["a", "b"] } },
+    });
+    const state = newState();
+    await state.recordSeen("k", NOW);
+    await state.addDistinct("k", "a", NOW + 60_000);
+
+    expect(await state.firstSeen("k")).toBe(NOW - 5000);
+    expect(await state.countDistinct("k")).toBe(2);
+  });
+});
+
 describe("DynamoScanState.claimOnce", () => {
   it("is true for the caller whose conditional put succeeds", async () => {
     dynamo.on(PutItemCommand).resolves({});

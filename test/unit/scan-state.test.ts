@@ -26,6 +26,21 @@ describe("MemoryScanState.recordSeen", () => {
   });
 });
 
+describe("MemoryScanState.firstSeen and countDistinct", () => {
+  it("read what was recorded without recording anything", async () => {
+    const state = new MemoryScanState();
+
+    const before = [await state.firstSeen("k"), await state.countDistinct("k")];
+    await state.recordSeen("k", 50);
+    await state.addDistinct("k", "a", 10);
+    const after = [await state.firstSeen("k"), await state.countDistinct("k")];
+
+    expect(before).toEqual([undefined, 0]);
+    expect(after).toEqual([50, 1]);
+    expect(state.toJSON(0).seen).toEqual({ k: 50 });
+  });
+});
+
 describe("MemoryScanState.claimOnce", () => {
   it("grants an id to the first caller only", async () => {
     const state = new MemoryScanState();

@@ -44,6 +44,14 @@ class ShuffledState implements ScanState {
     await this.#turns();
     return this.inner.noteEarliest(atMs);
   }
+  async firstSeen(key: string): Promise<number | undefined> {
+    await this.#turns();
+    return this.inner.firstSeen(key);
+  }
+  async countDistinct(key: string): Promise<number> {
+    await this.#turns();
+    return this.inner.countDistinct(key);
+  }
 }
 
 /** The saved state, independent of the order its keys were first written in. */
