@@ -431,6 +431,8 @@ export async function buildSdkOnly(source: string, outdir: string): Promise<stri
     sourcemap: true,
     sourcesContent: false,
     platform: "node",
+    // Built as the functions are (scripts/build.mjs): the SDK's clients from their ES modules.
+    mainFields: ["module", "main"],
     target: "node20",
     format: "esm",
     // As scripts/build.mjs does: the SDK's CommonJS modules require() Node built-ins.

@@ -66,6 +66,8 @@ const nodeBundle = {
   // through the maps, which point at the repository's files instead of carrying a copy of them.
   minifyWhitespace: true,
   minifySyntax: true,
+  // As the functions: the AWS SDK's clients from their ES modules.
+  mainFields: ["module", "main"],
   legalComments: "none",
   sourcemap: true,
   sourcesContent: false,
@@ -93,6 +95,10 @@ const results = await Promise.all([
       sourcemap: true,
       sourcesContent: false,
       platform: "node",
+      // A package without an exports map (the AWS SDK's clients) is bundled from its ES modules, which
+      // esbuild can trim, not its CommonJS build: audit-scan's entry 843 → 375 KB, its cold start about
+      // 60 ms of CPU less.
+      mainFields: ["module", "main"],
       target: "node20",
       format: "esm",
       banner: { js: requireShim },
