@@ -1,5 +1,5 @@
 import { VigilError } from "../../lib/errors.ts";
-import type { Severity } from "../../lib/finding.ts";
+import type { Severity } from "../../lib/finding-keys.ts";
 
 /** Base of every error a rotation step throws on purpose. Carries what the failure finding should say. */
 export class RotationError extends VigilError {

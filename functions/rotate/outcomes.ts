@@ -1,12 +1,8 @@
 import { PublishCommand, type SNSClient } from "@aws-sdk/client-sns";
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import {
-  type Finding,
-  type FindingsQueueMessage,
-  findingId,
-  rotationGroupKey,
-  type Severity,
-} from "../../lib/finding.ts";
+import type { Finding, FindingsQueueMessage } from "../../lib/finding.ts";
+// The ids and group keys only: lib/finding.ts would build the findings' zod schemas at every cold start.
+import { findingId, rotationGroupKey, type Severity } from "../../lib/finding-keys.ts";
 import { redact, redactText } from "../../lib/redaction.ts";
 import { RotationError } from "./errors.ts";
 import { ROTATION_STEPS, type RotationStep, type RotationStrategyName } from "./strategy.ts";

@@ -1,5 +1,5 @@
 import { VigilError } from "../../../../lib/errors.ts";
-import type { Severity } from "../../../../lib/finding.ts";
+import type { Severity } from "../../../../lib/finding-keys.ts";
 import { RotationError } from "../../errors.ts";
 
 /**
