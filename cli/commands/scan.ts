@@ -3,7 +3,7 @@ import { SingleBar } from "cli-progress";
 import Table from "cli-table3";
 import { type Command, Option } from "commander";
 import { ScanInputError, ScanStateFileError } from "../../functions/audit-scan/errors.ts";
-import { readPolicyFile } from "../../functions/audit-scan/policy-file.ts";
+import { defaultPolicy } from "../../functions/audit-scan/policy.ts";
 import { atLeast, nameOf } from "../../functions/audit-scan/rule.ts";
 import {
   listTrailFiles,
@@ -12,7 +12,8 @@ import {
 } from "../../functions/audit-scan/scan-files.ts";
 import { MemoryScanState } from "../../functions/audit-scan/state.ts";
 import { parseTimeBound } from "../../functions/audit-scan/time-range.ts";
-import { type Finding, SEVERITIES } from "../../lib/finding.ts";
+import type { Finding } from "../../lib/finding.ts";
+import { SEVERITIES } from "../../lib/finding-keys.ts";
 import type { CommandRegistration } from "../command.ts";
 
 export interface ScanCommandOptions {
@@ -37,7 +38,11 @@ export async function runScan(
   output: ScanOutput = { stdout: process.stdout, stderr: process.stderr },
   now: () => Date = () => new Date(),
 ): Promise<number> {
-  const policy = await readPolicyFile(options.policy);
+  // The YAML parser and the policy's schemas are loaded only for a policy file (a start-up cost otherwise).
+  const policy =
+    options.policy === undefined
+      ? defaultPolicy()
+      : await (await import("../../functions/audit-scan/policy-file.ts")).readPolicyFile(options.policy);
   const state = options.state ? await readState(options.state) : new MemoryScanState();
   const timeRange = {
     ...(options.since ? { sinceMs: parseTimeBound(options.since, "--since", now()).getTime() } : {}),
