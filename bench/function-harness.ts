@@ -155,7 +155,7 @@ export interface ProcessReport {
   /** Import plus every invocation, wall time and CPU time. */
   totalMs: number;
   totalCpuMs: number;
-  /** Peak resident set size of the process (getrusage). */
+  /** Peak resident set size of the process: VmHWM (see the invoker), else getrusage's. */
   maxRssMiB: number;
   results: unknown[];
 }
@@ -193,9 +193,14 @@ for (const [index, event] of events.entries()) {
   }
 }
 const totalMs = performance.now() - started - waited;
+// The peak of this process's own memory. Not getrusage's maxRSS: Linux carries the parent's resident size
+// at fork through exec into it, so a child of a large bench process reported the parent's size.
+const status = (() => { try { return readFileSync("/proc/self/status", "utf8"); } catch { return ""; } })();
+const hwm = /^VmHWM:\\s+(\\d+) kB$/m.exec(status);
+const maxRssMiB = hwm ? Number(hwm[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
 process.stdout.write("BENCH " + JSON.stringify({ importMs: imported - started, firstInvocationMs, totalMs,
   importCpuMs: importedCpu - startedCpu, firstInvocationCpuMs, totalCpuMs: cpu() - startedCpu,
-  maxRssMiB: process.resourceUsage().maxRSS / 1024, results }) + "\\n");
+  maxRssMiB, results }) + "\\n");
 `;
 
 /** Imports a bundle in a fresh Node process (with nodeFlags, env), invokes it with each event of eventsFile in turn. */

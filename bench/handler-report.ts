@@ -144,7 +144,7 @@ async function measureFunctions(
     "",
     "## Audit-scan handler: memory",
     "",
-    `Peak RSS (getrusage's maximum resident set size) of the fresh process running the built handler: one SQS event naming one \`.json.gz\` trail file of growing uncompressed size (realistic mix), then folders of growing numbers of 1,000-record files, their notifications in batches of 10, all in one process (one container over many invocations).${memory.some((row) => row.input.includes("capped")) ? " The capped rows run the largest file and the largest folder again with V8's old space capped: their completing with the same records is what shows that the live heap stays under that cap whatever the input's size, and that a container keeps nothing that grows from one invocation to the next." : ""} Target: flat (here: within 16 MiB of the smallest input's peak), not growing with the input; the deployed function has 512 MB.`,
+    `Peak RSS (the process's own high-water mark, VmHWM in /proc/self/status; not getrusage's maximum, into which Linux carries the bench process's size at fork) of the fresh process running the built handler: one SQS event naming one \`.json.gz\` trail file of growing uncompressed size (realistic mix), then folders of growing numbers of 1,000-record files, their notifications in batches of 10, all in one process (one container over many invocations).${memory.some((row) => row.input.includes("capped")) ? " The capped rows run the largest file and the largest folder again with V8's old space capped: their completing with the same records is what shows that the live heap stays under that cap whatever the input's size, and that a container keeps nothing that grows from one invocation to the next." : ""} Target: flat (here: within 16 MiB of the smallest input's peak), not growing with the input; the deployed function has 512 MB.`,
     "",
     "| Input | Files | Records | Uncompressed | Peak RSS | Wall time |",
     "| --- | --- | --- | --- | --- | --- |",
@@ -205,6 +205,7 @@ function memorySummary(rows: readonly HandlerMemoryRow[]): SummaryRow[] {
     const last = series.at(-1);
     if (!first || !last) continue;
     const growth = last.peakRssMiB - first.peakRssMiB;
+    const change = `${growth < 0 ? "-" : "+"}${Math.abs(growth).toFixed(0)} MiB`;
     summary.push({
       figure: `audit-scan handler peak RSS, ${input === "folder" ? "folders" : "single files"} of ${first.megabytes.toFixed(0)}-${last.megabytes.toFixed(0)} MiB`,
       value: `${first.peakRssMiB.toFixed(0)}-${Math.max(...series.map((row) => row.peakRssMiB)).toFixed(0)} MiB`,
@@ -212,8 +213,8 @@ function memorySummary(rows: readonly HandlerMemoryRow[]): SummaryRow[] {
       target: "flat",
       verdict:
         growth <= 16
-          ? `met (+${growth.toFixed(0)} MiB for ${(last.megabytes / first.megabytes).toFixed(0)}× the input)`
-          : `missed: +${growth.toFixed(0)} MiB for ${(last.megabytes / first.megabytes).toFixed(0)}× the input`,
+          ? `met (${change} for ${(last.megabytes / first.megabytes).toFixed(0)}× the input)`
+          : `missed: ${change} for ${(last.megabytes / first.megabytes).toFixed(0)}× the input`,
     });
   }
   for (const capped of rows.filter((row) => row.input.includes(", old space"))) {
