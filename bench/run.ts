@@ -222,7 +222,8 @@ function trailFileSummary(scan: readonly string[]): SummaryRow[] {
         value: `${cells[5]} records/s (in-process ${cells[7]})`,
         limit: "one-thread bare loop",
         target: "> 1.6×",
-        verdict: `${cells[6]} (in-process ${cells[8]}): ${value > 1.6 ? "met" : `missed by ${(1.6 - value).toFixed(2)}×`}`,
+        // The table's ratio has two decimals: 1.60× may be a little over or under the target.
+        verdict: `${cells[6]} (in-process ${cells[8]}): ${value > 1.6 ? "met" : value === 1.6 ? "on the line (1.60× to two decimals; the target is more than 1.6×)" : `missed by ${(1.6 - value).toFixed(2)}×`}`,
       });
     }
   }
