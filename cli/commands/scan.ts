@@ -1,6 +1,4 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
-import { SingleBar } from "cli-progress";
-import Table from "cli-table3";
 import { type Command, Option } from "commander";
 import { ScanInputError, ScanStateFileError } from "../../functions/audit-scan/errors.ts";
 import { defaultPolicy } from "../../functions/audit-scan/policy.ts";
@@ -50,8 +48,10 @@ export async function runScan(
   };
   const workers = options.workers === undefined ? undefined : parseWorkers(options.workers);
   const files = await listTrailFiles(paths);
+  // The progress bar and the findings table load only when they are shown: most scans of a pipeline show
+  // neither, and their modules are a share of the command's start.
   const bar = output.stderr.isTTY
-    ? new SingleBar({
+    ? new (await import("cli-progress")).default.SingleBar({
         stream: output.stderr,
         format: "scanning {bar} {percentage}% | {files} files | {mb} MB",
         hideCursor: true,
@@ -83,7 +83,7 @@ export async function runScan(
   if (options.format === "json") {
     for (const finding of findings) output.stdout.write(`${JSON.stringify(finding)}\n`);
   } else if (findings.length > 0) {
-    output.stdout.write(`${findingsTable(findings, output.stderr.columns)}\n`);
+    output.stdout.write(`${await findingsTable(findings, output.stderr.columns)}\n`);
   }
   output.stderr.write(`${summaryLine(result, findings)}\n`);
   for (const error of result.errors) output.stderr.write(`vigil: scan: ${error.message}\n`);
@@ -125,16 +125,20 @@ function parseWorkers(text: string): number {
   return Number(text);
 }
 
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 function byImportance(a: Finding, b: Finding): number {
   return (
     SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity) ||
-    a.firstSeen.localeCompare(b.firstSeen) ||
-    a.id.localeCompare(b.id)
+    // ISO times and hex ids: code-unit order is their order (localeCompare would load ICU's collation).
+    compare(a.firstSeen, b.firstSeen) ||
+    compare(a.id, b.id)
   );
 }
 
-function findingsTable(findings: readonly Finding[], columns = 120): string {
+async function findingsTable(findings: readonly Finding[], columns = 120): Promise<string> {
   const wide = columns >= 140;
+  const { default: Table } = await import("cli-table3");
   const table = new Table({
     head: ["Severity", "Rule", "Secret", "Principal", "Count", "First seen (UTC)", ...(wide ? ["What"] : [])],
     style: { head: [], border: [] },

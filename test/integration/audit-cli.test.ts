@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -187,5 +187,40 @@ describe("the built CLI", () => {
       code: 2,
       stderr: `vigil: --trail: ${join(trailDir, "missing")} does not exist\n`,
     });
+  });
+});
+
+describe("vigil scan", () => {
+  it("draws its progress bar and the findings table on a terminal, from the built CLI", async () => {
+    const cli = await ensureBuilt("dist/cli/main.mjs", ["cli", "functions", "lib"]);
+    // Beside the sandbox's trail files, a file of its own with one certain finding: logging stopped.
+    const stopped = join(trailDir, "stop-logging.json");
+    const record = {
+      eventVersion: "1.09",
+      userIdentity: { type: "IAMUser", arn: "arn:aws:iam::111122223333:user/bob", accountId: "111122223333" },
+      eventTime: "2026-11-26T14:00:00Z",
+      eventSource: "cloudtrail.amazonaws.com",
+      eventName: "StopLogging",
+      awsRegion: "us-east-1",
+      sourceIPAddress: "198.51.100.7",
+      requestParameters: { name: "main-trail" },
+      eventID: "5f1e0000-0000-4000-8000-000000000001",
+      eventType: "AwsApiCall",
+      recipientAccountId: "111122223333",
+    };
+    await writeFile(stopped, JSON.stringify({ Records: [record] }));
+    const command = [process.execPath, join(cli, "..", "vigil.mjs"), "scan", trailDir]
+      .map((word) => JSON.stringify(word))
+      .join(" ");
+
+    // script (util-linux) runs it on a pseudo-terminal, as from a person's shell; -e keeps its exit code.
+    const result = await run("script", ["-qec", command, "/dev/null"]).catch(
+      (error: { code: number; stdout: string }) => error,
+    );
+
+    expect(result.stdout).toContain("scanning");
+    expect(result.stdout).toMatch(/│ critical +│ trail-tampering +│/);
+    expect(result.stdout).toMatch(/Scanned \d+ file\(s\)/);
+    expect(result.stdout).not.toContain("vigil: unexpected error");
   });
 });

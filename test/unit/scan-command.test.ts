@@ -43,9 +43,10 @@ async function file(name: string, records: Json[], gzip = false): Promise<string
   return path;
 }
 
-async function scan(paths: string[], options: Partial<ScanCommandOptions> = {}) {
+async function scan(paths: string[], options: Partial<ScanCommandOptions> = {}, terminal = false) {
   const stdout = new PassThrough();
-  const stderr = new PassThrough();
+  // A terminal's stderr gets the progress bar (cli-progress draws on any stream that says it is a TTY).
+  const stderr = Object.assign(new PassThrough(), terminal ? { isTTY: true, columns: 100 } : {});
   const out: string[] = [];
   const err: string[] = [];
   stdout.on("data", (chunk) => out.push(String(chunk)));
@@ -86,6 +87,18 @@ describe("runScan", () => {
     expect(stdout).toContain("canary-touched");
     expect(stdout).toContain("decoy/db");
     expect(stdout).toContain("user/intruder (111122223333)");
+  });
+
+  it("draws a progress bar on a terminal and prints the table on stdout", async () => {
+    const path = await file("tty.json", [attack(1)]);
+
+    const { code, stdout, stderr } = await scan([path], { format: "table" }, true);
+
+    expect(code).toBe(1);
+    expect(stderr).toContain("scanning");
+    expect(stderr).toContain("1/1 files");
+    expect(stdout).toContain("canary-touched");
+    expect(stdout).not.toContain("scanning");
   });
 
   it("walks S3-layout folders of .json.gz files, leaving digest files out", async () => {
