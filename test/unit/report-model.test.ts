@@ -1,8 +1,12 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { defaultPolicy } from "../../functions/audit-scan/policy.ts";
 import { loadPolicy } from "../../functions/audit-scan/policy-file.ts";
 import {
   buildComplianceReport,
+  checkReportPath,
   parseReportPeriod,
   ReportInputError,
   renderCsv,
@@ -166,5 +170,28 @@ describe("renderHtml", () => {
     expect(rows).toHaveLength(2);
     expect(rows.find((row) => row.includes("failed"))).toContain("<td>open</td>");
     expect(rows.find((row) => row.includes("succeeded"))).toContain('<td class="ok">resolved</td>');
+  });
+});
+
+describe("checkReportPath", () => {
+  it("refuses a folder for one file, a file for csv, and a file in a folder that does not exist", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "vigil-report-out-"));
+    try {
+      const file = join(folder, "q4.html");
+      await writeFile(file, "old report");
+
+      await expect(checkReportPath("html", folder)).rejects.toThrow(`--out: ${folder} names a folder`);
+      await expect(checkReportPath("html", join(folder, "new") + "/")).rejects.toThrow(
+        /names a folder; html writes one file \(such as .*new\/report\.html\)/,
+      );
+      await expect(checkReportPath("json", join(folder, "missing", "q4.json"))).rejects.toThrow(
+        `--out: the folder ${join(folder, "missing")} does not exist; create it first`,
+      );
+      await expect(checkReportPath("csv", file)).rejects.toThrow(`--out: ${file} is a file`);
+      await expect(checkReportPath("html", file)).resolves.toBeUndefined();
+      await expect(checkReportPath("csv", join(folder, "q4"))).resolves.toBeUndefined();
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });

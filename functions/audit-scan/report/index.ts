@@ -1,5 +1,5 @@
 import { mkdir, rename, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join, sep } from "node:path";
 import { ReportInputError } from "./errors.ts";
 import type { ComplianceReport } from "./model.ts";
 import { renderCsv } from "./render-csv.ts";
@@ -65,14 +65,25 @@ export function defaultReportPath(format: ReportFormat, period: { fromMs: number
   return format === "csv" ? base : `${base}.${format}`;
 }
 
-/** Refuses an output path of the wrong kind (a folder for html/json, a file for csv) before any work is done. */
+/**
+ * Refuses an output path of the wrong kind (a folder for html/json, a file for csv), or a file whose
+ * folder does not exist, before any work is done.
+ */
 export async function checkReportPath(format: ReportFormat, path: string): Promise<void> {
   const info = await stat(path).catch(() => undefined);
-  if (!info) return;
-  if (format === "csv" && !info.isDirectory())
-    throw new ReportInputError(`--out: ${path} is a file; csv writes three files into a folder`);
-  if (format !== "csv" && info.isDirectory())
-    throw new ReportInputError(`--out: ${path} is a folder; ${format} writes one file`);
+  if (format === "csv") {
+    if (info && !info.isDirectory())
+      throw new ReportInputError(`--out: ${path} is a file; csv writes three files into a folder`);
+    return;
+  }
+  const example = join(path, `report.${format}`);
+  if (info?.isDirectory() || path.endsWith("/") || path.endsWith(sep))
+    throw new ReportInputError(
+      `--out: ${path} names a folder; ${format} writes one file (such as ${example})`,
+    );
+  const folder = await stat(dirname(path)).catch(() => undefined);
+  if (!folder?.isDirectory())
+    throw new ReportInputError(`--out: the folder ${dirname(path)} does not exist; create it first`);
 }
 
 /** The report's files in a format: name (relative to the output) to content. */
