@@ -1,4 +1,5 @@
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile, rename, stat, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { type Command, Option } from "commander";
 import { ScanInputError, ScanStateFileError } from "../../functions/audit-scan/errors.ts";
 import { defaultPolicy } from "../../functions/audit-scan/policy.ts";
@@ -98,8 +99,19 @@ async function readState(path: string): Promise<MemoryScanState> {
   try {
     text = await readFile(path, "utf8");
   } catch (error) {
-    // A state file that does not exist yet is created by this run.
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return new MemoryScanState();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EISDIR")
+      throw new ScanStateFileError(`--state ${path}: a folder; give the state file's name`);
+    // A state file that does not exist yet is created by this run, in a folder that must exist: found
+    // missing after the scan, the run's state would be lost.
+    if (code === "ENOENT") {
+      const folder = await stat(dirname(path)).catch(() => undefined);
+      if (!folder?.isDirectory())
+        throw new ScanStateFileError(
+          `--state ${path}: the folder ${dirname(path)} does not exist; create it first`,
+        );
+      return new MemoryScanState();
+    }
     throw new ScanStateFileError(`--state ${path}: ${(error as Error).message}`, { cause: error });
   }
   let json: unknown;

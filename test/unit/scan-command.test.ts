@@ -168,6 +168,18 @@ describe("runScan", () => {
     await expect(scan([path], { workers: "-1" })).rejects.toThrow(/^--workers: expected a number/);
   });
 
+  it("refuses a --state in a folder that does not exist, or a folder, before scanning", async () => {
+    const path = await file("a.json", [attack(1)]);
+    const missing = join(folder, "no-such-folder", "state.json");
+
+    await expect(scan([path], { state: missing })).rejects.toThrow(
+      `--state ${missing}: the folder ${join(folder, "no-such-folder")} does not exist; create it first`,
+    );
+    await expect(scan([path], { state: folder })).rejects.toThrow(
+      `--state ${folder}: a folder; give the state file's name`,
+    );
+  });
+
   it("judges only events inside --since/--until", async () => {
     const path = await file("a.json", [attack(1, "2026-11-20T00:00:00Z"), attack(2, "2026-11-26T00:00:00Z")]);
 
