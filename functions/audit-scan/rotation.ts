@@ -25,8 +25,8 @@ const BUCKET_MS = 10 * 60_000;
 /** How long after RotationStarted the rotation's calls are expected (four Lambda steps, with retries). */
 export const ROTATION_SPAN_MS = 3 * BUCKET_MS;
 /**
- * The time earlier versions stored when a probe found a key absent (they asked recordSeen with it): read
- * back, it still means absent, until a real record lowers it.
+ * The time earlier versions stored when a lookup found a key absent (they asked recordSeen with it): read
+ * back, it still means absent, until a real record lowers it. Lookups now only read (firstSeen).
  */
 const PROBE = Number.MAX_SAFE_INTEGER;
 export const STAGING_SUFFIX = "/vigil-staging";
@@ -61,10 +61,12 @@ const NO_FACTS: RotationFacts = { byRotationRole: false, firstAttachment: false 
 
 export class RotationTracker {
   private readonly known = new Set<string>();
-  private readonly absent = new Set<string>();
+  /** This batch's lookups of evidence, in flight or answered (items decided at once share one read). */
+  private readonly lookups = new Map<string, Promise<boolean>>();
   private readonly toRecord = new Map<string, number>();
   private readonly pendingBy = new Map<string, number>();
-  private readonly principals = new Map<string, number>();
+  /** This batch's counts of pendingby sets, in flight or answered. */
+  private readonly principals = new Map<string, Promise<number>>();
   private readonly facts = new Map<string, RotationFacts>();
 
   constructor(
@@ -81,8 +83,8 @@ export class RotationTracker {
    * has not yet seen what rotations the secrets had.
    */
   async observe(events: readonly AuditEvent[], learningEndMs = Number.NEGATIVE_INFINITY): Promise<void> {
-    // Another invocation may have recorded what an earlier probe found absent.
-    this.absent.clear();
+    // Another invocation may have recorded what an earlier lookup found absent, or added a principal.
+    this.lookups.clear();
     this.principals.clear();
     this.facts.clear();
     await this.findFirstAttachments(events, learningEndMs);
@@ -150,7 +152,7 @@ export class RotationTracker {
       if (!isAttachment(event) || event.timeMs < learningEndMs) continue;
       for (const secretArn of event.secretArns) {
         // The earliest evidence, this event's own included (a redelivery must judge it the same way).
-        const recorded = await this.state.recordSeen(`rotation#${secretArn}#configured`, PROBE);
+        const recorded = await this.state.firstSeen(`rotation#${secretArn}#configured`);
         const earliest = Math.min(recorded ?? PROBE, inBatch.get(secretArn) ?? PROBE);
         if (earliest >= event.timeMs) this.setFacts(event, secretArn, { firstAttachment: true });
       }
@@ -177,9 +179,11 @@ export class RotationTracker {
       ({ key }) => [key],
       this.concurrency,
       async ({ key, principal, expiresAtMs }) => {
-        // The probe member is always in the set, so a set's size minus one counts its principals.
+        // The probe member is always in the set, so a set's size minus one counts its principals. The
+        // count itself is read afresh when asked (principalCount): addDistinct may answer from this
+        // container's cache, which does not see another invocation's principal.
         await this.state.addDistinct(key, PROBE_MEMBER, expiresAtMs);
-        this.principals.set(key, (await this.state.addDistinct(key, principal, expiresAtMs)) - 1);
+        await this.state.addDistinct(key, principal, expiresAtMs);
       },
     );
   }
@@ -217,30 +221,35 @@ export class RotationTracker {
   }
 
   /** The principals of a pendingby set, read afresh once per batch (others may have added since). */
-  private async principalCount(key: string): Promise<number> {
-    const known = this.principals.get(key);
-    if (known !== undefined) return known;
-    // A set holds the probe member from its first addition on (see observe), so it counts one less.
-    const count = Math.max(0, (await this.state.countDistinct(key)) - 1);
-    this.principals.set(key, count);
+  private principalCount(key: string): Promise<number> {
+    let count = this.principals.get(key);
+    if (!count) {
+      // A set holds the probe member from its first addition on (see flush), so it counts one less.
+      count = this.state.countDistinct(key).then((size) => Math.max(0, size - 1));
+      this.principals.set(key, count);
+    }
     return count;
   }
 
   private note(key: string, atMs: number) {
     this.known.add(key);
-    this.absent.delete(key);
     const before = this.toRecord.get(key);
     if (before === undefined || atMs < before) this.toRecord.set(key, atMs);
   }
 
   /** Whether evidence key was recorded, by this or any invocation; absent answers hold for one batch. */
-  private async exists(key: string): Promise<boolean> {
-    if (this.known.has(key)) return true;
-    if (this.absent.has(key)) return false;
-    const earliest = await this.state.firstSeen(key);
-    const found = earliest !== undefined && earliest !== PROBE;
-    (found ? this.known : this.absent).add(key);
-    return found;
+  private exists(key: string): Promise<boolean> {
+    if (this.known.has(key)) return Promise.resolve(true);
+    let answer = this.lookups.get(key);
+    if (!answer) {
+      answer = this.state.firstSeen(key).then((earliest) => {
+        const found = earliest !== undefined && earliest !== PROBE;
+        if (found) this.known.add(key);
+        return found;
+      });
+      this.lookups.set(key, answer);
+    }
+    return answer;
   }
 }
 

@@ -74,15 +74,17 @@ export class MemoryScanState implements ScanState {
     return before;
   }
 
-  /** True the first time id is claimed. */
+  /** The time recorded for key, if any. */
   async firstSeen(key: string): Promise<number | undefined> {
     return this.seen.get(key);
   }
 
+  /** The size of the set at key (0: none). */
   async countDistinct(key: string): Promise<number> {
     return this.distinct.get(key)?.members.size ?? 0;
   }
 
+  /** True the first time id is claimed. */
   async claimOnce(id: string, expiresAtMs: number): Promise<boolean> {
     if (this.claims.has(id)) return false;
     this.claims.set(id, expiresAtMs);

@@ -193,8 +193,9 @@ describe("the built CLI", () => {
 describe("vigil scan", () => {
   it("draws its progress bar and the findings table on a terminal, from the built CLI", async () => {
     const cli = await ensureBuilt("dist/cli/main.mjs", ["cli", "functions", "lib"]);
-    // Beside the sandbox's trail files, a file of its own with one certain finding: logging stopped.
-    const stopped = join(trailDir, "stop-logging.json");
+    // Beside the sandbox's trail files, a folder of its own with one certain finding: logging stopped.
+    const own = await mkdtemp(join(tmpdir(), "vigil-scan-tty-"));
+    const stopped = join(own, "stop-logging.json");
     const record = {
       eventVersion: "1.09",
       userIdentity: { type: "IAMUser", arn: "arn:aws:iam::111122223333:user/bob", accountId: "111122223333" },
@@ -209,14 +210,14 @@ describe("vigil scan", () => {
       recipientAccountId: "111122223333",
     };
     await writeFile(stopped, JSON.stringify({ Records: [record] }));
-    const command = [process.execPath, join(cli, "..", "vigil.mjs"), "scan", trailDir]
+    const command = [process.execPath, join(cli, "..", "vigil.mjs"), "scan", trailDir, own]
       .map((word) => JSON.stringify(word))
       .join(" ");
 
     // script (util-linux) runs it on a pseudo-terminal, as from a person's shell; -e keeps its exit code.
-    const result = await run("script", ["-qec", command, "/dev/null"]).catch(
-      (error: { code: number; stdout: string }) => error,
-    );
+    const result = await run("script", ["-qec", command, "/dev/null"])
+      .catch((error: { code: number; stdout: string }) => error)
+      .finally(() => rm(own, { recursive: true, force: true }));
 
     expect(result.stdout).toContain("scanning");
     expect(result.stdout).toMatch(/│ critical +│ trail-tampering +│/);

@@ -4,6 +4,7 @@ import { createScanner } from "../../functions/audit-scan/engine.ts";
 import { loadPolicy } from "../../functions/audit-scan/policy-file.ts";
 import { DynamoScanState } from "../../functions/audit-scan/state-dynamodb.ts";
 import { type Sandbox, startSandbox } from "../../local/sandbox.ts";
+import { at, iamUser, record, secretArn } from "../unit/scenarios/records.ts";
 import { DAY, databaseRotation, POLICY } from "../unit/scenarios/stories.ts";
 
 let sandbox: Sandbox;
@@ -168,5 +169,35 @@ describe("DynamoScanState on the sandbox's DynamoDB", () => {
 
     expect(rules(early.findings)).toContain("secret-value-written");
     expect(rules(late.findings)).not.toContain("version-stage-moved");
+  });
+
+  it("reports a stage move once another container saw a second principal touch the pending version", async () => {
+    const policy = loadPolicy(POLICY, "scenario policy");
+    const token = "70e00000-0000-4000-8000-000000000081";
+    const calls = databaseRotation("algo-trade/qa/db", DAY, {
+      token,
+      previous: "cur00000-0000-4000-8000-000000000080",
+    });
+    const stageMove = calls.find((call) => call.eventName === "UpdateSecretVersionStage");
+    const lastRead = calls.filter((call) => call.eventName === "GetSecretValue").at(-1);
+    const intruderRead = record({
+      time: at(DAY, 0.2),
+      name: "GetSecretValue",
+      identity: iamUser("ci-deploy"),
+      request: { secretId: secretArn("algo-trade/qa/db"), versionId: token, versionStage: "AWSPENDING" },
+    });
+    const a = container();
+    const rules = (findings: { rule: string }[]) => findings.map((finding) => finding.rule);
+
+    // Container A scans the rotation's first calls; container B, an intruder reading the pending version
+    // in the same hour; A, still warm, the rotation's last pending read and its stage move.
+    await createScanner({ policy, state: a }).scan(
+      calls.filter((call) => call !== stageMove && call !== lastRead),
+    );
+    await createScanner({ policy, state: container() }).scan([intruderRead]);
+    const late = await createScanner({ policy, state: a }).scan([lastRead, stageMove]);
+
+    // Two principals touched pending versions within the hour: nobody's calls pass for the rotation's.
+    expect(rules(late.findings)).toContain("version-stage-moved");
   });
 });
