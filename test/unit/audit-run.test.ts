@@ -216,9 +216,11 @@ describe("runScanEvent", () => {
       [key("1")]: gzipSync(JSON.stringify({ Records: [stopLogging(1)] })),
       [key("2")]: gzipSync(JSON.stringify({ Records: [otherTrail] })),
     };
-    s3.on(GetObjectCommand).callsFake((input: { Key: string }) => ({
-      Body: Readable.from([files[input.Key]!]),
-    }));
+    const timeline: string[] = [];
+    s3.on(GetObjectCommand).callsFake((input: { Key: string }) => {
+      timeline.push(`read ${input.Key === key("1") ? 1 : 2}`);
+      return { Body: Readable.from([files[input.Key]!]) };
+    });
     const notification = (name: string) => ({
       eventSource: "aws:s3",
       eventName: "ObjectCreated:Put",
@@ -231,11 +233,14 @@ describe("runScanEvent", () => {
       publish: async (findings) => {
         await new Promise((resolve) => setTimeout(resolve, 20));
         order.push(...findings.map((finding) => finding.eventIds.join()));
+        timeline.push(`published ${order.length}`);
         return findings.length;
       },
     });
     await expect(runScanEvent(event, ordered)).resolves.toEqual({ kind: "s3", findings: 2 });
     expect(order).toEqual([stopLogging(1).eventID, stopLogging(2).eventID]);
+    // The second file was read before the first file's findings were published.
+    expect(timeline).toEqual(["read 1", "read 2", "published 1", "published 2"]);
 
     // Direct S3 notifications have no partial retry: the first file's failure fails the invocation, and
     // the second file, read meanwhile, is neither judged nor published.
