@@ -139,28 +139,25 @@ export class DynamoScanState implements ScanState, SweepStore, ComplianceState {
 
   /** A consistent read of a baseline key's time, never from the cache: other invocations record keys. */
   async firstSeen(key: string): Promise<number | undefined> {
-    const result = await this.#client.send(
-      new GetItemCommand({
-        TableName: this.#table,
-        Key: { pk: s(keyOf("baseline", key)), sk: s(STATE_SK) },
-        ProjectionExpression: "firstSeenMs",
-        ConsistentRead: true,
-      }),
-    );
-    return numberOf(result.Item, "firstSeenMs");
+    return numberOf(await this.#read(keyOf("baseline", key), "firstSeenMs"), "firstSeenMs");
   }
 
   /** A consistent read of a distinct set's size, never from the cache: other invocations add members. */
   async countDistinct(key: string): Promise<number> {
+    return (await this.#read(keyOf("window", key), "members"))?.members?.SS?.length ?? 0;
+  }
+
+  /** One item, read consistently (whatever other invocations wrote is there); only `attribute` if named. */
+  async #read(pk: string, attribute?: string): Promise<Item | undefined> {
     const result = await this.#client.send(
       new GetItemCommand({
         TableName: this.#table,
-        Key: { pk: s(keyOf("window", key)), sk: s(STATE_SK) },
-        ProjectionExpression: "members",
+        Key: { pk: s(pk), sk: s(STATE_SK) },
+        ...(attribute ? { ProjectionExpression: attribute } : {}),
         ConsistentRead: true,
       }),
     );
-    return result.Item?.members?.SS?.length ?? 0;
+    return result.Item;
   }
 
   /** A conditional put: exactly one caller creates the claim; an expired claim may be taken again. */
@@ -213,14 +210,7 @@ export class DynamoScanState implements ScanState, SweepStore, ComplianceState {
       this.#earliest = atMs;
       return atMs;
     }
-    const current = await this.#client.send(
-      new GetItemCommand({
-        TableName: this.#table,
-        Key: { pk: s(EARLIEST_PK), sk: s(STATE_SK) },
-        ConsistentRead: true,
-      }),
-    );
-    this.#earliest = numberOf(current.Item, "earliestMs") ?? atMs;
+    this.#earliest = numberOf(await this.#read(EARLIEST_PK), "earliestMs") ?? atMs;
     return this.#earliest;
   }
 
@@ -246,16 +236,10 @@ export class DynamoScanState implements ScanState, SweepStore, ComplianceState {
 
   /** The LookupEvents checkpoint of one region and event source. */
   async readCheckpoint(region: string, eventSource: string): Promise<LookupCheckpoint | undefined> {
-    const result = await this.#client.send(
-      new GetItemCommand({
-        TableName: this.#table,
-        Key: { pk: s(`checkpoint#lookup#${region}#${eventSource}`), sk: s(STATE_SK) },
-        ConsistentRead: true,
-      }),
-    );
-    const processedUntilMs = numberOf(result.Item, "processedUntilMs");
+    const item = await this.#read(`checkpoint#lookup#${region}#${eventSource}`);
+    const processedUntilMs = numberOf(item, "processedUntilMs");
     if (processedUntilMs === undefined) return undefined;
-    return { processedUntilMs, chunkMs: numberOf(result.Item, "chunkMs") };
+    return { processedUntilMs, chunkMs: numberOf(item, "chunkMs") };
   }
 
   /** Moves the checkpoint forward; a concurrent writer that got further is never moved back. */
