@@ -54,19 +54,13 @@ for (const entry of existsSync(join(root, "dist")) ? readdirSync(join(root, "dis
     await rm(join(root, "dist", entry), { recursive: true, force: true });
 }
 
-// The CLI and its scan worker bundle their dependencies too: Node resolving and loading a few hundred
-// files of node_modules (CommonJS among them) cost every command about 50 ms before it started.
-// dynalite stays external: the sandbox loads it only when it runs, and it opens a native LevelDB binding.
-const nodeBundle = {
+// What every bundle shares: ESM for Node 20+, the require shim, source maps that point at the repository's
+// files instead of carrying a copy of them, and the AWS SDK's clients from their ES modules (a package
+// without an exports map is bundled from its ES modules, which esbuild can trim, not its CommonJS build:
+// audit-scan's entry 843 → 375 KB, its cold start about 60 ms of CPU less).
+const common = {
   bundle: true,
-  external: ["dynalite", "pg-native", "cloudflare:sockets"],
   banner: { js: requireShim },
-  // Whitespace and syntax minified (Node compiles a little less before a command starts), names kept:
-  // a stack trace (shown with --verbose) names the functions as written, and the TypeScript files
-  // through the maps, which point at the repository's files instead of carrying a copy of them.
-  minifyWhitespace: true,
-  minifySyntax: true,
-  // As the functions: the AWS SDK's clients from their ES modules.
   mainFields: ["module", "main"],
   legalComments: "none",
   sourcemap: true,
@@ -77,6 +71,18 @@ const nodeBundle = {
   metafile: true,
   logLevel: "warning",
   write: false,
+};
+
+// The CLI and its scan worker bundle their dependencies too: Node resolving and loading a few hundred
+// files of node_modules (CommonJS among them) cost every command about 50 ms before it started.
+// dynalite stays external: the sandbox loads it only when it runs, and it opens a native LevelDB binding.
+const nodeBundle = {
+  ...common,
+  external: ["dynalite", "pg-native", "cloudflare:sockets"],
+  // Whitespace and syntax minified (Node compiles a little less before a command starts), names kept:
+  // a stack trace (shown with --verbose) names the functions as written.
+  minifyWhitespace: true,
+  minifySyntax: true,
 };
 
 const started = Date.now();
@@ -90,24 +96,10 @@ const results = await Promise.all([
       splitting: true,
       chunkNames: "chunks/[name]-[hash]",
       outExtension: { ".js": ".mjs" },
-      bundle: true,
+      ...common,
       minify: true,
-      sourcemap: true,
-      sourcesContent: false,
-      platform: "node",
-      // A package without an exports map (the AWS SDK's clients) is bundled from its ES modules, which
-      // esbuild can trim, not its CommonJS build: audit-scan's entry 843 → 375 KB, its cold start about
-      // 60 ms of CPU less.
-      mainFields: ["module", "main"],
-      target: "node20",
-      format: "esm",
-      banner: { js: requireShim },
-      legalComments: "none",
-      metafile: true,
-      logLevel: "warning",
       // pg's optional native binding and cloudflare socket shim are never used on Lambda.
       external: ["pg-native", "cloudflare:sockets"],
-      write: false,
     })
       .then(writeOutputs)
       .then((result) => removeStaleChunks(name, result))
