@@ -13,6 +13,7 @@ import { MemoryScanState } from "../../functions/audit-scan/state.ts";
 import { parseTimeBound } from "../../functions/audit-scan/time-range.ts";
 import type { Finding } from "../../lib/finding.ts";
 import { SEVERITIES } from "../../lib/finding-keys.ts";
+import { byCodeUnit } from "../../lib/order.ts";
 import type { CommandRegistration } from "../command.ts";
 
 export interface ScanCommandOptions {
@@ -137,14 +138,11 @@ function parseWorkers(text: string): number {
   return Number(text);
 }
 
-const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
 function byImportance(a: Finding, b: Finding): number {
   return (
     SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity) ||
-    // ISO times and hex ids: code-unit order is their order (localeCompare would load ICU's collation).
-    compare(a.firstSeen, b.firstSeen) ||
-    compare(a.id, b.id)
+    byCodeUnit(a.firstSeen, b.firstSeen) ||
+    byCodeUnit(a.id, b.id)
   );
 }
 

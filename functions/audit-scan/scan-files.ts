@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Finding } from "../../lib/finding.ts";
+import { byCodeUnit } from "../../lib/order.ts";
 import { createScanner } from "./engine.ts";
 import { ScanInputError } from "./errors.ts";
 import type { Policy } from "./policy.ts";
@@ -90,7 +91,7 @@ export async function listTrailFiles(paths: readonly string[]): Promise<TrailFil
 
 async function walk(folder: string): Promise<TrailFile[]> {
   const entries = await readdir(folder, { withFileTypes: true });
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  entries.sort((a, b) => byCodeUnit(a.name, b.name));
   const out: TrailFile[] = [];
   for (const entry of entries) {
     const path = join(folder, entry.name);
