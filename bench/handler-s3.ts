@@ -292,6 +292,32 @@ export async function measureHandlerMemory(
 ): Promise<HandlerMemoryRow[]> {
   return withSandbox(sandbox, async (bench) => {
     const rows: HandlerMemoryRow[] = [];
+    /**
+     * One container over the objects: its row, and for the largest input the same again with V8's old
+     * space capped. Completing under the cap shows the live heap's bound: for a file, whatever its size;
+     * for a folder, also what a container keeps from one invocation to the next (caches, clients, state).
+     */
+    const measure = async (
+      objects: readonly TrailObject[],
+      folder: string,
+      input: Omit<HandlerMemoryRow, "peakRssMiB" | "seconds">,
+      largest: boolean,
+    ) => {
+      for (const cap of capped && largest ? [undefined, OLD_SPACE_CAP_MIB] : [undefined]) {
+        const { report } = await scanInFreshProcess(
+          bench,
+          objects,
+          folder,
+          cap === undefined ? [] : [`--max-old-space-size=${cap}`],
+        );
+        rows.push({
+          ...input,
+          input: cap === undefined ? input.input : `${input.input}, old space capped at ${cap} MiB`,
+          peakRssMiB: report.maxRssMiB,
+          seconds: report.totalMs / 1000,
+        });
+      }
+    };
     for (const megabytes of sizesMegabytes) {
       const folder = await mkdtemp(join(tmpdir(), "vigil-bench-handler-rss-"));
       try {
@@ -300,29 +326,12 @@ export async function measureHandlerMemory(
         const { path, records } = await writeLargeTrailObject(dated, megabytes);
         const objects = await uploadTrailFiles(bench.s3, BUCKET, folder, [path]);
         await rm(path);
-        const { report } = await scanInFreshProcess(bench, objects, folder);
-        rows.push({
-          input: "one file",
-          files: 1,
-          records,
-          megabytes,
-          peakRssMiB: report.maxRssMiB,
-          seconds: report.totalMs / 1000,
-        });
-        if (capped && megabytes === Math.max(...sizesMegabytes)) {
-          // The largest again with V8's old space capped: completing shows the live heap's bound.
-          const capped = await scanInFreshProcess(bench, objects, folder, [
-            `--max-old-space-size=${OLD_SPACE_CAP_MIB}`,
-          ]);
-          rows.push({
-            input: `one file, old space capped at ${OLD_SPACE_CAP_MIB} MiB`,
-            files: 1,
-            records,
-            megabytes,
-            peakRssMiB: capped.report.maxRssMiB,
-            seconds: capped.report.totalMs / 1000,
-          });
-        }
+        await measure(
+          objects,
+          folder,
+          { input: "one file", files: 1, records, megabytes },
+          megabytes === Math.max(...sizesMegabytes),
+        );
       } finally {
         await rm(folder, { recursive: true, force: true });
       }
@@ -338,29 +347,12 @@ export async function measureHandlerMemory(
         let bytes = 0;
         for (const path of paths) bytes += gunzipSync(await readFile(path)).length;
         const objects = await uploadTrailFiles(bench.s3, BUCKET, folder, paths);
-        const { report } = await scanInFreshProcess(bench, objects, folder);
-        const row = {
-          input: "folder",
-          files,
-          records: files * RECORDS_PER_FILE,
-          megabytes: bytes / 1_048_576,
-          peakRssMiB: report.maxRssMiB,
-          seconds: report.totalMs / 1000,
-        };
-        rows.push(row);
-        if (capped && files === Math.max(...fileCounts)) {
-          // One container over every batch of the largest folder, old space capped: what it keeps from
-          // one invocation to the next (caches, clients, state) stays under the cap too.
-          const again = await scanInFreshProcess(bench, objects, folder, [
-            `--max-old-space-size=${OLD_SPACE_CAP_MIB}`,
-          ]);
-          rows.push({
-            ...row,
-            input: `folder, old space capped at ${OLD_SPACE_CAP_MIB} MiB`,
-            peakRssMiB: again.report.maxRssMiB,
-            seconds: again.report.totalMs / 1000,
-          });
-        }
+        await measure(
+          objects,
+          folder,
+          { input: "folder", files, records: files * RECORDS_PER_FILE, megabytes: bytes / 1_048_576 },
+          files === Math.max(...fileCounts),
+        );
       } finally {
         await rm(folder, { recursive: true, force: true });
       }
