@@ -51,6 +51,18 @@ function stopLogging(atMs: number): Record<string, unknown> {
   };
 }
 
+/** EventBridge's "AWS API Call via CloudTrail" event for a StopLogging of trail, now. */
+function stopLoggingViaEventBridge(eventID: string, trail: string): Record<string, unknown> {
+  const detail = {
+    ...stopLogging(Date.now()),
+    eventID,
+    awsRegion: "us-east-1",
+    recipientAccountId: "111122223333",
+    requestParameters: { name: trail },
+  };
+  return { "detail-type": "AWS API Call via CloudTrail", source: "aws.cloudtrail", detail };
+}
+
 async function invokeBundle(
   events: unknown[],
   extraEnv: Record<string, string> = {},
@@ -145,17 +157,7 @@ describe("dist/audit-scan/index.mjs", () => {
   });
 
   it("scans an AWS API Call via CloudTrail event from EventBridge", async () => {
-    const detail = {
-      ...stopLogging(Date.now()),
-      eventID: "e2e-eventbridge",
-      awsRegion: "us-east-1",
-      recipientAccountId: "111122223333",
-      requestParameters: { name: "other-trail" },
-    };
-
-    const { results } = await invokeBundle([
-      { "detail-type": "AWS API Call via CloudTrail", source: "aws.cloudtrail", detail },
-    ]);
+    const { results } = await invokeBundle([stopLoggingViaEventBridge("e2e-eventbridge", "other-trail")]);
 
     expect(results).toEqual([{ kind: "eventbridge", findings: 1 }]);
     expect((await queuedFindings()).map((finding) => finding.title)).toEqual([
@@ -173,15 +175,8 @@ describe("dist/audit-scan/index.mjs", () => {
         policy,
         "version: 1\nsuppressions:\n  - rule: trail-tampering\n    reason: bundle test\n",
       );
-      const detail = {
-        ...stopLogging(Date.now()),
-        eventID: "e2e-eventbridge-suppressed",
-        awsRegion: "us-east-1",
-        recipientAccountId: "111122223333",
-        requestParameters: { name: "suppressed-trail" },
-      };
       const { results } = await invokeBundle(
-        [{ "detail-type": "AWS API Call via CloudTrail", source: "aws.cloudtrail", detail }],
+        [stopLoggingViaEventBridge("e2e-eventbridge-suppressed", "suppressed-trail")],
         { POLICY_PATH: policy },
       );
       expect(results).toEqual([{ kind: "eventbridge", findings: 0 }]);
