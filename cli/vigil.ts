@@ -32,9 +32,15 @@ const program = new Command("vigil")
   .exitOverride();
 
 // The command is the first argument that is not an option (the program's own options take no value).
-const named = process.argv.slice(2).find((arg) => !arg.startsWith("-"));
-const load =
-  named !== undefined && Object.hasOwn(commands, named) ? [commands[named]] : Object.values(commands);
+// `vigil --version` needs no command at all; anything else without one shows the help, which lists them.
+const args = process.argv.slice(2);
+const named = args.find((arg) => !arg.startsWith("-"));
+const versionOnly = named === undefined && (args.includes("--version") || args.includes("-V"));
+const load = versionOnly
+  ? []
+  : named !== undefined && Object.hasOwn(commands, named)
+    ? [commands[named]]
+    : Object.values(commands);
 for (const register of await Promise.all(load.map((loader) => loader?.()))) register?.(program);
 
 /** Shows a failure: one line a person can act on; the stack only on request, redacted like everything else. */

@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { GetResourcePolicyCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { denySid, INCIDENT_RULE, verifyFolder } from "../../incident/index.ts";
+import packageJson from "../../package.json" with { type: "json" };
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const run = promisify(execFile);
@@ -103,6 +104,12 @@ describe("vigil --help", () => {
       expect(run.stderr).toBe("");
     },
   );
+
+  it.each([["--version"], ["-V"]])("%s prints the version alone", async (flag) => {
+    const run = await vigil([flag]);
+
+    expect(run).toEqual({ code: 0, stdout: `${packageJson.version}\n`, stderr: "" });
+  });
 });
 
 /** A fresh folder for TMPDIR that the unprivileged database user can enter too (servers run as it under root). */
