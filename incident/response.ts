@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import type { ECSClient } from "@aws-sdk/client-ecs";
@@ -16,6 +16,7 @@ import type { Policy } from "../functions/audit-scan/policy.ts";
 import { readPolicyFile } from "../functions/audit-scan/policy-file.ts";
 import { parseSince, trailFiles } from "../functions/audit-scan/sources/who.ts";
 import { describeError, VigilError } from "../lib/errors.ts";
+import { writeFileAtomically } from "../lib/write-atomically.ts";
 import { IncidentInputError, IncidentStepError, StepFailedError } from "./errors.ts";
 import { collectEvidence, type Evidence, failingRotation } from "./evidence.ts";
 import type { IncidentLog, StepOutcome } from "./log.ts";
@@ -33,6 +34,9 @@ import { awaitConsumerRestarts } from "./restart.ts";
 import { rotateNow } from "./rotation.ts";
 import { type SecretFacts, secretFacts } from "./secret-facts.ts";
 import { renderTimeline } from "./timeline.ts";
+
+/** Evidence and the response's record are the responder's alone (they name principals and the secret). */
+const PRIVATE = { mode: 0o600 };
 
 /** What `vigil incident` was asked, as typed (checked by prepareIncident). */
 export interface IncidentRequest {
@@ -229,7 +233,7 @@ export async function runIncidentResponse(
     );
     await mkdir(outDir, { recursive: true, mode: 0o700 });
     const text = `${JSON.stringify(evidence, null, 2)}\n`;
-    await writeAtomically(join(outDir, "evidence.json"), text);
+    await writeFileAtomically(join(outDir, "evidence.json"), text, PRIVATE);
     log.evidenceSha256 = sha256Hex(text);
     const principals = new Set(evidence.access.map((row) => row.principal)).size;
     return {
@@ -356,7 +360,7 @@ async function contain(
   }
   const before = withoutDenyStatements(current, arns);
   const savedPolicyPath = before === undefined ? undefined : join(outDir, "pre-incident-policy.json");
-  if (savedPolicyPath) await writeAtomically(savedPolicyPath, before!);
+  if (savedPolicyPath) await writeFileAtomically(savedPolicyPath, before!, PRIVATE);
   const undo = undoCommand({ secretArn: facts.arn, region: facts.region, savedPolicyPath });
   if (!merged.unchanged) {
     try {
@@ -475,15 +479,9 @@ async function rotate(
 
 /** The files that change as the response goes on (response.json, timeline.md), then the manifest over all. */
 async function writeResponseFiles(outDir: string, evidence: Evidence, log: IncidentLog): Promise<void> {
-  await writeAtomically(join(outDir, "response.json"), `${JSON.stringify(log, null, 2)}\n`);
-  await writeAtomically(join(outDir, "timeline.md"), renderTimeline(evidence, log));
-  await writeAtomically(join(outDir, MANIFEST_NAME), await folderManifest(outDir));
-}
-
-/** Written beside its place and renamed over it: a reader never sees half a file. */
-async function writeAtomically(path: string, content: string): Promise<void> {
-  await writeFile(`${path}.partial`, content, { mode: 0o600 });
-  await rename(`${path}.partial`, path);
+  await writeFileAtomically(join(outDir, "response.json"), `${JSON.stringify(log, null, 2)}\n`, PRIVATE);
+  await writeFileAtomically(join(outDir, "timeline.md"), renderTimeline(evidence, log), PRIVATE);
+  await writeFileAtomically(join(outDir, MANIFEST_NAME), await folderManifest(outDir), PRIVATE);
 }
 
 function explain(error: unknown): string {

@@ -1,5 +1,4 @@
-import { readFile, rename, stat, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFile } from "node:fs/promises";
 import { type Command, Option } from "commander";
 import { ScanInputError, ScanStateFileError } from "../../functions/audit-scan/errors.ts";
 import { defaultPolicy } from "../../functions/audit-scan/policy.ts";
@@ -14,6 +13,7 @@ import { parseTimeBound } from "../../functions/audit-scan/time-range.ts";
 import type { Finding } from "../../lib/finding.ts";
 import { SEVERITIES } from "../../lib/finding-keys.ts";
 import { byCodeUnit } from "../../lib/order.ts";
+import { missingFolderOf, writeFileAtomically } from "../../lib/write-atomically.ts";
 import type { CommandRegistration } from "../command.ts";
 
 export interface ScanCommandOptions {
@@ -106,10 +106,10 @@ async function readState(path: string): Promise<MemoryScanState> {
     // A state file that does not exist yet is created by this run, in a folder that must exist: found
     // missing after the scan, the run's state would be lost.
     if (code === "ENOENT") {
-      const folder = await stat(dirname(path)).catch(() => undefined);
-      if (!folder?.isDirectory())
+      const missing = await missingFolderOf(path);
+      if (missing !== undefined)
         throw new ScanStateFileError(
-          `--state ${path}: the folder ${dirname(path)} does not exist; create it first`,
+          `--state ${path}: the folder ${missing} does not exist; create it first`,
         );
       return new MemoryScanState();
     }
@@ -125,10 +125,7 @@ async function readState(path: string): Promise<MemoryScanState> {
 }
 
 async function saveState(path: string, state: MemoryScanState, now: Date): Promise<void> {
-  // Written beside the target and renamed over it: an interrupted save never leaves half a file.
-  const partial = `${path}.partial`;
-  await writeFile(partial, `${JSON.stringify(state.toJSON(now.getTime()))}\n`);
-  await rename(partial, path);
+  await writeFileAtomically(path, `${JSON.stringify(state.toJSON(now.getTime()))}\n`);
 }
 
 function parseWorkers(text: string): number {

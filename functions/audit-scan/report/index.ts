@@ -1,5 +1,6 @@
-import { mkdir, rename, stat, writeFile } from "node:fs/promises";
-import { dirname, join, sep } from "node:path";
+import { mkdir, stat } from "node:fs/promises";
+import { join, sep } from "node:path";
+import { missingFolderOf, writeFileAtomically } from "../../../lib/write-atomically.ts";
 import { ReportInputError } from "./errors.ts";
 import type { ComplianceReport } from "./model.ts";
 import { renderCsv } from "./render-csv.ts";
@@ -81,9 +82,9 @@ export async function checkReportPath(format: ReportFormat, path: string): Promi
     throw new ReportInputError(
       `--out: ${path} names a folder; ${format} writes one file (such as ${example})`,
     );
-  const folder = await stat(dirname(path)).catch(() => undefined);
-  if (!folder?.isDirectory())
-    throw new ReportInputError(`--out: the folder ${dirname(path)} does not exist; create it first`);
+  const missing = await missingFolderOf(path);
+  if (missing !== undefined)
+    throw new ReportInputError(`--out: the folder ${missing} does not exist; create it first`);
 }
 
 /** The report's files in a format: name (relative to the output) to content. */
@@ -104,8 +105,7 @@ export async function writeReport(
   const written: string[] = [];
   for (const [name, content] of Object.entries(files)) {
     const target = name === "" ? path : join(path, name);
-    await writeFile(`${target}.partial`, content);
-    await rename(`${target}.partial`, target);
+    await writeFileAtomically(target, content);
     written.push(target);
   }
   return written;

@@ -1,0 +1,31 @@
+import { rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+
+/**
+ * Writes a file beside its place (`PATH.partial`) and renames it over the target: a reader never sees half
+ * a file, and an interrupted write leaves the old one whole. A write that fails takes its `.partial` away.
+ */
+export async function writeFileAtomically(
+  path: string,
+  content: string,
+  options: { mode?: number } = {},
+): Promise<void> {
+  const partial = `${path}.partial`;
+  try {
+    await writeFile(partial, content, options);
+    await rename(partial, path);
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * The folder a file is to be written in, when it does not exist (or is not a folder); undefined when it
+ * does. Asked before a command's work, so that a run does not end by losing what it was to write.
+ */
+export async function missingFolderOf(path: string): Promise<string | undefined> {
+  const folder = dirname(path);
+  const info = await stat(folder).catch(() => undefined);
+  return info?.isDirectory() ? undefined : folder;
+}
