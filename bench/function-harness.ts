@@ -155,6 +155,9 @@ export interface ProcessReport {
   /** Import plus every invocation, wall time and CPU time. */
   totalMs: number;
   totalCpuMs: number;
+  /** Each invocation's wall time and CPU time, in order. */
+  invocationMs: number[];
+  invocationCpuMs: number[];
   /** Peak resident set size of the process: VmHWM (see the invoker), else getrusage's. */
   maxRssMiB: number;
   results: unknown[];
@@ -178,7 +181,11 @@ const waited = performance.now() - imported;
 let firstInvocationMs = 0;
 let firstInvocationCpuMs = 0;
 const results = [];
+const invocationMs = [];
+const invocationCpuMs = [];
 for (const [index, event] of events.entries()) {
+  const invocationStarted = performance.now();
+  const invocationStartedCpu = cpu();
   const deadline = Date.now() + 300000;
   const context = {
     functionName: "vigil-bench", functionVersion: "$LATEST", memoryLimitInMB: "512",
@@ -187,6 +194,8 @@ for (const [index, event] of events.entries()) {
     getRemainingTimeInMillis: () => deadline - Date.now(),
   };
   results.push(await handler(event, context));
+  invocationMs.push(performance.now() - invocationStarted);
+  invocationCpuMs.push(cpu() - invocationStartedCpu);
   if (index === 0) {
     firstInvocationMs = performance.now() - imported - waited;
     firstInvocationCpuMs = cpu() - importedCpu;
@@ -200,7 +209,7 @@ const hwm = /^VmHWM:\\s+(\\d+) kB$/m.exec(status);
 const maxRssMiB = hwm ? Number(hwm[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
 process.stdout.write("BENCH " + JSON.stringify({ importMs: imported - started, firstInvocationMs, totalMs,
   importCpuMs: importedCpu - startedCpu, firstInvocationCpuMs, totalCpuMs: cpu() - startedCpu,
-  maxRssMiB, results }) + "\\n");
+  invocationMs, invocationCpuMs, maxRssMiB, results }) + "\\n");
 `;
 
 /** Imports a bundle in a fresh Node process (with nodeFlags, env), invokes it with each event of eventsFile in turn. */

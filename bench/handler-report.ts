@@ -118,22 +118,23 @@ async function measureFunctions(
     "",
     "## Audit-scan handler: S3 path",
     "",
-    `The built \`dist/audit-scan/index.mjs\` in a fresh Node process (one Lambda container), handed the SQS events the deployed trail-objects queue delivers (its event source mapping: 10 S3 ObjectCreated notifications per event), reading generated trail files (CloudTrail's S3 layout and record shape, 1,000 records per \`.json.gz\`) from the sandbox's S3 over HTTP, its state in the sandbox's DynamoDB (a fresh table per run), findings to the sandbox's SQS; the sandbox runs in a process of its own. Handler time: its invocations, not the import (that is the cold start). Bare loop: read, gunzip and \`JSON.parse\` the same files from disk in the bench process. Bare loop over S3: the same objects from the same sandbox S3, one after another, in the bench process through an S3 client with the handler's options (\`s3ClientOptions\` in \`lib/aws.ts\`): GetObject, read the body, gunzip, \`JSON.parse\` — what reading through the SDK costs, which the handler cannot avoid; the handler's ratio to it is what its own work costs. The three alternated, median of ${size.runs} runs each. Target: ≥ 0.8× the bare loop (from disk).`,
+    `The built \`dist/audit-scan/index.mjs\` in a fresh Node process (one Lambda container), handed the SQS events the deployed trail-objects queue delivers (its event source mapping: 10 S3 ObjectCreated notifications per event), reading generated trail files (CloudTrail's S3 layout and record shape, 1,000 records per \`.json.gz\`) from the sandbox's S3 over HTTP, its state in the sandbox's DynamoDB (a fresh table per run), findings to the sandbox's SQS; the sandbox runs in a process of its own. Each container first handles as many other files (of the day before, same mix), then the measured ones: a container on Lambda lives through many batches, and the bare loop it is compared with runs warm too. New container: records/s over those first files; warm container: over the measured ones, the figure held to the target. Handler time: its invocations, not the import (that is the cold start). Findings: over both. Bare loop: read, gunzip and \`JSON.parse\` the same files from disk in the bench process. Bare loop over S3: the same objects from the same sandbox S3, one after another, in the bench process through an S3 client with the handler's options (\`s3ClientOptions\` in \`lib/aws.ts\`): GetObject, read the body, gunzip, \`JSON.parse\` — what reading through the SDK costs, which the handler cannot avoid; the handler's ratio to it is what its own work costs. The three alternated, median of ${size.runs} runs each. Target: ≥ 0.8× the bare loop (from disk).`,
     "",
-    "| Mix | Files | Records | Uncompressed | Invocations | Findings | Handler records/s | Bare loop records/s | Ratio (target ≥ 0.8×) | Bare loop over S3 records/s | Ratio to it |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| Mix | Files | Records | Uncompressed | Invocations | Findings | New container records/s | Warm container records/s | Bare loop records/s | Ratio, warm (target ≥ 0.8×) | Ratio, new container | Bare loop over S3 records/s | Ratio to it, warm |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   );
   for (const row of throughput) {
     const value = row.handlerRecordsPerSecond / row.bareRecordsPerSecond;
+    const fresh = row.newContainerRecordsPerSecond / row.bareRecordsPerSecond;
     lines.push(
-      `| ${row.mix} | ${row.files} | ${row.records.toLocaleString("en")} | ${row.megabytes.toFixed(0)} MiB | ${row.invocations} | ${row.findings} | ${rate(row.handlerRecordsPerSecond)} | ${rate(row.bareRecordsPerSecond)} | ${ratio(value)} | ${rate(row.bareS3RecordsPerSecond)} | ${ratio(row.handlerRecordsPerSecond / row.bareS3RecordsPerSecond)} |`,
+      `| ${row.mix} | ${row.files} | ${row.records.toLocaleString("en")} | ${row.megabytes.toFixed(0)} MiB | ${row.invocations} | ${row.findings} | ${rate(row.newContainerRecordsPerSecond)} | ${rate(row.handlerRecordsPerSecond)} | ${rate(row.bareRecordsPerSecond)} | ${ratio(value)} | ${ratio(fresh)} | ${rate(row.bareS3RecordsPerSecond)} | ${ratio(row.handlerRecordsPerSecond / row.bareS3RecordsPerSecond)} |`,
     );
     summary.push({
-      figure: `audit-scan S3 path, ${row.mix.split(" (")[0]} mix`,
+      figure: `audit-scan S3 path, ${row.mix.split(" (")[0]} mix (warm container)`,
       value: `${rate(row.handlerRecordsPerSecond)} records/s`,
       limit: `bare loop ${rate(row.bareRecordsPerSecond)} records/s`,
       target: "≥ 0.8×",
-      verdict: `${ratio(value)}: ${atLeast(value, 0.8)} (${ratio(row.handlerRecordsPerSecond / row.bareS3RecordsPerSecond)} the bare loop over S3)`,
+      verdict: `${ratio(value)}: ${atLeast(value, 0.8)} (new container ${ratio(fresh)}; ${ratio(row.handlerRecordsPerSecond / row.bareS3RecordsPerSecond)} the bare loop over S3)`,
     });
   }
 

@@ -49,6 +49,9 @@ export interface HandlerThroughputRow {
   megabytes: number;
   invocations: number;
   findings: number;
+  /** Over the same number of other files first, in the same container (its first invocations). */
+  newContainerRecordsPerSecond: number;
+  /** Over the measured files, in a container that has just handled as many others (warm). */
   handlerRecordsPerSecond: number;
   bareRecordsPerSecond: number;
   /** The bare loop over the same objects in the sandbox's S3, through the handler's S3 client configuration. */
@@ -107,19 +110,25 @@ async function withSandbox<T>(
 
 /**
  * One container's life over objects: a fresh state table and findings queue, a fresh process importing
- * the bundle, the objects' notifications in batches of 10. Returns the process's report and the findings
- * it queued.
+ * the bundle, the objects' notifications in batches of 10 (after those of `warmUp`'s, when given, in
+ * batches of their own). Returns the process's report, the findings it queued and the number of
+ * invocations that were warm-up (the first ones).
  */
 async function scanInFreshProcess(
   bench: Bench,
   objects: readonly TrailObject[],
   folder: string,
   nodeFlags: readonly string[] = [],
-): Promise<{ report: ProcessReport; findings: number; invocations: number }> {
+  warmUp: readonly TrailObject[] = [],
+): Promise<{ report: ProcessReport; findings: number; invocations: number; warmUpInvocations: number }> {
   const run = `${process.pid}-${++bench.runs}-${Date.now()}`;
   const table = await createStateTable(bench.dynamo, `vigil-bench-state-${run}`);
   const queueUrl = await createQueue(bench.sqs, `vigil-bench-findings-${run}`);
-  const events = trailQueueEvents(objects, bench.sandbox.region, bench.sandbox.accountId);
+  const warmUpEvents = trailQueueEvents(warmUp, bench.sandbox.region, bench.sandbox.accountId);
+  const events = [
+    ...warmUpEvents,
+    ...trailQueueEvents(objects, bench.sandbox.region, bench.sandbox.accountId),
+  ];
   const eventsFile = join(folder, `events-${run}.json`);
   await writeFile(eventsFile, JSON.stringify(events));
   const report = await invokeInFreshProcess(
@@ -132,7 +141,12 @@ async function scanInFreshProcess(
     if (result.batchItemFailures?.length)
       throw new Error(`the scanner failed on ${result.batchItemFailures.length} trail file(s)`);
   }
-  return { report, findings: (await drainQueue(bench.sqs, queueUrl)).length, invocations: events.length };
+  return {
+    report,
+    findings: (await drainQueue(bench.sqs, queueUrl)).length,
+    invocations: events.length - warmUpEvents.length,
+    warmUpInvocations: warmUpEvents.length,
+  };
 }
 
 /** The bare loop over the same files: read, gunzip, JSON.parse; records/s and uncompressed MiB. */
@@ -203,7 +217,18 @@ export async function measureHandlerThroughput(
         const files = Math.ceil(records / RECORDS_PER_FILE);
         const paths = await writeTrailTree(folder, { files, recordsPerFile: RECORDS_PER_FILE, mix: shape });
         const objects = await uploadTrailFiles(bench.s3, BUCKET, folder, paths);
+        // As many files of the day before, which each container handles first: a container on Lambda
+        // lives through many batches, and V8 compiles the scanner's hot code during its first ones.
+        const warmUpFolder = join(folder, "warm-up");
+        const warmUpPaths = await writeTrailTree(warmUpFolder, {
+          files,
+          recordsPerFile: RECORDS_PER_FILE,
+          mix: shape,
+          startMs: Date.parse("2026-10-31T00:00:00Z"),
+        });
+        const warmUp = await uploadTrailFiles(bench.s3, BUCKET, warmUpFolder, warmUpPaths);
         const handler: number[] = [];
+        const newContainer: number[] = [];
         const bare: number[] = [];
         const bareS3: number[] = [];
         let row: HandlerThroughputRow | undefined;
@@ -217,9 +242,11 @@ export async function measureHandlerThroughput(
               `the bare loop over S3 read ${fromS3.records} records, from disk ${loop.records}`,
             );
           bareS3.push(fromS3.recordsPerSecond);
-          const scanned = await scanInFreshProcess(bench, objects, folder);
-          const seconds = (scanned.report.totalMs - scanned.report.importMs) / 1000;
-          handler.push(loop.records / seconds);
+          const scanned = await scanInFreshProcess(bench, objects, folder, [], warmUp);
+          const seconds = (from: number, to?: number) =>
+            scanned.report.invocationMs.slice(from, to).reduce((sum, ms) => sum + ms, 0) / 1000;
+          newContainer.push(loop.records / seconds(0, scanned.warmUpInvocations));
+          handler.push(loop.records / seconds(scanned.warmUpInvocations));
           row = {
             mix,
             files,
@@ -227,6 +254,7 @@ export async function measureHandlerThroughput(
             megabytes: loop.megabytes,
             invocations: scanned.invocations,
             findings: scanned.findings,
+            newContainerRecordsPerSecond: 0,
             handlerRecordsPerSecond: 0,
             bareRecordsPerSecond: 0,
             bareS3RecordsPerSecond: 0,
@@ -234,6 +262,7 @@ export async function measureHandlerThroughput(
         }
         rows.push({
           ...row!,
+          newContainerRecordsPerSecond: median(newContainer),
           handlerRecordsPerSecond: median(handler),
           bareRecordsPerSecond: median(bare),
           bareS3RecordsPerSecond: median(bareS3),
