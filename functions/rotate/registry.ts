@@ -9,19 +9,19 @@ import {
   postgresAlternating,
   postgresSingle,
 } from "./strategies/database/index.ts";
-import { ibkrStrategy } from "./strategies/ibkr/index.ts";
-import type { RotationStrategy, RotationStrategyName } from "./strategy.ts";
+import { loadedOnFirstUse, type RotationStrategy, type RotationStrategyName } from "./strategy.ts";
 
 /** The tag that names a secret's strategy explicitly. */
 export const STRATEGY_TAG = "vigil:rotation";
 
-// One line per strategy; each kind exports its strategies from strategies/<kind>/index.ts.
+// One line per strategy; each kind exports its strategies from strategies/<kind>/index.ts. IBKR's code
+// (and its secrets' schemas) is loaded when an IBKR rotation first runs a step, not at every cold start.
 const strategies: Readonly<Record<RotationStrategyName, RotationStrategy>> = {
   "postgres-single": postgresSingle,
   "postgres-alternating": postgresAlternating,
   "mysql-single": mysqlSingle,
   "mysql-alternating": mysqlAlternating,
-  ibkr: ibkrStrategy,
+  ibkr: loadedOnFirstUse("ibkr", async () => (await import("./strategies/ibkr/strategy.ts")).ibkrStrategy),
 };
 
 /** The strategies this build can name: the accepted values of the `vigil:rotation` tag. */

@@ -51,3 +51,31 @@ export interface RotationStrategy {
   /** Runs in finishSecret after AWSCURRENT moved, again if a replay completes an interrupted finishSecret. */
   afterPromote?(context: StepContext): Promise<void>;
 }
+
+/**
+ * A strategy whose code is loaded when one of its steps first runs: the bundle keeps it in a chunk of its
+ * own, so a cold start that rotates another kind of secret never reads or compiles it. Each step (the
+ * promotion hooks included) runs the loaded strategy's own, or nothing where it has none.
+ */
+export function loadedOnFirstUse(
+  name: RotationStrategyName,
+  load: () => Promise<RotationStrategy>,
+): RotationStrategy {
+  let loaded: Promise<RotationStrategy> | undefined;
+  const strategy = () => {
+    // A failed load (a missing chunk) is tried again by the next step rather than remembered.
+    loaded ??= load().catch((error: unknown) => {
+      loaded = undefined;
+      throw error;
+    });
+    return loaded;
+  };
+  return {
+    name,
+    createSecret: async (context) => (await strategy()).createSecret(context),
+    setSecret: async (context) => (await strategy()).setSecret(context),
+    testSecret: async (context) => (await strategy()).testSecret(context),
+    beforePromote: async (context) => (await strategy()).beforePromote?.(context),
+    afterPromote: async (context) => (await strategy()).afterPromote?.(context),
+  };
+}

@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import * as z from "zod/mini";
 import { SecretFormatError } from "../../functions/rotate/errors.ts";
 import { selectStrategy } from "../../functions/rotate/registry.ts";
 import { tlsOptions } from "../../functions/rotate/strategies/database/driver.ts";
@@ -10,6 +12,7 @@ import {
 } from "../../functions/rotate/strategies/database/postgres.ts";
 import {
   alternateUsername,
+  DATABASE_ENGINES,
   ownerUsername,
   parseDatabaseSecret,
   USERNAME_LIMITS,
@@ -67,6 +70,156 @@ describe("parseDatabaseSecret", () => {
       parseDatabaseSecret({ ...rds, password: 12345678, engine: "oracle-secret-engine" }, "s");
     expect(wrongPassword).toThrow(/"password" must be a non-empty string/);
     expect(wrongPassword).not.toThrow(/oracle-secret-engine|12345678/);
+  });
+});
+
+// The zod schema parseDatabaseSecret validated with until it checked the fields itself (zod cost the rotate
+// function's cold start more than the rest of the validation): the checks must stay exactly these.
+const nonEmpty = z.string().check(z.minLength(1));
+const formerRdsSchema = z.object({
+  engine: z.enum(["postgres", "aurora-postgresql", "mysql", "aurora-mysql", "mariadb"]),
+  host: nonEmpty,
+  port: z.optional(
+    z.union([z.number().check(z.int(), z.gte(1), z.lte(65_535)), z.string().check(z.regex(/^\d{1,5}$/))]),
+  ),
+  username: nonEmpty,
+  password: nonEmpty,
+  dbname: z.optional(z.nullable(z.string())),
+  ssl: z.optional(z.union([z.boolean(), z.enum(["true", "false"])])),
+  masterarn: z.optional(z.nullable(nonEmpty)),
+});
+
+describe("parseDatabaseSecret's checks", () => {
+  // Values near every rule's edges, of every JSON type (and undefined, as an absent field reads).
+  const value = fc.constantFrom<unknown>(
+    undefined,
+    null,
+    "",
+    " ",
+    "x",
+    "postgres",
+    "aurora-postgresql",
+    "mysql",
+    "aurora-mysql",
+    "mariadb",
+    "Postgres",
+    "constructor",
+    "__proto__",
+    "true",
+    "false",
+    "0",
+    "1",
+    "5432",
+    "65535",
+    "99999",
+    "123456",
+    "1.5",
+    " 5432",
+    "-1",
+    0,
+    1,
+    -1,
+    5432,
+    65_535,
+    65_536,
+    1.5,
+    Number.MAX_SAFE_INTEGER + 1,
+    Number.POSITIVE_INFINITY,
+    Number.NaN,
+    true,
+    false,
+    [],
+    ["postgres"],
+    {},
+    { engine: "postgres" },
+  );
+  const fields = ["engine", "host", "port", "username", "password", "dbname", "ssl", "masterarn", "extra"];
+  const secret = fc.record(Object.fromEntries(fields.map((field) => [field, value])), { requiredKeys: [] });
+
+  it("accepts and refuses exactly what the former zod schema did, with the same result or message", () => {
+    fc.assert(
+      fc.property(secret, (json) => {
+        const expected = formerRdsSchema.safeParse(json);
+        const outcome = (() => {
+          try {
+            return { value: parseDatabaseSecret(json, "s") };
+          } catch (error) {
+            return { error: (error as Error).message };
+          }
+        })();
+        if (!expected.success) {
+          const wrong = [...new Set(expected.error.issues.map((issue) => String(issue.path[0])))];
+          expect(outcome.error).toBe(
+            `Secret s is not a valid database secret: ${wrong
+              .map((field) =>
+                json[field] === undefined || json[field] === null
+                  ? `missing "${field}"`
+                  : `"${field}" must be ${
+                      {
+                        engine: `one of ${Object.keys(DATABASE_ENGINES).join(", ")}`,
+                        port: "an integer from 1 to 65535",
+                        dbname: "a string",
+                        ssl: "true or false",
+                        masterarn: "the ARN of the admin secret",
+                      }[field] ?? "a non-empty string"
+                    }`,
+              )
+              .join("; ")}`,
+          );
+          return;
+        }
+        const port = expected.data.port;
+        if (port !== undefined && (Number(port) < 1 || Number(port) > 65_535)) {
+          expect(outcome.error).toMatch(/"port" must be an integer from 1 to 65535$/);
+          return;
+        }
+        expect(outcome.value).toEqual({
+          engine: expected.data.engine,
+          host: expected.data.host,
+          port:
+            port === undefined
+              ? DATABASE_ENGINES[expected.data.engine] === "postgres"
+                ? 5432
+                : 3306
+              : Number(port),
+          username: expected.data.username,
+          password: expected.data.password,
+          dbname: expected.data.dbname ?? undefined,
+          ssl: expected.data.ssl !== false && expected.data.ssl !== "false",
+          masterarn: expected.data.masterarn ?? undefined,
+        });
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it("accepts the secrets the former schema accepted (a valid secret with one field varied)", () => {
+    const valid = {
+      engine: "postgres",
+      host: "h",
+      port: 5432,
+      username: "u",
+      password: "p",
+    } as Record<string, unknown>;
+    fc.assert(
+      fc.property(fc.constantFrom(...fields), value, (field, replacement) => {
+        const json = { ...valid, [field]: replacement };
+        const accepted = (() => {
+          try {
+            parseDatabaseSecret(json, "s");
+            return true;
+          } catch {
+            return false;
+          }
+        })();
+        const port = formerRdsSchema.safeParse(json).data?.port;
+        expect(accepted).toBe(
+          formerRdsSchema.safeParse(json).success &&
+            (port === undefined || (Number(port) >= 1 && Number(port) <= 65_535)),
+        );
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
 

@@ -1,5 +1,4 @@
 // The database secret (AWS RDS format): its engines, validation, user name rules and how it is named in messages.
-import * as z from "zod/mini";
 import { SecretFormatError } from "../../errors.ts";
 import type { SecretJson } from "../../secrets.ts";
 
@@ -29,52 +28,80 @@ export interface DatabaseSecret {
 
 const DEFAULT_PORTS: Record<DatabaseFamily, number> = { postgres: 5432, mysql: 3306 };
 
-const nonEmpty = z.string().check(z.minLength(1));
-const rdsSecretSchema = z.object({
-  engine: z.enum(Object.keys(DATABASE_ENGINES) as [DatabaseEngine, ...DatabaseEngine[]]),
-  host: nonEmpty,
-  port: z.optional(
-    z.union([z.number().check(z.int(), z.gte(1), z.lte(65_535)), z.string().check(z.regex(/^\d{1,5}$/))]),
-  ),
-  username: nonEmpty,
-  password: nonEmpty,
-  dbname: z.optional(z.nullable(z.string())),
-  ssl: z.optional(z.union([z.boolean(), z.enum(["true", "false"])])),
-  masterarn: z.optional(z.nullable(nonEmpty)),
-});
+const nonEmpty = (value: unknown): value is string => typeof value === "string" && value !== "";
 
-const FIELD_RULES: Record<string, string> = {
-  engine: `one of ${Object.keys(DATABASE_ENGINES).join(", ")}`,
-  host: "a non-empty string",
-  port: "an integer from 1 to 65535",
-  username: "a non-empty string",
-  password: "a non-empty string",
-  dbname: "a string",
-  ssl: "true or false",
-  masterarn: "the ARN of the admin secret",
+/**
+ * What each field of the AWS RDS format must be, in the order problems are named, and how a problem says it.
+ * Plain checks rather than a zod schema: building one cost each cold start about a twentieth of its
+ * instructions (the schema, zod itself, and the parser zod compiles on first use). The checks are the
+ * schema's exactly (test/unit/rotate-database.test.ts holds them against it); unknown fields are ignored.
+ */
+const RDS_FIELDS: Readonly<Record<string, { valid(value: unknown): boolean; rule: string }>> = {
+  engine: {
+    valid: (value) => typeof value === "string" && Object.hasOwn(DATABASE_ENGINES, value),
+    rule: `one of ${Object.keys(DATABASE_ENGINES).join(", ")}`,
+  },
+  host: { valid: nonEmpty, rule: "a non-empty string" },
+  // A number from 1 to 65535, or up to five digits (a text port past 65535 is refused after parsing).
+  port: {
+    valid: (value) =>
+      value === undefined ||
+      (Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= 65_535) ||
+      (typeof value === "string" && /^\d{1,5}$/.test(value)),
+    rule: "an integer from 1 to 65535",
+  },
+  username: { valid: nonEmpty, rule: "a non-empty string" },
+  password: { valid: nonEmpty, rule: "a non-empty string" },
+  dbname: {
+    valid: (value) => value === undefined || value === null || typeof value === "string",
+    rule: "a string",
+  },
+  ssl: {
+    valid: (value) =>
+      value === undefined || typeof value === "boolean" || value === "true" || value === "false",
+    rule: "true or false",
+  },
+  masterarn: {
+    valid: (value) => value === undefined || value === null || nonEmpty(value),
+    rule: "the ARN of the admin secret",
+  },
 };
+
+/** A validated AWS RDS secret's fields, as stored. */
+interface RdsFields {
+  engine: DatabaseEngine;
+  host: string;
+  port?: number | string;
+  username: string;
+  password: string;
+  dbname?: string | null;
+  ssl?: boolean | "true" | "false";
+  masterarn?: string | null;
+}
 
 /**
  * Validates a database secret in the AWS RDS format. The error names every missing or wrong field and
  * what it must be, never the value it found.
  */
 export function parseDatabaseSecret(json: SecretJson, where: string): DatabaseSecret {
-  const result = rdsSecretSchema.safeParse(json);
-  if (!result.success) {
-    const problems = [...new Set(result.error.issues.map((issue) => String(issue.path[0] ?? "(root)")))].map(
-      (field) =>
-        json[field] === undefined || json[field] === null
-          ? `missing "${field}"`
-          : `"${field}" must be ${FIELD_RULES[field] ?? "valid"}`,
+  const isObject = typeof json === "object" && json !== null && !Array.isArray(json);
+  const wrong = isObject
+    ? Object.keys(RDS_FIELDS).filter((field) => !RDS_FIELDS[field]?.valid(json[field]))
+    : ["(root)"];
+  if (wrong.length > 0) {
+    const problems = wrong.map((field) =>
+      json[field] === undefined || json[field] === null
+        ? `missing "${field}"`
+        : `"${field}" must be ${RDS_FIELDS[field]?.rule ?? "valid"}`,
     );
     throw new SecretFormatError(`Secret ${where} is not a valid database secret: ${problems.join("; ")}`);
   }
-  const value = result.data;
+  const value = json as unknown as RdsFields;
   const family = DATABASE_ENGINES[value.engine];
   const port = value.port === undefined ? DEFAULT_PORTS[family] : Number(value.port);
   if (port < 1 || port > 65_535) {
     throw new SecretFormatError(
-      `Secret ${where} is not a valid database secret: "port" must be ${FIELD_RULES.port}`,
+      `Secret ${where} is not a valid database secret: "port" must be ${RDS_FIELDS.port?.rule}`,
     );
   }
   return {
