@@ -16,7 +16,8 @@ const SOURCE_NEEDLES = [...SCANNED_SOURCES.keys()].map((source) => Buffer.from(`
  * Looks at a record's raw JSON bytes [start, end) and says whether the scanner may need it: false only
  * when its `eventSource` is plainly another service's, so a trail file's majority of other services'
  * records is skipped without JSON.parse. `sourceAt` is where the value of the record's top-level
- * `"eventSource"` key starts, as the trail reader found it while splitting the record (-1: no such key).
+ * `"eventSource"` key starts, as the trail reader found it while splitting the record (-1: no such key, or
+ * an EventBridge event, judged by its detail).
  * Anything unusual (no eventSource, not a string, escapes) answers true, and the normaliser then counts
  * it with its reason.
  */

@@ -24,7 +24,8 @@ export interface TrailReadOptions {
   /**
    * Looks at one element's raw bytes [start, end); false skips it unparsed. Default: every element.
    * `sourceAt`: where the value of the element's top-level `"eventSource"` key starts, which the splitter
-   * notes as it walks the element (the last such key, as JSON.parse keeps the last); -1 when it has none.
+   * notes as it walks the element (the last such key, as JSON.parse keeps the last); -1 when it has none,
+   * or when the element is an EventBridge event (`detail-type`), which the normaliser judges by its detail.
    */
   relevant?: (bytes: Buffer, start: number, end: number, sourceAt: number) => boolean;
   /** Counters the reader updates as it goes (also when it throws). */
@@ -269,9 +270,13 @@ class TrailSplitter {
           else throw notCloudTrail(source, `expected "," or "]" after record ${stats.elements}`);
           pos++;
         } else if (phase === "start") {
-          if (pos === 0 && byte === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
-            pos = 3; // UTF-8 byte order mark
-            continue;
+          if (pos === 0 && byte === 0xef) {
+            // A UTF-8 byte order mark, perhaps split across chunks: its three bytes decide.
+            if (length < 3) break;
+            if (bytes[1] === 0xbb && bytes[2] === 0xbf) {
+              pos = 3;
+              continue;
+            }
           }
           if (byte === OPEN_BRACE) this.phase = "key";
           else if (byte === OPEN_BRACKET) {
@@ -290,7 +295,7 @@ class TrailSplitter {
           if (byte !== QUOTE) throw notCloudTrail(source, `expected a key at byte ${pos}`);
           const end = stringEnd(bytes, pos + 1, length);
           if (end < 0) break;
-          this.currentKey = bytes.toString("utf8", pos + 1, end - 1);
+          this.currentKey = topLevelKey(bytes, pos, end, source);
           pos = end;
           this.phase = "colon";
         } else if (phase === "colon") {
@@ -451,29 +456,48 @@ function stringEnd(bytes: Buffer, start: number, length: number): number {
   }
 }
 
-/** `"eventSource"` with its quotes, as a record's top-level key. */
+/**
+ * A top-level key of the file's object (the quoted string [start, end)), decoded as JSON.parse would when
+ * it holds an escape: `"Recor\u0064s"` is the records array too.
+ */
+function topLevelKey(bytes: Buffer, start: number, end: number, source: string): string {
+  const quoted = bytes.toString("utf8", start, end);
+  if (!quoted.includes("\\")) return quoted.slice(1, -1);
+  try {
+    return JSON.parse(quoted) as string;
+  } catch {
+    throw notCloudTrail(source, `the key at byte ${start} is not a JSON string`);
+  }
+}
+
+/** `"eventSource"` and `"detail-type"` with their quotes, as a record's top-level keys (13 bytes each). */
 const EVENT_SOURCE_KEY = Buffer.from('"eventSource"');
+const DETAIL_TYPE_KEY = Buffer.from('"detail-type"');
 
 /**
  * valueEnd for a record (an object at pos), noting on the way where the value of its top-level
  * `"eventSource"` key starts (probe.sourceAt, -1 when it has none): the splitter passes every byte of the
  * record anyway, and a prefilter told where to look need not search the record again (a Buffer#indexOf per
  * record cost about a third as much as the walk itself). A key is a top-level string followed by a colon;
- * keys are compared as written, escapes undecoded, as CloudTrail writes them.
+ * keys are compared as written, escapes undecoded, as CloudTrail writes them. An EventBridge event (a
+ * top-level `detail-type`) is judged by its `detail`, as the normaliser reads it: -1, never skipped.
  */
 function recordEnd(bytes: Buffer, pos: number, length: number, probe: { sourceAt: number }): number {
   let depth = 0;
   let at = pos;
   let sourceAt = -1;
+  let wrapped = false;
   while (at < length) {
     const byte = bytes[at] as number;
     if (byte === QUOTE) {
       const end = stringEnd(bytes, at + 1, length);
       if (end < 0) return -1;
-      // Only a string of the key's length is looked at twice: most of a record's strings are not.
-      if (depth === 1 && end - at === EVENT_SOURCE_KEY.length && isEventSourceKey(bytes, at)) {
-        const colon = skipWhitespace(bytes, end, length);
-        if (colon < length && bytes[colon] === COLON) sourceAt = skipWhitespace(bytes, colon + 1, length);
+      // Only a string of the keys' length is looked at twice: most of a record's strings are not.
+      if (depth === 1 && end - at === EVENT_SOURCE_KEY.length) {
+        if (startsWithAt(bytes, at, EVENT_SOURCE_KEY)) {
+          const colon = skipWhitespace(bytes, end, length);
+          if (colon < length && bytes[colon] === COLON) sourceAt = skipWhitespace(bytes, colon + 1, length);
+        } else if (startsWithAt(bytes, at, DETAIL_TYPE_KEY)) wrapped = true;
       }
       at = end;
       continue;
@@ -482,7 +506,7 @@ function recordEnd(bytes: Buffer, pos: number, length: number, probe: { sourceAt
     else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
       depth--;
       if (depth === 0) {
-        probe.sourceAt = sourceAt;
+        probe.sourceAt = wrapped ? -1 : sourceAt;
         return at + 1;
       }
     }
@@ -491,9 +515,9 @@ function recordEnd(bytes: Buffer, pos: number, length: number, probe: { sourceAt
   return -1;
 }
 
-/** True when the 13 bytes at `at` are `"eventSource"` (a plain loop: V8 inlines it, unlike Buffer#compare). */
-function isEventSourceKey(bytes: Buffer, at: number): boolean {
-  for (let i = 1; i < 12; i++) if (bytes[at + i] !== EVENT_SOURCE_KEY[i]) return false;
+/** True when bytes holds key at offset at (a plain loop: V8 inlines it, unlike Buffer#compare). */
+function startsWithAt(bytes: Buffer, at: number, key: Buffer): boolean {
+  for (let i = 0; i < key.length; i++) if (bytes[at + i] !== key[i]) return false;
   return true;
 }
 

@@ -75,6 +75,20 @@ describe("mayBeScanned", () => {
     expect(await check('{"eventSource":"kms.amazonaws.com","eventSource":"ec2.amazonaws.com"}')).toBe(false);
   });
 
+  it("keeps an EventBridge event, which the normaliser judges by its detail, whatever its own eventSource", async () => {
+    const detail = '{"eventSource":"kms.amazonaws.com","eventName":"Decrypt"}';
+    expect(
+      await check(
+        `{"detail-type":"AWS API Call via CloudTrail","detail":${detail},"eventSource":"s3.amazonaws.com"}`,
+      ),
+    ).toBe(true);
+    expect(
+      await check(
+        `{"eventSource":"s3.amazonaws.com","detail-type":"AWS API Call via CloudTrail","detail":${detail}}`,
+      ),
+    ).toBe(true);
+  });
+
   it("matches a scanned source only whole: longer, shorter or lookalike values are other services", async () => {
     expect(await check('{"eventSource":"kms.amazonaws.com.example"}')).toBe(false);
     expect(await check('{"eventSource":"kms.amazonaws.co"}')).toBe(false);

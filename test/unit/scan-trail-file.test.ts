@@ -71,6 +71,19 @@ describe("readTrailRecords", () => {
     expect(out).toEqual([{ x: 1 }]);
   });
 
+  it("reads the records array under a key written with an escape, as JSON.parse does", async () => {
+    const out = await collect('{"Records":[],"Recor\\u0064s":[{"x":1}]}');
+
+    expect(out).toEqual([{ x: 1 }]);
+    expect(JSON.parse('{"Records":[],"Recor\\u0064s":[{"x":1}]}').Records).toEqual(out);
+  });
+
+  it("skips a UTF-8 byte order mark, also when it arrives a byte at a time", async () => {
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"Records":[{"x":1}]}')]);
+
+    for (const chunk of [0, 1, 2]) expect(await collect(bytes, {}, chunk)).toEqual([{ x: 1 }]);
+  });
+
   it("skips elements the relevance check rejects, without parsing them, and counts them", async () => {
     const stats: TrailReadStats = { elements: 0, ignored: 0 };
     const text =
