@@ -15,7 +15,8 @@ export async function writeFileAtomically(
     await writeFile(partial, content, options);
     await rename(partial, path);
   } catch (error) {
-    await rm(partial, { force: true });
+    // What failed is the write's error, not the clean-up's.
+    await rm(partial, { force: true }).catch(() => undefined);
     throw error;
   }
 }

@@ -44,6 +44,15 @@ describe("writeFileAtomically", () => {
     expect(await readdir(folder)).toEqual(["report.html"]);
     expect(await readFile(join(path, "kept.txt"), "utf8")).toBe("kept");
   });
+
+  it("fails with the write's own error when its .partial cannot be written or taken away", async () => {
+    const path = join(folder, "out.json");
+    await mkdir(`${path}.partial`);
+
+    await expect(writeFileAtomically(path, "{}")).rejects.toThrow(
+      /^EISDIR: illegal operation on a directory, open/,
+    );
+  });
 });
 
 describe("missingFolderOf", () => {
