@@ -3,7 +3,9 @@ import { dirname } from "node:path";
 
 /**
  * Writes a file beside its place (`PATH.partial`) and renames it over the target: a reader never sees half
- * a file, and an interrupted write leaves the old one whole. A write that fails takes its `.partial` away.
+ * a file, and an interrupted write leaves the old one whole. The `.partial` is always a new file (one left
+ * by a crash is removed first, and a link found in its place is not followed), so it gets `mode`. A write
+ * that fails takes its `.partial` away.
  */
 export async function writeFileAtomically(
   path: string,
@@ -11,8 +13,10 @@ export async function writeFileAtomically(
   options: { mode?: number } = {},
 ): Promise<void> {
   const partial = `${path}.partial`;
+  // One that cannot be removed (a folder) makes the write below fail, saying so.
+  await rm(partial, { force: true }).catch(() => undefined);
   try {
-    await writeFile(partial, content, options);
+    await writeFile(partial, content, { ...options, flag: "wx" });
     await rename(partial, path);
   } catch (error) {
     // What failed is the write's error, not the clean-up's.

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -33,6 +33,20 @@ describe("writeFileAtomically", () => {
     expect((await stat(path)).mode & 0o777).toBe(0o600);
   });
 
+  it("writes a new .partial with its mode, whatever a crash or someone else left in its place", async () => {
+    const path = join(folder, "evidence.json");
+    const elsewhere = join(folder, "elsewhere.txt");
+    await writeFile(elsewhere, "untouched");
+    await symlink(elsewhere, `${path}.partial`);
+
+    await writeFileAtomically(path, "{}\n", { mode: 0o600 });
+
+    expect(await readFile(path, "utf8")).toBe("{}\n");
+    expect((await lstat(path)).isFile()).toBe(true);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect(await readFile(elsewhere, "utf8")).toBe("untouched");
+  });
+
   it("takes its .partial away when the rename fails, and leaves what was there", async () => {
     // A folder where the file should go: the write beside it succeeds, the rename over it cannot.
     const path = join(folder, "report.html");
@@ -45,13 +59,12 @@ describe("writeFileAtomically", () => {
     expect(await readFile(join(path, "kept.txt"), "utf8")).toBe("kept");
   });
 
-  it("fails with the write's own error when its .partial cannot be written or taken away", async () => {
+  it("fails with the write's own error when its .partial cannot be replaced", async () => {
     const path = join(folder, "out.json");
     await mkdir(`${path}.partial`);
 
-    await expect(writeFileAtomically(path, "{}")).rejects.toThrow(
-      /^EISDIR: illegal operation on a directory, open/,
-    );
+    await expect(writeFileAtomically(path, "{}")).rejects.toThrow(/^EEXIST: file already exists, open/);
+    expect(await readdir(folder)).toEqual(["out.json.partial"]);
   });
 });
 
