@@ -275,7 +275,11 @@ export class Trail {
     // Newest first; the sequence breaks ties between events of the same second.
     const matching = this.records
       .filter((stored) => stored.record.managementEvent && input.EventCategory !== "insight")
-      .filter((stored) => stored.time >= start && stored.time <= end)
+      // CloudTrail times an event to the second: a window ending at 10:00:00 holds 10:00:00.600.
+      .filter((stored) => {
+        const second = stored.time - (stored.time % 1000);
+        return second >= start && second <= end;
+      })
       .filter(
         (stored) =>
           !attribute ||

@@ -198,6 +198,23 @@ describe("LookupEvents", () => {
     ]);
   });
 
+  it("times events to the second, as CloudTrail does: a window ending in an event's second holds it", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(new Date("2026-11-26T10:00:00.600Z"));
+    await readSecretTimes(1);
+
+    const result = await cloudTrail.send(
+      new LookupEventsCommand({
+        StartTime: new Date("2026-11-26T10:00:00Z"),
+        EndTime: new Date("2026-11-26T10:00:00Z"),
+      }),
+    );
+
+    expect(result.Events?.map((event) => event.EventTime?.toISOString())).toEqual([
+      "2026-11-26T10:00:00.000Z",
+    ]);
+  });
+
   it("refuses two lookup attributes and more than 50 results", async () => {
     await expect(
       cloudTrail.send(
