@@ -33,7 +33,8 @@ describe("writeFileAtomically", () => {
     expect((await stat(path)).mode & 0o777).toBe(0o600);
   });
 
-  it("writes a new .partial with its mode, whatever a crash or someone else left in its place", async () => {
+  // The link is removed before the write; O_EXCL (a link planted between the two) is not exercised here.
+  it("removes a link left in the .partial's place instead of writing through it, and gives the file its mode", async () => {
     const path = join(folder, "evidence.json");
     const elsewhere = join(folder, "elsewhere.txt");
     await writeFile(elsewhere, "untouched");
