@@ -56,7 +56,10 @@ export interface CallRecordInput {
 
 interface StoredRecord {
   sequence: number;
-  /** The event's time (LookupEvents' window); `deliveredAt` is when the sandbox got it (later when injected). */
+  /**
+   * The event's time, to the second as CloudTrail times it (LookupEvents' window: one ending at 10:00:00
+   * holds an event of 10:00:00.600); `deliveredAt` is when the sandbox got it (later when injected).
+   */
   time: number;
   deliveredAt: number;
   record: CloudTrailRecord;
@@ -214,7 +217,7 @@ export class Trail {
     const deliveredAt = Date.now();
     this.records.push({
       sequence: this.sequence,
-      time,
+      time: time - (time % 1000),
       deliveredAt,
       record,
       username,
@@ -275,11 +278,7 @@ export class Trail {
     // Newest first; the sequence breaks ties between events of the same second.
     const matching = this.records
       .filter((stored) => stored.record.managementEvent && input.EventCategory !== "insight")
-      // CloudTrail times an event to the second: a window ending at 10:00:00 holds 10:00:00.600.
-      .filter((stored) => {
-        const second = stored.time - (stored.time % 1000);
-        return second >= start && second <= end;
-      })
+      .filter((stored) => stored.time >= start && stored.time <= end)
       .filter(
         (stored) =>
           !attribute ||
