@@ -1,3 +1,5 @@
+import { startsWithAt } from "./trail-file.ts";
+
 /**
  * What the scanner reads, and the byte-level check that skips the rest of a trail file unparsed. Kept apart
  * from normalise.ts (and the policy it imports) so that a worker thread reading files loads only this.
@@ -38,10 +40,4 @@ export function mayBeScanned(bytes: Buffer, start: number, end: number, sourceAt
     if (close + 1 - sourceAt === source.length && startsWithAt(bytes, sourceAt, source)) return true;
   }
   return false;
-}
-
-/** True when bytes holds needle at offset at. */
-function startsWithAt(bytes: Buffer, at: number, needle: Buffer): boolean {
-  for (let i = 0; i < needle.length; i++) if (bytes[at + i] !== needle[i]) return false;
-  return true;
 }

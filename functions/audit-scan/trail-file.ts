@@ -515,9 +515,9 @@ function recordEnd(bytes: Buffer, pos: number, length: number, probe: { sourceAt
   return -1;
 }
 
-/** True when bytes holds key at offset at (a plain loop: V8 inlines it, unlike Buffer#compare). */
-function startsWithAt(bytes: Buffer, at: number, key: Buffer): boolean {
-  for (let i = 0; i < key.length; i++) if (bytes[at + i] !== key[i]) return false;
+/** True when bytes holds needle at offset at (a plain loop: V8 inlines it, unlike Buffer#compare). */
+export function startsWithAt(bytes: Buffer, at: number, needle: Buffer): boolean {
+  for (let i = 0; i < needle.length; i++) if (bytes[at + i] !== needle[i]) return false;
   return true;
 }
 
